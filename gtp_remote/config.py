@@ -1,0 +1,443 @@
+"""The inventory: which servers exist, how to reach them, and which model each one has.
+
+An inventory is a folder (default ``./hosts``) of YAML or JSON files, or one such file. Three
+document forms are accepted, because the product brief uses all of them:
+
+* the multi-server form: ``{"servers": {NAME: {...}}, "llm": {"providers": {...}}}``;
+* the single-server form: a server's own keys at the top level (``{"hostname": ..., "llm": ...}``),
+  named by its ``name`` key or else its ``hostname``;
+* a providers-only file: ``{"llm": {"providers": {...}}}``.
+
+Keys may be written in snake_case or camelCase (``max_sessions`` / ``maxSessions``,
+``base_url`` / ``baseUrl``). Unknown keys are errors, so a typo is reported instead of ignored,
+and every error names the file, the server and the field. Secrets never live here: a provider
+names the environment variable that holds its key (``apiKeyEnv``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from gtp_remote.errors import InventoryError, UnknownServerError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_KEYS = {"password", "passphrase", "apikey", "api_key", "token", "secret", "private_key"}
+INVENTORY_SUFFIXES = (".yaml", ".yml", ".json")
+
+#: Where each provider kind listens when the inventory does not say.
+DEFAULT_BASE_URLS = {
+    "ollama": "http://localhost:11434",
+    "lmstudio": "http://localhost:1234/v1",
+    "openai": "https://api.openai.com/v1",
+}
+ProviderKind = Literal["ollama", "lmstudio", "openai"]
+
+
+def _port(value: Any) -> Any:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+    if isinstance(value, str) and value.isdigit() and 1 <= int(value) <= 65535:
+        return int(value)
+    if not ok:
+        raise PydanticCustomError(
+            "port", "must be an integer 1-65535, got {got}", {"got": json.dumps(value)}
+        )
+    return value
+
+
+def _str_list(value: Any) -> Any:
+    """Accept ``key: one`` as well as ``key: [one, two]``."""
+    return [value] if isinstance(value, str) else value
+
+
+Port = Annotated[int, BeforeValidator(_port)]
+StrList = Annotated[list[str], BeforeValidator(_str_list)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        frozen=True,
+    )
+
+
+class ProviderConfig(_Model):
+    """A model server kind and where it listens (``llm.providers.NAME``)."""
+
+    type: ProviderKind | None = Field(
+        None, description="ollama, lmstudio or openai; defaults to the provider's own name"
+    )
+    base_url: str | None = None
+    default_model: str | None = None
+    api_key_env: str | None = Field(
+        None, description="name of the environment variable holding the API key"
+    )
+    timeout: float = Field(120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _env_name(self) -> ProviderConfig:
+        if self.api_key_env is not None and not ENV_NAME_RE.match(self.api_key_env):
+            raise PydanticCustomError(
+                "env_name",
+                "apiKeyEnv must name an environment variable (like OPENAI_API_KEY), got {got}",
+                {"got": json.dumps(self.api_key_env)},
+            )
+        return self
+
+
+class LLMProviders(_Model):
+    """The top-level ``llm`` block."""
+
+    providers: dict[str, ProviderConfig] = {}
+
+
+class ServerLLM(_Model):
+    """A server's own model (``servers.NAME.llm``)."""
+
+    provider: str
+    model: str | None = None
+    base_url: str | None = None
+
+
+class Server(_Model):
+    """One host gtp-remote can run work on."""
+
+    name: str = ""
+    description: str | None = None
+    protocol: Literal["local", "ssh"] | None = Field(
+        None, description="ssh when a host is given, local otherwise"
+    )
+    host: str | None = Field(None, validation_alias=AliasChoices("host", "hostname"))
+    port: Port | None = None
+    username: str | None = Field(None, validation_alias=AliasChoices("username", "user"))
+    identity_files: StrList = Field(
+        [],
+        validation_alias=AliasChoices(
+            "identity_files", "identityFiles", "identity_file", "identityFile"
+        ),
+    )
+    known_hosts: str | None = None
+    host_key_policy: Literal["strict", "accept-new"] = "strict"
+    jump: str | None = None
+    connect_timeout: float = Field(10.0, gt=0)
+    keepalive: float = Field(15.0, ge=0, description="seconds between keepalives; 0 disables")
+    max_sessions: int = Field(
+        8, ge=1, le=256, description="channels per connection; keep below sshd's MaxSessions"
+    )
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    root: str | None = Field(None, description="file operations are confined below this path")
+    groups: StrList = []
+    llm: ServerLLM | None = None
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Server:
+        protocol = self.protocol or ("ssh" if self.host else "local")
+        object.__setattr__(self, "protocol", protocol)
+        if protocol == "ssh" and not self.host:
+            object.__setattr__(self, "host", self.name)
+        for key in self.env:
+            if not ENV_NAME_RE.match(key):
+                raise PydanticCustomError(
+                    "env_name", "env keys must be variable names, got {got}", {"got": json.dumps(key)}
+                )
+        return self
+
+    @property
+    def address(self) -> str:
+        """Where the server is, for tables and messages."""
+        if self.protocol == "local":
+            return "local"
+        user = f"{self.username}@" if self.username else ""
+        port = f":{self.port}" if self.port else ""
+        via = f" via {self.jump}" if self.jump else ""
+        return f"{user}{self.host}{port}{via}"
+
+
+class InventoryFile(_Model):
+    """One inventory document in the multi-server form."""
+
+    servers: dict[str, dict[str, Any]] = {}
+    llm: LLMProviders | None = None
+    specialists: dict[str, dict[str, Any]] = Field(
+        {}, description="filled by the execute-llm work; accepted and kept as written for now"
+    )
+
+
+@dataclass
+class Inventory:
+    """All servers, providers and specialists, merged from every inventory file."""
+
+    servers: dict[str, Server] = field(default_factory=dict)
+    providers: dict[str, ProviderConfig] = field(default_factory=dict)
+    specialists: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> Server:
+        try:
+            return self.servers[name]
+        except KeyError:
+            raise UnknownServerError(
+                f"unknown server '{name}'", hint=self._suggest(name)
+            ) from None
+
+    def groups(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for server in self.servers.values():
+            for group in server.groups:
+                out.setdefault(group, []).append(server.name)
+        return out
+
+    def resolve(self, target: str) -> list[Server]:
+        """Turn ``NAME``, ``group:NAME``, ``all`` or a comma list of those into servers.
+
+        The order follows the target; a server named twice is returned once.
+        """
+        names: list[str] = []
+        parts = [p.strip() for p in target.split(",") if p.strip()]
+        if not parts:
+            raise UnknownServerError("empty target", hint="name a server, group:NAME or all")
+        groups = self.groups()
+        for part in parts:
+            if part == "all":
+                names.extend(self.servers)
+            elif part.startswith("group:"):
+                group = part.removeprefix("group:")
+                if group not in groups:
+                    known = ", ".join(sorted(groups)) or "none defined"
+                    raise UnknownServerError(f"unknown group '{group}'", hint=f"groups: {known}")
+                names.extend(groups[group])
+            else:
+                names.append(self.get(part).name)
+        return [self.servers[n] for n in dict.fromkeys(names)]
+
+    def _suggest(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self.servers), n=1)
+        known = ", ".join(sorted(self.servers)) or "none"
+        return (f"did you mean '{close[0]}'? " if close else "") + f"known servers: {known}"
+
+
+def default_inventory_path() -> Path:
+    return Path(os.environ.get("GTP_INVENTORY") or "hosts")
+
+
+def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
+    """Load and validate every inventory file under ``path`` (a folder or one file)."""
+    root = Path(path) if path is not None else default_inventory_path()
+    if root.is_dir():
+        files = sorted(p for p in root.iterdir() if p.suffix in INVENTORY_SUFFIXES and p.is_file())
+        if not files:
+            raise InventoryError(
+                f"{root}: no inventory files (*.yaml, *.yml, *.json)",
+                hint="create one, or point --inventory / GTP_INVENTORY at the right folder",
+            )
+    elif root.is_file():
+        files = [root]
+    else:
+        raise InventoryError(
+            f"{root}: inventory not found", hint="pass --inventory PATH or set GTP_INVENTORY"
+        )
+    inventory = Inventory()
+    for file in files:
+        _merge(inventory, file, _load_file(file))
+    _check_references(inventory)
+    return inventory
+
+
+def _read(file: Path) -> Any:
+    try:
+        text = file.read_text(encoding="utf-8")
+        return json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise InventoryError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InventoryError(f"{file}{where}: invalid YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"{file}: cannot read: {exc}") from None
+
+
+SINGLE_SERVER_KEYS = {"hostname", "host", "protocol"}
+
+
+def _load_file(file: Path) -> tuple[InventoryFile, dict[str, Server]]:
+    doc = _read(file)
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise InventoryError(f"{file}: must be a mapping at the top level, got {type(doc).__name__}")
+    if SINGLE_SERVER_KEYS & doc.keys() and "servers" not in doc:
+        name = doc.get("name") or doc.get("hostname") or doc.get("host")
+        servers = {str(name): _validate_server(file, str(name), dict(doc), prefix=())}
+        return InventoryFile(), servers
+    try:
+        parsed = InventoryFile.model_validate(doc)
+    except ValidationError as exc:
+        raise InventoryError(_format_errors(file, exc, (), InventoryFile)) from None
+    servers = {}
+    for name, body in parsed.servers.items():
+        if not isinstance(body, dict):
+            raise InventoryError(
+                f"{file}: servers.{name}: must be a mapping of settings, got {json.dumps(body)}"
+            )
+        servers[name] = _validate_server(file, name, dict(body), prefix=("servers", name))
+    return parsed, servers
+
+
+def _validate_server(file: Path, name: str, body: dict[str, Any], prefix: tuple) -> Server:
+    where = ".".join(prefix) or name
+    if not NAME_RE.match(name) or name == "all":
+        raise InventoryError(
+            f"{file}: {where}: server names use letters, digits, '.', '_' and '-' "
+            f"and cannot be 'all', got {json.dumps(name)}"
+        )
+    body.setdefault("name", name)
+    if body["name"] != name:
+        raise InventoryError(f"{file}: {where}.name: must match the server key {json.dumps(name)}")
+    try:
+        return Server.model_validate(body)
+    except ValidationError as exc:
+        raise InventoryError(_format_errors(file, exc, prefix, Server)) from None
+
+
+def _merge(inv: Inventory, file: Path, loaded: tuple[InventoryFile, dict[str, Server]]) -> None:
+    parsed, servers = loaded
+    for name, server in servers.items():
+        if name in inv.servers:
+            raise InventoryError(
+                f"{file}: servers.{name}: duplicate server name, already defined in "
+                f"{inv.sources[name]}",
+                hint="server names must be unique across all inventory files",
+            )
+        inv.servers[name] = server
+        inv.sources[name] = str(file)
+    if parsed.llm:
+        for name, provider in parsed.llm.providers.items():
+            if name in inv.providers:
+                raise InventoryError(f"{file}: llm.providers.{name}: defined in two files")
+            if provider.type is None and name not in DEFAULT_BASE_URLS:
+                raise InventoryError(
+                    f"{file}: llm.providers.{name}.type: is required for a provider not named "
+                    "ollama, lmstudio or openai",
+                    hint="set type: ollama | lmstudio | openai",
+                )
+            inv.providers[name] = provider
+    for name, spec in parsed.specialists.items():
+        if name in inv.specialists:
+            raise InventoryError(f"{file}: specialists.{name}: defined in two files")
+        inv.specialists[name] = spec
+
+
+def _check_references(inv: Inventory) -> None:
+    """Cross-file checks: a server's provider exists, jump chains end."""
+    for server in inv.servers.values():
+        where = f"{inv.sources[server.name]}: servers.{server.name}"
+        if server.llm and server.llm.provider not in inv.providers | DEFAULT_BASE_URLS:
+            known = ", ".join(sorted(set(inv.providers) | set(DEFAULT_BASE_URLS)))
+            raise InventoryError(
+                f"{where}.llm.provider: unknown provider {json.dumps(server.llm.provider)}",
+                hint=f"known providers: {known}",
+            )
+        if server.jump and server.protocol != "ssh":
+            raise InventoryError(f"{where}.jump: only ssh servers can use a jump host")
+        seen = [server.name]
+        hop = server.jump
+        while hop in inv.servers:
+            if hop in seen:
+                raise InventoryError(f"{where}.jump: jump hosts form a loop: {' -> '.join(seen + [hop])}")
+            if inv.servers[hop].protocol != "ssh":
+                raise InventoryError(f"{where}.jump: jump host '{hop}' is not an ssh server")
+            seen.append(hop)
+            hop = inv.servers[hop].jump
+
+
+def _format_errors(file: Path, exc: ValidationError, prefix: tuple, model: type[BaseModel]) -> str:
+    """Turn pydantic's errors into ``FILE: a.b.c: what was expected, got X`` lines."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(prefix) + tuple(err["loc"])
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        lines.append(f"{file}: {path}: {_describe(err, model)}")
+    return "\n".join(lines)
+
+
+def _describe(err: Any, model: type[BaseModel]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        if key.lower().replace("-", "_") in SECRET_KEYS or key in {"apiKey", "privateKey"}:
+            return (
+                "secrets are never stored in the inventory: put the value in an environment "
+                "variable and name it (e.g. apiKeyEnv: MY_API_KEY)"
+            )
+        allowed = _allowed_keys(model, err["loc"][:-1])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"unknown key; {hint}allowed keys: {', '.join(allowed)}" if allowed else "unknown key"
+    if kind == "missing":
+        return "is required"
+    message = err["msg"]
+    if err.get("ctx") is not None and kind == "port":
+        return message
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    message = message.replace("Input should be", "must be").replace("Input should", "must")
+    if "got" not in message and "input" in err and not isinstance(err["input"], dict):
+        message += f", got {json.dumps(err['input'], default=str)}"
+    return message
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys the model accepts at ``loc``, as the inventory spells them."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = current.model_fields
+            name = next(
+                (n for n, f in fields.items() if part in (n, f.alias)),
+                None,
+            )
+            if name is None:
+                return []
+            current = _unwrap(fields[name].annotation)
+        elif get_origin(current) is dict:
+            current = _unwrap(get_args(current)[1])
+        else:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(n for n in current.model_fields if n != "name")
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; ``Annotated[X, ...]`` -> ``X``."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is not dict and len(args) == 1:
+        return args[0]
+    return annotation

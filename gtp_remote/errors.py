@@ -1,0 +1,108 @@
+"""The errors gtp-remote raises on purpose.
+
+Every expected failure is one of these: each names what failed (the server, the file, the
+field) and says what to do. The CLI prints them as one line; the HTTP API maps them to a
+status code in one place. Anything that is *not* a ``GtpError`` is a bug.
+"""
+
+from __future__ import annotations
+
+
+class GtpError(Exception):
+    """Base of all expected failures.
+
+    ``code`` is a stable machine-readable name (used in JSON output and HTTP bodies),
+    ``kind`` groups codes for fan-out summaries (``failed`` vs ``unreachable``).
+    """
+
+    code = "error"
+    kind = "failed"
+
+    def __init__(self, message: str, *, server: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.server = server
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"code": self.code, "message": self.message}
+        if self.server:
+            out["server"] = self.server
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class InventoryError(GtpError):
+    """The inventory cannot be loaded: a file, server or field is wrong."""
+
+    code = "invalid_inventory"
+
+
+class UnknownServerError(GtpError):
+    """A target names no server or group of the inventory."""
+
+    code = "unknown_server"
+
+
+class HostUnreachableError(GtpError):
+    """The host did not answer (refused, no route, DNS, connect timeout)."""
+
+    code = "host_unreachable"
+    kind = "unreachable"
+
+
+class AuthFailedError(GtpError):
+    """The SSH server refused our credentials."""
+
+    code = "auth_failed"
+    kind = "unreachable"
+
+
+class HostKeyError(GtpError):
+    """The host's key is unknown (strict policy) or does not match the pinned one."""
+
+    code = "host_key_rejected"
+    kind = "unreachable"
+
+
+class ConnectionLostError(GtpError):
+    """An established connection dropped while a command or transfer was in flight."""
+
+    code = "connection_lost"
+
+
+class ChannelError(GtpError):
+    """The SSH server refused to open a session or forward (e.g. forwarding disabled)."""
+
+    code = "channel_refused"
+
+
+class CommandTimeoutError(GtpError):
+    """The command could not even start (connecting, waiting for a channel) within its timeout.
+
+    A command that started and ran too long is not an error: its result has ``timed_out``.
+    """
+
+    code = "timeout"
+
+
+class PathNotAllowedError(GtpError):
+    """A file path leaves the server's ``root`` (``../`` or a symlink pointing outside)."""
+
+    code = "path_not_allowed"
+
+
+class RemoteFileError(GtpError):
+    """A file operation failed on the host (missing file, permission, not a directory...)."""
+
+    code = "file_error"
+
+
+class TunnelError(GtpError):
+    """A port forward could not be opened, or the service behind it is not answering."""
+
+    code = "tunnel_failed"

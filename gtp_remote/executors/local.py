@@ -1,0 +1,188 @@
+"""The ``local`` executor: the gateway's own machine.
+
+Commands run in ``/bin/sh`` in a new session (process group), so a timeout or a cancel kills
+the command and every child it started. File calls run in a worker thread so a slow disk never
+blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import signal
+import socket
+import stat as stat_mod
+import tempfile
+import time
+
+from gtp_remote.errors import GtpError, RemoteFileError
+from gtp_remote.executors.base import (
+    CheckResult,
+    DirEntry,
+    Executor,
+    FileStat,
+    Process,
+    StreamName,
+)
+
+READ_CHUNK = 65536
+
+
+def file_type(mode: int) -> str:
+    if stat_mod.S_ISLNK(mode):
+        return "symlink"
+    if stat_mod.S_ISDIR(mode):
+        return "dir"
+    if stat_mod.S_ISREG(mode):
+        return "file"
+    return "other"
+
+
+class _LocalProcess(Process):
+    def __init__(self, proc: asyncio.subprocess.Process):
+        self._proc = proc
+
+    async def read(self, stream: StreamName) -> bytes:
+        reader = self._proc.stdout if stream == "stdout" else self._proc.stderr
+        assert reader is not None
+        return await reader.read(READ_CHUNK)
+
+    async def wait(self) -> int | None:
+        code = await self._proc.wait()
+        return code if code >= 0 else None
+
+    async def kill(self) -> None:
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        await self._proc.wait()
+
+    def close(self) -> None:
+        transport = getattr(self._proc, "_transport", None)
+        if transport is not None:
+            transport.close()
+
+
+class LocalExecutor(Executor):
+    """Runs on the machine gtp-remote itself runs on."""
+
+    async def _spawn(
+        self, command: str, cwd: str | None, env: dict[str, str], stdin: bytes | None
+    ) -> Process:
+        try:
+            proc = await asyncio.create_subprocess_shell(
+                command,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=os.path.expanduser(cwd) if cwd else None,
+                env={**os.environ, **env},
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise GtpError(
+                f"{self.name}: cannot start the command: {exc.strerror or exc}",
+                server=self.name,
+                hint="check the server's cwd" if cwd else None,
+            ) from None
+        if stdin is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        return _LocalProcess(proc)
+
+    # -- files: plain os calls in a thread --------------------------------------------------------
+
+    async def _io(self, func, *args):  # type: ignore[no-untyped-def]
+        try:
+            return await asyncio.to_thread(func, *args)
+        except OSError as exc:
+            raise RemoteFileError(
+                f"{self.name}: {exc.filename or ''}: {exc.strerror or exc}", server=self.name
+            ) from None
+
+    async def _realpath(self, path: str) -> str:
+        def real(p: str) -> str:
+            p = os.path.expanduser(p)
+            os.stat(p)  # must exist: raises FileNotFoundError with the path
+            return os.path.realpath(p)
+
+        return await self._io(real, path)
+
+    async def _read_file(self, path: str, offset: int, limit: int | None) -> bytes:
+        def read() -> bytes:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read() if limit is None else f.read(limit)
+
+        return await self._io(read)
+
+    async def _write_file(self, path: str, data: bytes, mode: str) -> None:
+        def write() -> None:
+            if mode == "append":
+                with open(path, "ab") as f:
+                    f.write(data)
+                return
+            exists = os.path.lexists(path)
+            if mode == "create" and exists:
+                raise FileExistsError(17, "file exists (mode 'create' never overwrites)", path)
+            directory = os.path.dirname(path) or "."
+            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".gtp-tmp", dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, stat_mod.S_IMODE(os.stat(path).st_mode) if exists else 0o644)
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+
+        await self._io(write)
+
+    async def _list_dir(self, path: str) -> list[DirEntry]:
+        def listing() -> list[DirEntry]:
+            out = []
+            with os.scandir(path) as it:
+                for entry in it:
+                    st = entry.stat(follow_symlinks=False)
+                    out.append(DirEntry(name=entry.name, type=file_type(st.st_mode), size=st.st_size, mtime=st.st_mtime))
+            return out
+
+        return await self._io(listing)
+
+    async def _stat(self, path: str) -> FileStat:
+        def do_stat() -> FileStat:
+            st = os.lstat(path)
+            return FileStat(
+                path=path,
+                type=file_type(st.st_mode),
+                size=st.st_size,
+                mode=oct(stat_mod.S_IMODE(st.st_mode)),
+                mtime=st.st_mtime,
+            )
+
+        return await self._io(do_stat)
+
+    # -- the rest ---------------------------------------------------------------------------------
+
+    async def open_tunnel(self, remote_host: str, remote_port: int) -> tuple[str, int]:
+        """Nothing to tunnel: the service is reachable from here as it is."""
+        return remote_host, remote_port
+
+    async def check(self) -> CheckResult:
+        started = time.monotonic()
+        result = await self.run("true", timeout=10)
+        return CheckResult(
+            server=self.name,
+            protocol="local",
+            reachable=result.exit_code == 0,
+            latency_ms=round((time.monotonic() - started) * 1000, 3),
+            connect_ms=0.0,
+            hostname=socket.gethostname(),
+            os=f"{platform.system()} {platform.release()}",
+            host_key="n/a",
+        )

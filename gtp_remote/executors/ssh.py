@@ -1,0 +1,548 @@
+"""The ``ssh`` executor: one pooled asyncssh connection per host, shared by every caller.
+
+Why it is built this way:
+
+* **One connection, many channels.** A handshake costs ~35 ms (and ~250 ms for an OpenSSH
+  client); a channel on an open connection ~3 ms. Every command, SFTP call and tunnel rides on
+  the host's one connection, opened on first use and kept alive with keepalives.
+* **A channel cap below sshd's MaxSessions.** sshd refuses session channels beyond
+  ``MaxSessions`` (10 by default) and frees a slot slightly after the client sees the close, so
+  the cap (``max_sessions``, default 8) leaves slack, and a refused open is retried briefly.
+  Callers queue; they never see ``ChannelOpenError`` under load.
+* **Coalesced connects, bounded per sshd.** Concurrent callers of a disconnected host wait for
+  the same connect attempt; handshakes in flight to one sshd stay under its ``MaxStartups``.
+* **Kill means kill.** A timeout or cancel sends the ``signal`` channel request: OpenSSH's sshd
+  answers it with ``killpg`` on the session's process group, so the command's children die too.
+* **A lost connection fails what was in flight, clearly**, and the next call reconnects (with
+  a short backoff if the host is coming back). A command that never started is retried once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import posixpath
+import secrets
+import shlex
+import stat as stat_mod
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+
+from gtp_remote.config import Server
+from gtp_remote.errors import (
+    AuthFailedError,
+    ChannelError,
+    ConnectionLostError,
+    GtpError,
+    HostKeyError,
+    HostUnreachableError,
+    RemoteFileError,
+    TunnelError,
+)
+from gtp_remote.executors.base import CheckResult, DirEntry, Executor, FileStat, Process, StreamName
+from gtp_remote.executors.hostkeys import HostKeyVerifier
+from gtp_remote.executors.local import file_type
+from gtp_remote.settings import Settings
+
+READ_CHUNK = 65536
+CHANNEL_RETRY_SECONDS = 10.0
+TUNNEL_RECHECK_SECONDS = 30.0
+_LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError)
+
+
+class ConnectLimits:
+    """Bounds SSH handshakes in flight: per sshd (its MaxStartups) and in total."""
+
+    def __init__(self, per_host: int = 8, total: int = 64):
+        self._total = asyncio.Semaphore(total)
+        self._per_host: defaultdict[tuple[str, int | None], asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(per_host)
+        )
+
+    @contextlib.asynccontextmanager
+    async def slot(self, host: str, port: int | None) -> AsyncIterator[None]:
+        async with self._total, self._per_host[(host, port)]:
+            yield
+
+
+@dataclass
+class _Tunnel:
+    listener: asyncssh.SSHListener
+    checked_at: float
+
+
+@dataclass
+class _Link:
+    """One live connection and everything that rides on it; replaced whole on reconnect."""
+
+    conn: asyncssh.SSHClientConnection
+    sessions: asyncio.Semaphore
+    closed: bool = False
+    sftp: asyncssh.SFTPClient | None = None
+    sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tunnels: dict[tuple[str, int], _Tunnel] = field(default_factory=dict)
+    tunnel_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class _LinkGone(Exception):
+    """The pooled connection died before a command could start: safe to retry."""
+
+
+class _Client(asyncssh.SSHClient):
+    def __init__(self, executor: SSHExecutor, verifier: HostKeyVerifier):
+        self._executor = executor
+        self._verifier = verifier
+        self._conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._executor._lost(self._conn)
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        return self._verifier.validate(host, addr, port, key)
+
+
+class _SSHProcess(Process):
+    def __init__(self, executor: SSHExecutor, link: _Link, proc: asyncssh.SSHClientProcess):
+        self._executor = executor
+        self._link = link
+        self._proc = proc
+        self._released = False
+
+    async def read(self, stream: StreamName) -> bytes:
+        reader = self._proc.stdout if stream == "stdout" else self._proc.stderr
+        try:
+            return await reader.read(READ_CHUNK)
+        except _LOST as exc:
+            raise self._executor._lost_error(exc) from None
+
+    async def wait(self) -> int | None:
+        try:
+            await self._proc.wait_closed()
+        except _LOST as exc:
+            raise self._executor._lost_error(exc) from None
+        if self._proc.exit_signal is not None:
+            return None
+        status = self._proc.exit_status
+        if status is None:
+            raise self._executor._lost_error(None)
+        return status
+
+    async def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self._proc.send_signal("KILL")
+        self._proc.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._proc.wait_closed(), 5)
+
+    def close(self) -> None:
+        self._proc.close()
+        if not self._released:
+            self._released = True
+            self._link.sessions.release()
+
+
+def _remote_script(command: str, cwd: str | None, env: dict[str, str]) -> str:
+    """Prefix the command with its environment and directory.
+
+    sshd only passes ``env`` requests listed in ``AcceptEnv`` (usually none), so variables
+    are exported by the shell itself instead.
+    """
+    lines = []
+    if env:
+        lines.append("export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()))
+    if cwd:
+        target = f"~/{shlex.quote(cwd[2:])}" if cwd.startswith("~/") else shlex.quote(cwd)
+        lines.append(f"cd {target} || exit 126")
+    lines.append(command)
+    return "\n".join(lines)
+
+
+class SSHExecutor(Executor):
+    """Runs on a host reached over SSH."""
+
+    def __init__(
+        self,
+        server: Server,
+        settings: Settings,
+        limits: ConnectLimits,
+        jump: SSHExecutor | None = None,
+    ):
+        super().__init__(server)
+        self._settings = settings
+        self._limits = limits
+        self._jump = jump
+        self._link: _Link | None = None
+        self._connecting: asyncio.Future[_Link] | None = None
+        self._ever_connected = False
+        self.host_key_status: str | None = None
+
+    @property
+    def where(self) -> str:
+        port = self.server.port or 22
+        return f"{self.name} ({self.server.host}:{port})"
+
+    # -- the pooled connection --------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and not self._link.closed
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The host's live connection, connecting (once, for all waiting callers) if needed."""
+        return (await self._get_link()).conn
+
+    async def _get_link(self) -> _Link:
+        link = self._link
+        if link is not None and not link.closed:
+            return link
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+            self._connecting.add_done_callback(self._connect_done)
+        return await asyncio.shield(self._connecting)
+
+    def _connect_done(self, task: asyncio.Future[_Link]) -> None:
+        self._connecting = None
+        if not task.cancelled():
+            task.exception()  # retrieved here, so a failure nobody awaited is not logged as lost
+
+    async def _connect(self) -> _Link:
+        # After a drop the host is often restarting: retry briefly with backoff. A host never
+        # reached is reported at once, so fan-out can say "unreachable" without delay.
+        attempts = 3 if self._ever_connected else 1
+        for attempt in range(attempts):
+            try:
+                return await self._connect_once()
+            except HostUnreachableError:
+                if attempt + 1 == attempts:
+                    raise
+                await asyncio.sleep(0.25 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _connect_once(self) -> _Link:
+        s = self.server
+        assert s.host is not None
+        known = [Path(os.path.expanduser(s.known_hosts or "~/.ssh/known_hosts")), self._settings.known_hosts]
+        verifier = HostKeyVerifier(s.name, s.host_key_policy, known, self._settings.known_hosts)
+        options: dict = {
+            "known_hosts": verifier.known,
+            "client_factory": lambda: _Client(self, verifier),
+            "connect_timeout": s.connect_timeout,
+            "keepalive_interval": s.keepalive,
+            "keepalive_count_max": 3,
+        }
+        if s.port:
+            options["port"] = s.port
+        if s.username:
+            options["username"] = s.username
+        if s.identity_files:
+            keys = [os.path.expanduser(p) for p in s.identity_files]
+            missing = [k for k in keys if not os.path.isfile(k)]
+            if missing:
+                raise AuthFailedError(
+                    f"{self.where}: identity file {missing[0]} does not exist",
+                    server=s.name,
+                    hint="fix identity_files in the inventory",
+                )
+            options["client_keys"] = keys
+        if self._settings.ssh_config is not None:
+            options["config"] = [str(self._settings.ssh_config)]
+        if self._jump is not None:
+            options["tunnel"] = await self._jump.connection()
+        elif s.jump:
+            options["tunnel"] = s.jump
+        try:
+            async with self._limits.slot(s.host, s.port):
+                conn = await asyncssh.connect(s.host, **options)
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise verifier.error or HostKeyError(
+                f"host key of {self.where} refused: {exc.reason}", server=s.name
+            ) from None
+        except asyncssh.PermissionDenied:
+            user = f"{s.username}@" if s.username else ""
+            raise AuthFailedError(
+                f"ssh authentication failed for {user}{self.where}",
+                server=s.name,
+                hint="check username and identity_files; the server accepted none of the offered keys",
+            ) from None
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+            raise AuthFailedError(f"{self.where}: cannot load identity file: {exc}", server=s.name) from None
+        except TimeoutError:
+            raise HostUnreachableError(
+                f"{self.where} did not answer within {s.connect_timeout:g}s",
+                server=s.name,
+                hint="is the host up and port reachable? (connect_timeout in the inventory)",
+            ) from None
+        except ConnectionRefusedError:
+            raise HostUnreachableError(
+                f"{self.where} refused the connection", server=s.name, hint="is sshd running there?"
+            ) from None
+        except asyncssh.ChannelOpenError as exc:
+            raise HostUnreachableError(
+                f"{self.where}: jump host {s.jump} could not reach it: {exc.reason}", server=s.name
+            ) from None
+        except (OSError, asyncssh.Error) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+            raise HostUnreachableError(f"cannot reach {self.where}: {reason}", server=s.name) from None
+        verifier.commit()
+        self.host_key_status = verifier.status
+        self._ever_connected = True
+        link = _Link(conn=conn, sessions=asyncio.Semaphore(s.max_sessions))
+        self._link = link
+        return link
+
+    def _lost(self, conn: asyncssh.SSHClientConnection | None) -> None:
+        link = self._link
+        if link is not None and link.conn is conn:
+            link.closed = True
+            self._link = None
+
+    def _lost_error(self, exc: BaseException | None) -> ConnectionLostError:
+        detail = f": {getattr(exc, 'reason', None) or exc}" if exc else ""
+        return ConnectionLostError(
+            f"connection to {self.where} was lost while the command ran{detail}",
+            server=self.name,
+            hint="the command may or may not have finished on the host; the next call reconnects",
+        )
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    async def _spawn(
+        self, command: str, cwd: str | None, env: dict[str, str], stdin: bytes | None
+    ) -> Process:
+        script = _remote_script(command, cwd, env)
+        for attempt in range(2):
+            link = await self._get_link()
+            await link.sessions.acquire()
+            try:
+                proc = await self._open_session(link, script)
+            except _LinkGone:
+                link.sessions.release()
+                link.closed = True
+                if self._link is link:
+                    self._link = None
+                if attempt == 0:
+                    continue
+                raise self._lost_error(None) from None
+            except BaseException:
+                link.sessions.release()
+                raise
+            if stdin:
+                proc.stdin.write(stdin)
+            proc.stdin.write_eof()
+            return _SSHProcess(self, link, proc)
+        raise AssertionError("unreachable")
+
+    async def _open_session(self, link: _Link, script: str) -> asyncssh.SSHClientProcess:
+        deadline = time.monotonic() + CHANNEL_RETRY_SECONDS
+        delay = 0.005
+        while True:
+            try:
+                return await link.conn.create_process(script, encoding=None)
+            except asyncssh.ChannelOpenError as exc:
+                if link.closed or exc.code == asyncssh.OPEN_CONNECT_FAILED and "closed" in exc.reason:
+                    raise _LinkGone from None
+                if time.monotonic() > deadline:
+                    raise ChannelError(
+                        f"{self.where} refused a session channel: {exc.reason}",
+                        server=self.name,
+                        hint="lower max_sessions for this server or raise MaxSessions in sshd_config",
+                    ) from None
+                # sshd's session slots free up just after the client sees a close: wait, retry.
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
+            except _LOST:
+                raise _LinkGone from None
+
+    # -- files over SFTP --------------------------------------------------------------------------
+
+    async def _sftp(self) -> asyncssh.SFTPClient:
+        link = await self._get_link()
+        if link.sftp is not None:
+            return link.sftp
+        async with link.sftp_lock:
+            if link.sftp is None:
+                # The sftp subsystem is a session channel for the whole connection's life.
+                await link.sessions.acquire()
+                try:
+                    link.sftp = await link.conn.start_sftp_client()
+                except (asyncssh.Error, OSError) as exc:
+                    link.sessions.release()
+                    raise ChannelError(
+                        f"{self.where}: cannot start SFTP: {getattr(exc, 'reason', exc)}",
+                        server=self.name,
+                        hint="is 'Subsystem sftp' configured in sshd_config?",
+                    ) from None
+        return link.sftp
+
+    @contextlib.asynccontextmanager
+    async def _file_op(self, path: str) -> AsyncIterator[asyncssh.SFTPClient]:
+        sftp = await self._sftp()
+        try:
+            yield sftp
+        except asyncssh.SFTPError as exc:
+            raise RemoteFileError(f"{self.name}: {path}: {exc.reason}", server=self.name) from None
+        except _LOST as exc:
+            raise self._lost_error(exc) from None
+
+    async def _realpath(self, path: str) -> str:
+        path = path[2:] if path.startswith("~/") else ("." if path == "~" else path)
+        async with self._file_op(path) as sftp:
+            real = await sftp.realpath(path)
+            await sftp.stat(real)  # OpenSSH resolves paths that do not exist; we want an error
+            return real
+
+    async def _read_file(self, path: str, offset: int, limit: int | None) -> bytes:
+        async with self._file_op(path) as sftp, sftp.open(path, "rb") as f:
+            return await f.read(-1 if limit is None else limit, offset)
+
+    async def _write_file(self, path: str, data: bytes, mode: str) -> None:
+        async with self._file_op(path) as sftp:
+            if mode == "append":
+                async with sftp.open(path, "ab") as f:
+                    await f.write(data)
+                return
+            existing = None
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                existing = await sftp.stat(path)
+            if existing is not None and mode == "create":
+                raise RemoteFileError(
+                    f"{self.name}: {path}: file exists (mode 'create' never overwrites)",
+                    server=self.name,
+                )
+            directory, name = posixpath.split(path)
+            tmp = posixpath.join(directory, f".{name}.{secrets.token_hex(4)}.gtp-tmp")
+            try:
+                async with sftp.open(tmp, "wb") as f:
+                    await f.write(data)
+                perms = stat_mod.S_IMODE(existing.permissions) if existing and existing.permissions else 0o644
+                await sftp.chmod(tmp, perms)
+                if mode == "create":
+                    await sftp.link(tmp, path)  # hard link: fails if the name appeared meanwhile
+                    await sftp.remove(tmp)
+                else:
+                    await sftp.posix_rename(tmp, path)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await sftp.remove(tmp)
+                raise
+
+    async def _list_dir(self, path: str) -> list[DirEntry]:
+        async with self._file_op(path) as sftp:
+            names = await sftp.readdir(path)
+        return [
+            DirEntry(
+                name=n.filename if isinstance(n.filename, str) else n.filename.decode(),
+                type=file_type(n.attrs.permissions or 0),
+                size=n.attrs.size or 0,
+                mtime=float(n.attrs.mtime or 0),
+            )
+            for n in names
+            if n.filename not in (".", "..")
+        ]
+
+    async def _stat(self, path: str) -> FileStat:
+        async with self._file_op(path) as sftp:
+            attrs = await sftp.lstat(path)
+        perms = attrs.permissions or 0
+        return FileStat(
+            path=path,
+            type=file_type(perms),
+            size=attrs.size or 0,
+            mode=oct(stat_mod.S_IMODE(perms)),
+            mtime=float(attrs.mtime or 0),
+        )
+
+    # -- tunnels ----------------------------------------------------------------------------------
+
+    async def open_tunnel(self, remote_host: str, remote_port: int) -> tuple[str, int]:
+        """Forward a local port to ``remote_host:remote_port`` as the host sees it.
+
+        Cached per (host, port) on the live connection and reused; re-probed when it has not
+        been checked for a while; reopened after a reconnect (tunnels die with their connection).
+        """
+        link = await self._get_link()
+        key = (remote_host, remote_port)
+        async with link.tunnel_lock:
+            tunnel = link.tunnels.get(key)
+            now = time.monotonic()
+            if tunnel is None or now - tunnel.checked_at > TUNNEL_RECHECK_SECONDS:
+                await self._probe(link, remote_host, remote_port)
+            if tunnel is None:
+                try:
+                    listener = await link.conn.forward_local_port("127.0.0.1", 0, remote_host, remote_port)
+                except (asyncssh.Error, OSError) as exc:
+                    raise TunnelError(
+                        f"cannot open a tunnel to {remote_host}:{remote_port} on {self.where}: "
+                        f"{getattr(exc, 'reason', exc)}",
+                        server=self.name,
+                    ) from None
+                tunnel = link.tunnels[key] = _Tunnel(listener, now)
+            tunnel.checked_at = now
+        return "127.0.0.1", tunnel.listener.get_port()
+
+    async def _probe(self, link: _Link, host: str, port: int) -> None:
+        try:
+            _, writer = await link.conn.open_connection(host, port)
+        except asyncssh.ChannelOpenError as exc:
+            if exc.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED:
+                raise TunnelError(
+                    f"sshd on {self.where} refuses port forwarding",
+                    server=self.name,
+                    hint="set AllowTcpForwarding yes in its sshd_config",
+                ) from None
+            raise TunnelError(
+                f"nothing is answering on {host}:{port} on {self.where} ({exc.reason})",
+                server=self.name,
+                hint="is the service running there and listening on that address?",
+            ) from None
+        except _LOST as exc:
+            raise self._lost_error(exc) from None
+        writer.close()
+
+    # -- health and shutdown ----------------------------------------------------------------------
+
+    async def check(self) -> CheckResult:
+        started = time.monotonic()
+        was_connected = self.connected
+        try:
+            await self._get_link()
+            connected = time.monotonic()
+            result = await self.run("uname -n; uname -sr", timeout=self.server.connect_timeout)
+        except GtpError as exc:
+            return CheckResult(
+                server=self.name,
+                protocol="ssh",
+                reachable=False,
+                host_key="rejected" if isinstance(exc, HostKeyError) else None,
+                error=exc.to_dict(),
+            )
+        lines = result.stdout.splitlines()
+        return CheckResult(
+            server=self.name,
+            protocol="ssh",
+            reachable=result.exit_code == 0,
+            latency_ms=result.duration_ms,
+            connect_ms=0.0 if was_connected else round((connected - started) * 1000, 3),
+            hostname=lines[0] if lines else None,
+            os=lines[1] if len(lines) > 1 else None,
+            host_key=self.host_key_status,
+        )
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+        link, self._link = self._link, None
+        if link is not None:
+            link.closed = True
+            link.conn.close()
+            with contextlib.suppress(Exception):
+                await link.conn.wait_closed()

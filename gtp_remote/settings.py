@@ -1,0 +1,32 @@
+"""Process-wide settings that are not part of the inventory: where state lives, which ssh config.
+
+Everything comes from the environment so the CLI, the server and the tests agree without flags:
+
+* ``GTP_STATE_DIR``: the state folder (pinned host keys, later the job database and audit log).
+  Default ``$XDG_STATE_HOME/gtp-remote``, i.e. ``~/.local/state/gtp-remote``.
+* ``GTP_SSH_CONFIG``: the OpenSSH client config to honour. Default ``~/.ssh/config``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    ssh_config: Path | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        xdg = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        state = os.environ.get("GTP_STATE_DIR") or os.path.join(xdg, "gtp-remote")
+        ssh_config = os.environ.get("GTP_SSH_CONFIG")
+        return cls(state_dir=Path(state), ssh_config=Path(ssh_config) if ssh_config else None)
+
+    @property
+    def known_hosts(self) -> Path:
+        """The project's own known_hosts: keys pinned by ``accept-new`` land here."""
+        return self.state_dir / "known_hosts"
