@@ -58,9 +58,7 @@ def _port(value: Any) -> Any:
     if isinstance(value, str) and value.isdigit() and 1 <= int(value) <= 65535:
         return int(value)
     if not ok:
-        raise PydanticCustomError(
-            "port", "must be an integer 1-65535, got {got}", {"got": json.dumps(value)}
-        )
+        raise PydanticCustomError("port", "must be an integer 1-65535, got {got}", {"got": json.dumps(value)})
     return value
 
 
@@ -91,9 +89,7 @@ class ProviderConfig(_Model):
     )
     base_url: str | None = None
     default_model: str | None = None
-    api_key_env: str | None = Field(
-        None, description="name of the environment variable holding the API key"
-    )
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
     timeout: float = Field(120.0, gt=0)
 
     @model_validator(mode="after")
@@ -134,9 +130,7 @@ class Server(_Model):
     username: str | None = Field(None, validation_alias=AliasChoices("username", "user"))
     identity_files: StrList = Field(
         [],
-        validation_alias=AliasChoices(
-            "identity_files", "identityFiles", "identity_file", "identityFile"
-        ),
+        validation_alias=AliasChoices("identity_files", "identityFiles", "identity_file", "identityFile"),
     )
     known_hosts: str | None = None
     host_key_policy: Literal["strict", "accept-new"] = "strict"
@@ -199,9 +193,7 @@ class Inventory:
         try:
             return self.servers[name]
         except KeyError:
-            raise UnknownServerError(
-                f"unknown server '{name}'", hint=self._suggest(name)
-            ) from None
+            raise UnknownServerError(f"unknown server '{name}'", hint=self._suggest(name)) from None
 
     def groups(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -329,8 +321,7 @@ def _merge(inv: Inventory, file: Path, loaded: tuple[InventoryFile, dict[str, Se
     for name, server in servers.items():
         if name in inv.servers:
             raise InventoryError(
-                f"{file}: servers.{name}: duplicate server name, already defined in "
-                f"{inv.sources[name]}",
+                f"{file}: servers.{name}: duplicate server name, already defined in {inv.sources[name]}",
                 hint="server names must be unique across all inventory files",
             )
         inv.servers[name] = server
@@ -368,7 +359,7 @@ def _check_references(inv: Inventory) -> None:
         hop = server.jump
         while hop in inv.servers:
             if hop in seen:
-                raise InventoryError(f"{where}.jump: jump hosts form a loop: {' -> '.join(seen + [hop])}")
+                raise InventoryError(f"{where}.jump: jump hosts form a loop: {' -> '.join([*seen, hop])}")
             if inv.servers[hop].protocol != "ssh":
                 raise InventoryError(f"{where}.jump: jump host '{hop}' is not an ssh server")
             seen.append(hop)
@@ -395,9 +386,13 @@ def _describe(err: Any, model: type[BaseModel]) -> str:
                 "variable and name it (e.g. apiKeyEnv: MY_API_KEY)"
             )
         allowed = _allowed_keys(model, err["loc"][:-1])
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return f"unknown key; {hint}allowed keys: {', '.join(allowed)}" if allowed else "unknown key"
+        # Suggest in the writer's own style: camelCase for baseURL, snake_case for max_sesions.
+        spellings = {(alias if any(c.isupper() for c in key) else name): name for name, alias in allowed}
+        lowered = {k.lower(): k for k in spellings}
+        close = difflib.get_close_matches(key.lower(), list(lowered), n=1)
+        hint = f"did you mean '{lowered[close[0]]}'? " if close else ""
+        names = ", ".join(name for name, _ in allowed)
+        return f"unknown key; {hint}allowed keys: {names}" if allowed else "unknown key"
     if kind == "missing":
         return "is required"
     message = err["msg"]
@@ -411,7 +406,7 @@ def _describe(err: Any, model: type[BaseModel]) -> str:
     return message
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[tuple[str, str]]:
     """The keys the model accepts at ``loc``, as the inventory spells them."""
     current: Any = model
     for part in loc:
@@ -429,7 +424,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
         else:
             return []
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return sorted(n for n in current.model_fields if n != "name")
+        return sorted((n, f.alias or n) for n, f in current.model_fields.items() if n != "name")
     return []
 
 

@@ -25,7 +25,7 @@ class GtpError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return f"{self.message}; {self.hint}" if self.hint else self.message
 
     def to_dict(self) -> dict[str, str]:
         out = {"code": self.code, "message": self.message}

@@ -29,7 +29,9 @@ class Gateway:
         self._limits = ConnectLimits()
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str] | None = None, settings: Settings | None = None) -> Gateway:
+    def from_path(
+        cls, path: str | os.PathLike[str] | None = None, settings: Settings | None = None
+    ) -> Gateway:
         return cls(load_inventory(path), settings)
 
     async def __aenter__(self) -> Gateway:

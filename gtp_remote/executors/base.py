@@ -260,20 +260,26 @@ class Executor(abc.ABC):
         Relative paths start at ``root`` (or ``cwd``, or the login directory). The check runs
         on the fully resolved path, so both ``../`` and a symlink pointing outside are caught.
         """
-        base = self.server.root or self.server.cwd
-        full = path if posixpath.isabs(path) or base is None else posixpath.join(base, path)
-        real = await self._resolve(full, must_exist)
         root = self.server.root
+        base = root or self.server.cwd
+        full = path if posixpath.isabs(path) or base is None else posixpath.join(base, path)
+        if root is not None and posixpath.isabs(full) == posixpath.isabs(root):
+            # First by the text alone, so nothing about the world outside root is revealed...
+            self._refuse_outside(path, posixpath.normpath(full), posixpath.normpath(root))
+        real = await self._resolve(full, must_exist)
         if root is not None:
-            real_root = await self._resolve(root, True)
-            inside = real == real_root or real.startswith(real_root.rstrip("/") + "/")
-            if not inside:
-                raise PathNotAllowedError(
-                    f"path '{path}' on {self.name} resolves to '{real}', outside its root '{root}'",
-                    server=self.name,
-                    hint=f"use a path below {root}",
-                )
+            # ...then on the resolved path, which catches symlinks pointing outside.
+            self._refuse_outside(path, real, await self._resolve(root, True))
         return real
+
+    def _refuse_outside(self, path: str, resolved: str, root: str) -> None:
+        if resolved == root or resolved.startswith(root.rstrip("/") + "/"):
+            return
+        raise PathNotAllowedError(
+            f"path '{path}' on {self.name} leads outside its root '{self.server.root}'",
+            server=self.name,
+            hint=f"use a path below {self.server.root}",
+        )
 
     async def _resolve(self, path: str, must_exist: bool) -> str:
         """Canonical path; when the last component may not exist yet, resolve its parent."""
@@ -284,7 +290,7 @@ class Executor(abc.ABC):
             return await self._realpath(path)
         try:
             return await self._realpath(path)
-        except Exception:  # noqa: BLE001 - absent leaf: its parent decides where it would land
+        except Exception:
             return posixpath.join(await self._realpath(parent or "."), leaf)
 
     @abc.abstractmethod
@@ -312,5 +318,5 @@ class Executor(abc.ABC):
     async def check(self) -> CheckResult:
         """Reachability, latency, hostname and OS; failures are reported, not raised."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - most executors hold nothing open
         """Release connections, tunnels and anything else held open."""

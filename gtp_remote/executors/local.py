@@ -77,7 +77,7 @@ class LocalExecutor(Executor):
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                cwd=os.path.expanduser(cwd) if cwd else None,
+                cwd=os.path.expanduser(cwd) if cwd else None,  # noqa: ASYNC240 - no I/O, a string op
                 env={**os.environ, **env},
                 start_new_session=True,
             )
@@ -149,7 +149,11 @@ class LocalExecutor(Executor):
             with os.scandir(path) as it:
                 for entry in it:
                     st = entry.stat(follow_symlinks=False)
-                    out.append(DirEntry(name=entry.name, type=file_type(st.st_mode), size=st.st_size, mtime=st.st_mtime))
+                    out.append(
+                        DirEntry(
+                            name=entry.name, type=file_type(st.st_mode), size=st.st_size, mtime=st.st_mtime
+                        )
+                    )
             return out
 
         return await self._io(listing)

@@ -227,10 +227,10 @@ class SSHExecutor(Executor):
                 await asyncio.sleep(0.25 * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def _connect_once(self) -> _Link:
+    def _connect_options(self) -> tuple[HostKeyVerifier, dict]:
+        """What asyncssh.connect needs; reads known_hosts and checks keys, so run in a thread."""
         s = self.server
-        assert s.host is not None
-        known = [Path(os.path.expanduser(s.known_hosts or "~/.ssh/known_hosts")), self._settings.known_hosts]
+        known = [Path(s.known_hosts or "~/.ssh/known_hosts").expanduser(), self._settings.known_hosts]
         verifier = HostKeyVerifier(s.name, s.host_key_policy, known, self._settings.known_hosts)
         options: dict = {
             "known_hosts": verifier.known,
@@ -255,6 +255,12 @@ class SSHExecutor(Executor):
             options["client_keys"] = keys
         if self._settings.ssh_config is not None:
             options["config"] = [str(self._settings.ssh_config)]
+        return verifier, options
+
+    async def _connect_once(self) -> _Link:
+        s = self.server
+        assert s.host is not None
+        verifier, options = await asyncio.to_thread(self._connect_options)
         if self._jump is not None:
             options["tunnel"] = await self._jump.connection()
         elif s.jump:
@@ -271,7 +277,7 @@ class SSHExecutor(Executor):
             raise AuthFailedError(
                 f"ssh authentication failed for {user}{self.where}",
                 server=s.name,
-                hint="check username and identity_files; the server accepted none of the offered keys",
+                hint="the server accepted none of the offered keys: check username and identity_files",
             ) from None
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
             raise AuthFailedError(f"{self.where}: cannot load identity file: {exc}", server=s.name) from None
@@ -279,11 +285,11 @@ class SSHExecutor(Executor):
             raise HostUnreachableError(
                 f"{self.where} did not answer within {s.connect_timeout:g}s",
                 server=s.name,
-                hint="is the host up and port reachable? (connect_timeout in the inventory)",
+                hint="check that the host is up and its port reachable, or raise connect_timeout",
             ) from None
         except ConnectionRefusedError:
             raise HostUnreachableError(
-                f"{self.where} refused the connection", server=s.name, hint="is sshd running there?"
+                f"{self.where} refused the connection", server=s.name, hint="check that sshd is running there"
             ) from None
         except asyncssh.ChannelOpenError as exc:
             raise HostUnreachableError(
@@ -348,7 +354,7 @@ class SSHExecutor(Executor):
             try:
                 return await link.conn.create_process(script, encoding=None)
             except asyncssh.ChannelOpenError as exc:
-                if link.closed or exc.code == asyncssh.OPEN_CONNECT_FAILED and "closed" in exc.reason:
+                if link.closed or (exc.code == asyncssh.OPEN_CONNECT_FAILED and "closed" in exc.reason):
                     raise _LinkGone from None
                 if time.monotonic() > deadline:
                     raise ChannelError(
@@ -379,7 +385,7 @@ class SSHExecutor(Executor):
                     raise ChannelError(
                         f"{self.where}: cannot start SFTP: {getattr(exc, 'reason', exc)}",
                         server=self.name,
-                        hint="is 'Subsystem sftp' configured in sshd_config?",
+                        hint="check that sshd_config has a 'Subsystem sftp' line",
                     ) from None
         return link.sftp
 
@@ -502,7 +508,7 @@ class SSHExecutor(Executor):
             raise TunnelError(
                 f"nothing is answering on {host}:{port} on {self.where} ({exc.reason})",
                 server=self.name,
-                hint="is the service running there and listening on that address?",
+                hint="check that the service runs there and listens on that address",
             ) from None
         except _LOST as exc:
             raise self._lost_error(exc) from None
@@ -517,6 +523,8 @@ class SSHExecutor(Executor):
             await self._get_link()
             connected = time.monotonic()
             result = await self.run("uname -n; uname -sr", timeout=self.server.connect_timeout)
+            # The first session on a new connection pays one-off setup; time a warm round trip.
+            latency = (await self.run("true", timeout=self.server.connect_timeout)).duration_ms
         except GtpError as exc:
             return CheckResult(
                 server=self.name,
@@ -530,7 +538,7 @@ class SSHExecutor(Executor):
             server=self.name,
             protocol="ssh",
             reachable=result.exit_code == 0,
-            latency_ms=result.duration_ms,
+            latency_ms=latency,
             connect_ms=0.0 if was_connected else round((connected - started) * 1000, 3),
             hostname=lines[0] if lines else None,
             os=lines[1] if len(lines) > 1 else None,

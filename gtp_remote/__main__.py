@@ -1,0 +1,3 @@
+from gtp_remote.cli import app
+
+app()

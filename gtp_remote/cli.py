@@ -1,0 +1,274 @@
+"""The ``gtp-remote`` command line: a thin shell over the gateway.
+
+Expected failures (unknown server, auth, host key, unreachable, bad inventory) print one line
+``error: ...`` and exit non-zero; a traceback means a bug. ``exec`` follows ssh's conventions:
+the command words are joined with spaces and run by the remote shell, the exit code is the
+command's, and 255 means gtp-remote itself could not run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gtp_remote import __version__
+from gtp_remote.config import Inventory, load_inventory
+from gtp_remote.errors import GtpError, InventoryError, UnknownServerError
+from gtp_remote.executors.base import Output, RunResult
+from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult
+from gtp_remote.gateway import Gateway
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 124
+EXIT_TRANSPORT = 255
+
+app = typer.Typer(
+    name="gtp-remote",
+    help="Run work on the machines that hold the data: commands, files and tunnels over pooled SSH.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+hosts_app = typer.Typer(help="List the inventory's servers, or check them (hosts check).")
+app.add_typer(hosts_app, name="hosts")
+# Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns: give it room instead.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"gtp-remote {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    inventory: Annotated[
+        Path | None,
+        typer.Option(
+            "--inventory", "-i", envvar="GTP_INVENTORY", help="Inventory folder or file [default: ./hosts]"
+        ),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+) -> None:
+    ctx.obj = inventory
+
+
+def _fail(exc: GtpError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    usage = isinstance(exc, InventoryError | UnknownServerError)
+    return typer.Exit(EXIT_USAGE if usage else EXIT_TRANSPORT)
+
+
+def _inventory(ctx: typer.Context) -> Inventory:
+    try:
+        return load_inventory(ctx.obj)
+    except GtpError as exc:
+        raise _fail(exc) from None
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> None:
+    try:
+        code = asyncio.run(coro)
+    except GtpError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+@hosts_app.callback(invoke_without_command=True)
+def hosts(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """The inventory as a table: name, protocol, address, groups, model."""
+    if ctx.invoked_subcommand is not None:
+        return
+    inv = _inventory(ctx.parent)  # type: ignore[arg-type]
+    if as_json:
+        rows = [
+            s.model_dump(mode="json", exclude_defaults=True) | {"name": s.name} for s in inv.servers.values()
+        ]
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("name", "protocol", "address", "groups", "model", title=None, box=None, header_style="bold")
+    for s in inv.servers.values():
+        model = f"{s.llm.provider}:{s.llm.model or 'default'}" if s.llm else ""
+        table.add_row(s.name, s.protocol, s.address, ", ".join(s.groups), model)
+    out.print(table)
+
+
+@hosts_app.command("check")
+def hosts_check(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="Server, group:NAME, a comma list, or all")] = "all",
+    forks: Annotated[int, typer.Option(help="Servers checked at once")] = DEFAULT_FORKS,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Reachability, latency, hostname, OS and host-key status; exit 1 if any server fails."""
+    inv = _inventory(ctx.parent.parent)  # type: ignore[union-attr,arg-type]
+
+    async def go() -> int:
+        async with Gateway(inv) as gw:
+            results = await gw.check(target, forks=forks)
+        if as_json:
+            out.print_json(json.dumps([r.model_dump(mode="json") for r in results]))
+        else:
+            table = Table(
+                "server",
+                "status",
+                "latency",
+                "connect",
+                "hostname",
+                "os",
+                "host key",
+                "error",
+                box=None,
+                header_style="bold",
+            )
+            for r in results:
+                status = "[green]ok[/]" if r.reachable else "[red]FAILED[/]"
+                table.add_row(
+                    r.server,
+                    status,
+                    _ms(r.latency_ms),
+                    _ms(r.connect_ms),
+                    r.hostname or "",
+                    r.os or "",
+                    r.host_key or "",
+                    str(GtpError(r.error["message"], hint=r.error.get("hint"))) if r.error else "",
+                )
+            out.print(table)
+        return 0 if all(r.reachable for r in results) else EXIT_FAILED
+
+    _run(go())
+
+
+@app.command("exec")
+def exec_(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="Server, group:NAME, a comma list, or all")],
+    command: Annotated[list[str], typer.Argument(help="The command (after --), run by the remote shell")],
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds per host; the command is killed after")
+    ] = None,
+    forks: Annotated[int, typer.Option(help="Hosts run at once")] = DEFAULT_FORKS,
+    cwd: Annotated[str | None, typer.Option(help="Working directory on the host")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (no streaming)")] = False,
+) -> None:
+    """Run COMMAND on TARGET. One host: output streams live. Several: progress, then a table."""
+    inv = _inventory(ctx.parent)  # type: ignore[arg-type]
+    line = " ".join(command)
+    servers = _resolve(inv, target)
+
+    async def go() -> int:
+        async with Gateway(inv) as gw:
+            if len(servers) == 1 and not as_json:
+                return await _stream_one(gw, servers[0], line, timeout, cwd)
+            if as_json:
+                result = await _fan_out(gw, target, line, timeout, forks, cwd, progress=False)
+                out.print_json(result.model_dump_json())
+            else:
+                result = await _fan_out(gw, target, line, timeout, forks, cwd, progress=True)
+                _print_fan_out(result)
+            return 0 if result.ok else EXIT_FAILED
+
+    _run(go())
+
+
+def _resolve(inv: Inventory, target: str) -> list:
+    try:
+        return inv.resolve(target)
+    except GtpError as exc:
+        raise _fail(exc) from None
+
+
+async def _stream_one(
+    gw: Gateway, name: str | Any, command: str, timeout: float | None, cwd: str | None
+) -> int:
+    result: RunResult | None = None
+    async for event in gw.executor(name.name).stream(command, timeout=timeout, cwd=cwd):
+        if isinstance(event, Output):
+            stream = sys.stdout if event.stream == "stdout" else sys.stderr
+            stream.write(event.text)
+            stream.flush()
+        else:
+            result = event
+    assert result is not None
+    if result.timed_out:
+        err.print(f"[bold red]error:[/] {name.name}: timed out after {timeout:g}s; the command was killed")
+        return EXIT_TIMEOUT
+    return result.exit_code if result.exit_code is not None else EXIT_FAILED
+
+
+async def _fan_out(
+    gw: Gateway,
+    target: str,
+    command: str,
+    timeout: float | None,
+    forks: int,
+    cwd: str | None,
+    *,
+    progress: bool,
+) -> FanOutResult:
+    if cwd:
+        command = f"cd {_quote(cwd)} || exit 126\n{command}"
+    if not progress:
+        return await gw.fan_out(target, command, forks=forks, timeout=timeout)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(command[:40], total=len(gw.inventory.resolve(target)))
+
+        def done(_: HostResult) -> None:
+            bar.advance(task)
+
+        return await gw.fan_out(target, command, forks=forks, timeout=timeout, on_done=done)
+
+
+def _print_fan_out(result: FanOutResult) -> None:
+    table = Table("server", "status", "exit", "time", "output", box=None, header_style="bold")
+    colours = {"ok": "green", "failed": "red", "unreachable": "yellow"}
+    for r in result.results:
+        text = r.error["message"] if r.error else (r.stdout + r.stderr).rstrip("\n")
+        table.add_row(
+            r.server,
+            f"[{colours[r.status]}]{r.status}[/]",
+            "" if r.exit_code is None else str(r.exit_code),
+            _ms(r.duration_ms),
+            text,
+        )
+    out.print(table)
+    s = result.summary
+    out.print(f"{s.ok} ok, {s.failed} failed, {s.unreachable} unreachable ({_ms(s.duration_ms)})")
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)

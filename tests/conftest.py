@@ -1,0 +1,119 @@
+"""Shared fixtures.
+
+Tests marked ``bed`` talk to real OpenSSH sshd hosts of the test bed (``scripts/testbed up``,
+which ``scripts/test`` runs). When the bed is missing they FAIL with instructions: a test that
+needs real hosts never turns into a silent skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gtp_remote.config import Inventory, Server, load_inventory
+from gtp_remote.gateway import Gateway
+from gtp_remote.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BED_DIR = Path(os.environ.get("GTP_BED_DIR", "/var/tmp/gtp-bed"))
+
+
+@dataclass(frozen=True)
+class BedHost:
+    name: str
+    ip: str
+    netns: str
+    dir: Path
+    home: Path
+
+    def sh(self, command: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` as root inside the host's network namespace (the bed's back door)."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.netns, "sh", "-c", command],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=30,
+        )
+
+    @property
+    def public_key(self) -> str:
+        return " ".join((self.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2])
+
+
+@dataclass(frozen=True)
+class Bed:
+    dir: Path
+    user: str
+    client_key: Path
+    known_hosts: Path
+    inventory: Path
+    hosts: dict[str, BedHost]
+
+    def server(self, name: str, **changes: object) -> Server:
+        """A bed server from the bed's inventory, with some settings changed."""
+        base = load_inventory(self.inventory).servers[name]
+        return base.model_copy(update=changes)
+
+    def stop(self, name: str) -> None:
+        subprocess.run([str(ROOT / "scripts/testbed"), "stop", name], check=True, env=_bed_env())
+
+    def start(self, name: str) -> None:
+        subprocess.run([str(ROOT / "scripts/testbed"), "start", name], check=True, env=_bed_env())
+
+
+def _bed_env() -> dict[str, str]:
+    return {**os.environ, "GTP_BED_DIR": str(BED_DIR)}
+
+
+@pytest.fixture(scope="session")
+def bed() -> Bed:
+    layout = BED_DIR / "bed.json"
+    if not layout.is_file():
+        pytest.fail(
+            f"the sshd test bed is not up ({layout} missing): run scripts/test, or "
+            "`sudo scripts/testbed up` before pytest",
+            pytrace=False,
+        )
+    data = json.loads(layout.read_text())
+    hosts = {
+        h["name"]: BedHost(h["name"], h["ip"], h["netns"], Path(h["dir"]), Path(h["home"]))
+        for h in data["hosts"]
+    }
+    return Bed(
+        dir=Path(data["dir"]),
+        user=data["user"],
+        client_key=Path(data["client_key"]),
+        known_hosts=Path(data["known_hosts"]),
+        inventory=Path(data["inventory"]),
+        hosts=hosts,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh state folder per test, so pinned keys never leak between tests."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("GTP_STATE_DIR", str(state))
+    return Settings(state_dir=state)
+
+
+def make_inventory(*servers: Server) -> Inventory:
+    inv = Inventory()
+    for s in servers:
+        inv.servers[s.name] = s
+        inv.sources[s.name] = "test"
+    return inv
+
+
+@pytest.fixture
+async def bed_gateway(bed: Bed, settings: Settings):
+    """A gateway over the bed's own inventory (db, code, k8s-master)."""
+    gw = Gateway(load_inventory(bed.inventory), settings)
+    yield gw
+    await gw.close()

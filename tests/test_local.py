@@ -1,0 +1,144 @@
+"""The local executor, and the behaviour the base class gives every executor."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from gtp_remote.config import Server
+from gtp_remote.errors import PathNotAllowedError, RemoteFileError
+from gtp_remote.executors.base import Output, RunResult
+from gtp_remote.executors.local import LocalExecutor
+from gtp_remote.executors.output import OutputBuffer, clip_text
+
+
+def local(**changes: object) -> LocalExecutor:
+    return LocalExecutor(Server.model_validate({"name": "here", "protocol": "local", **changes}))
+
+
+def test_output_buffer_keeps_head_and_tail_and_counts():
+    buf = OutputBuffer(limit=100)
+    for i in range(1000):
+        buf.add(f"{i:04d}\n".encode())
+    text = buf.text()
+    assert buf.truncated and buf.total == 5000
+    assert text.startswith("0000\n0001\n")
+    assert text.endswith("0998\n0999\n")
+    assert "[... 4900 bytes truncated ...]" in text
+
+
+def test_output_buffer_small_output_untouched():
+    buf = OutputBuffer(limit=100)
+    buf.add(b"hello ")
+    buf.add(b"world")
+    assert (buf.text(), buf.truncated, buf.total) == ("hello world", False, 11)
+
+
+def test_clip_text():
+    assert clip_text("short", 10) == ("short", False)
+    clipped, cut = clip_text("x" * 1000 + "END", 200)
+    assert cut and clipped.endswith("END") and len(clipped) < 260
+
+
+async def test_run_keeps_stdout_stderr_and_exit_code():
+    r = await local().run("echo out; echo err >&2; exit 3")
+    assert (r.stdout, r.stderr, r.exit_code, r.timed_out) == ("out\n", "err\n", 3, False)
+    assert r.stdout_bytes == 4 and r.duration_ms > 0
+
+
+async def test_cwd_env_and_stdin(tmp_path: Path):
+    ex = local(env={"FROM_INVENTORY": "inv"}, cwd=str(tmp_path))
+    r = await ex.run('pwd; echo "$FROM_INVENTORY $EXTRA"; cat', env={"EXTRA": "x y"}, stdin="from stdin")
+    assert r.stdout == f"{tmp_path}\ninv x y\nfrom stdin"
+
+
+async def test_timeout_kills_the_whole_process_tree():
+    marker = f"gtp-local-{os.getpid()}"
+    started = time.monotonic()
+    r = await local().run(f"sh -c 'sleep 300; echo {marker}' & sleep 200; echo never", timeout=0.5)
+    assert r.timed_out and r.exit_code is None
+    assert time.monotonic() - started < 5
+    await asyncio.sleep(0.2)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 300" not in ps and "sleep 200" not in ps
+
+
+async def test_cancel_kills_the_command():
+    task = asyncio.ensure_future(local().run("sleep 301"))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)
+    assert "sleep 301" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+async def test_output_limit_keeps_head_and_tail():
+    r = await local().run("seq 1 200000", output_limit=1000)
+    assert r.truncated and r.stdout_bytes == len("\n".join(map(str, range(1, 200001)))) + 1
+    assert r.stdout.startswith("1\n2\n3\n") and r.stdout.endswith("199999\n200000\n")
+    assert "bytes truncated" in r.stdout and len(r.stdout) < 1100
+
+
+async def test_stream_yields_output_before_the_command_ends():
+    seen: list[tuple[float, Output | RunResult]] = []
+    started = time.monotonic()
+    async for event in local().stream("echo one; sleep 0.5; echo two >&2"):
+        seen.append((time.monotonic() - started, event))
+    first_time, first = seen[0]
+    assert first == Output("stdout", "one\n") and first_time < 0.4
+    assert seen[1][1] == Output("stderr", "two\n")
+    final = seen[-1][1]
+    assert isinstance(final, RunResult) and final.exit_code == 0 and final.stderr == "two\n"
+
+
+async def test_files_roundtrip_atomic_write_and_list(tmp_path: Path):
+    ex = local(root=str(tmp_path))
+    (tmp_path / "keep.sh").write_text("old")
+    os.chmod(tmp_path / "keep.sh", 0o750)
+    st = await ex.write_file("keep.sh", "new content")
+    assert (tmp_path / "keep.sh").read_text() == "new content"
+    assert st.mode == "0o750" and st.size == 11  # the mode of the file it replaced is kept
+    assert [p.name for p in tmp_path.iterdir() if "gtp-tmp" in p.name] == []
+    await ex.write_file("log.txt", "a\n")
+    await ex.write_file("log.txt", "b\n", mode="append")
+    assert await ex.read_file("log.txt") == b"a\nb\n"
+    assert await ex.read_file("log.txt", offset=2, limit=1) == b"b"
+    with pytest.raises(RemoteFileError, match="file exists"):
+        await ex.write_file("log.txt", "x", mode="create")
+    (tmp_path / "sub").mkdir()
+    entries = await ex.list_dir(".")
+    assert [(e.name, e.type) for e in entries] == [("keep.sh", "file"), ("log.txt", "file"), ("sub", "dir")]
+    assert (await ex.stat("sub")).type == "dir"
+
+
+async def test_missing_file_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(RemoteFileError, match="No such file"):
+        await local(root=str(tmp_path)).read_file("absent.txt")
+
+
+async def test_paths_are_confined_to_root(tmp_path: Path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret").write_text("s")
+    (root / "escape").symlink_to(tmp_path / "secret")
+    (root / "dirlink").symlink_to(tmp_path)
+    ex = local(root=str(root))
+    for path in ("../secret", str(tmp_path / "secret"), "escape", "dirlink/secret", "sub/../../secret"):
+        with pytest.raises(PathNotAllowedError, match="outside its root"):
+            await ex.read_file(path)
+    with pytest.raises(PathNotAllowedError):
+        await ex.write_file("dirlink/new.txt", "x")
+    assert not (tmp_path / "new.txt").exists()
+    await ex.write_file("inside.txt", "ok")
+    assert (root / "inside.txt").read_text() == "ok"
+
+
+async def test_check():
+    result = await local().check()
+    assert result.reachable and result.protocol == "local" and result.hostname

@@ -1,0 +1,327 @@
+"""The ssh executor against real OpenSSH sshd hosts of the test bed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gtp_remote.errors import (
+    AuthFailedError,
+    ConnectionLostError,
+    HostKeyError,
+    HostUnreachableError,
+    PathNotAllowedError,
+    TunnelError,
+    UnknownServerError,
+)
+from gtp_remote.executors.base import Output, RunResult
+from gtp_remote.executors.ssh import SSHExecutor
+from gtp_remote.gateway import Gateway
+from gtp_remote.settings import Settings
+from tests.conftest import Bed, make_inventory
+
+pytestmark = pytest.mark.bed
+
+
+def gateway(settings: Settings, *servers) -> Gateway:
+    return Gateway(make_inventory(*servers), settings)
+
+
+async def test_command_output_exit_code_and_stderr(bed_gateway: Gateway):
+    r = await bed_gateway.run("db", "hostname; echo oops >&2; exit 7")
+    assert (r.stdout, r.stderr, r.exit_code, r.timed_out) == ("db\n", "oops\n", 7, False)
+    assert (await bed_gateway.run("code", "uname -n")).stdout == "code\n"
+
+
+async def test_env_cwd_and_stdin(bed_gateway: Gateway):
+    r = await bed_gateway.run(
+        "db", 'pwd; echo "$A|$B"; cat', cwd="/tmp", env={"A": "it's", "B": "$(no expansion)"}, stdin=b"piped"
+    )
+    assert r.stdout == "/tmp\nit's|$(no expansion)\npiped"
+    r = await bed_gateway.run("db", "pwd", cwd="/does/not/exist")
+    assert r.exit_code == 126 and "can't cd" in r.stderr
+
+
+async def test_output_streams_as_it_arrives(bed_gateway: Gateway):
+    arrivals = []
+    started = time.monotonic()
+    async for event in bed_gateway.executor("db").stream("echo first; sleep 0.6; echo second"):
+        arrivals.append((time.monotonic() - started, event))
+    assert arrivals[0][1] == Output("stdout", "first\n")
+    assert arrivals[0][0] < arrivals[-1][0] - 0.4  # the first line came well before the end
+    final = arrivals[-1][1]
+    assert isinstance(final, RunResult) and final.stdout == "first\nsecond\n"
+
+
+async def test_timeout_kills_the_remote_process_tree(bed_gateway: Gateway, bed: Bed):
+    marker = f"gtp-ssh-timeout-{os.getpid()}"
+    started = time.monotonic()
+    r = await bed_gateway.run("db", f"sh -c 'sleep 377 # {marker}' & sleep 388; echo never", timeout=1)
+    assert r.timed_out and r.exit_code is None and "never" not in r.stdout
+    assert time.monotonic() - started < 5
+    await asyncio.sleep(0.3)
+    ps = await bed_gateway.run("db", "ps -eo args")  # ps on that host, after the kill
+    assert "sleep 388" not in ps.stdout and marker not in ps.stdout
+    assert "ps -eo args" in ps.stdout  # (ps did list the host's processes)
+
+
+async def test_output_limit_keeps_head_and_tail(bed_gateway: Gateway):
+    r = await bed_gateway.run("db", "seq 1 300000", output_limit=2000)
+    assert r.truncated and r.stdout_bytes > 1_000_000
+    assert r.stdout.startswith("1\n2\n") and r.stdout.endswith("299999\n300000\n")
+
+
+async def test_200_concurrent_commands_on_one_host_zero_failures(bed_gateway: Gateway, bed: Bed):
+    # The bed's sshd runs with the default MaxSessions 10.
+    assert "MaxSessions" not in (bed.hosts["db"].dir / "sshd_config").read_text()
+    ex = bed_gateway.executor("db")
+    results = await asyncio.gather(*(ex.run(f"echo {i}") for i in range(200)), return_exceptions=True)
+    failures = [r for r in results if not isinstance(r, RunResult) or r.exit_code != 0]
+    assert failures == []
+    assert sorted(int(r.stdout) for r in results) == list(range(200))
+
+
+async def test_connection_is_pooled(bed_gateway: Gateway):
+    ex = bed_gateway.executor("db")
+    assert isinstance(ex, SSHExecutor)
+    await ex.run("true")
+    conn = await ex.connection()
+    await asyncio.gather(*(ex.run("true") for _ in range(20)))
+    assert await ex.connection() is conn
+
+
+async def test_unknown_server(bed_gateway: Gateway):
+    with pytest.raises(UnknownServerError, match=r"unknown server 'dbb'; did you mean 'db'\?"):
+        await bed_gateway.run("dbb", "true")
+
+
+async def test_wrong_key_is_an_auth_failure(bed: Bed, settings: Settings):
+    wrong = bed.hosts["db"].dir / "ssh_host_ed25519_key"  # a real key, just not the user's
+    async with gateway(settings, bed.server("db", identity_files=[str(wrong)])) as gw:
+        with pytest.raises(
+            AuthFailedError, match=r"ssh authentication failed for gtptest@db \(10\.203\.0\.11:22\)"
+        ):
+            await gw.run("db", "true")
+
+
+async def test_unreachable_host(bed: Bed, settings: Settings):
+    refused = bed.server("db", port=2222)  # nothing listens there
+    silent = bed.server("k8s-master", host="10.203.0.250", connect_timeout=1.5)  # no such host
+    async with gateway(settings, refused, silent) as gw:
+        with pytest.raises(HostUnreachableError, match=r"db \(10\.203\.0\.11:2222\) refused the connection"):
+            await gw.run("db", "true")
+        started = time.monotonic()
+        with pytest.raises(HostUnreachableError, match=r"did not answer within 1\.5s"):
+            await gw.run("k8s-master", "true")
+        assert time.monotonic() - started < 3
+
+
+def fingerprint(bed: Bed, host: str) -> str:
+    """The SHA256 fingerprint of a bed host's key, as OpenSSH's own ssh-keygen prints it."""
+    pub = bed.hosts[host].dir / "ssh_host_ed25519_key.pub"
+    return subprocess.run(
+        ["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
+
+
+async def test_host_key_mismatch_is_refused_with_both_fingerprints(
+    bed: Bed, settings: Settings, tmp_path: Path
+):
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{bed.hosts['db'].ip} {bed.hosts['code'].public_key}\n")  # code's key, claimed for db
+    for policy in ("strict", "accept-new"):
+        async with gateway(settings, bed.server("db", known_hosts=str(known), host_key_policy=policy)) as gw:
+            with pytest.raises(HostKeyError) as info:
+                await gw.run("db", "true")
+        message = str(info.value)
+        expected, claimed = fingerprint(bed, "db"), fingerprint(bed, "code")
+        assert "host key mismatch for db (10.203.0.11:22)" in message
+        assert f"it presented {expected}" in message and f"known_hosts has {claimed}" in message
+    assert not settings.known_hosts.exists()  # nothing was pinned
+
+
+async def test_unknown_host_key_is_refused_under_strict(bed: Bed, settings: Settings, tmp_path: Path):
+    async with gateway(settings, bed.server("db", known_hosts=str(tmp_path / "empty"))) as gw:
+        with pytest.raises(
+            HostKeyError, match=r"host key of db \(10\.203\.0\.11:22\) is not known: it presented SHA256:"
+        ):
+            await gw.run("db", "true")
+
+
+async def test_accept_new_pins_the_key_then_holds_it(bed: Bed, settings: Settings, tmp_path: Path):
+    server = bed.server("db", known_hosts=str(tmp_path / "empty"), host_key_policy="accept-new")
+    async with gateway(settings, server) as gw:
+        assert (await gw.run("db", "hostname")).stdout == "db\n"
+        assert (await gw.executor("db").check()).host_key == "pinned"
+    assert settings.known_hosts.read_text() == f"{bed.hosts['db'].ip} {bed.hosts['db'].public_key}\n"
+    assert oct(settings.known_hosts.stat().st_mode & 0o777) == "0o600"
+    async with gateway(settings, server) as gw:  # a new process: the pin is what it trusts now
+        assert (await gw.executor("db").check()).host_key == "trusted"
+    # The pinned key is enforced: the same address presenting another key is refused.
+    other = bed.server("code", host=bed.hosts["db"].ip, known_hosts=str(tmp_path / "empty"))
+    settings.known_hosts.write_text(f"{bed.hosts['db'].ip} {bed.hosts['code'].public_key}\n")
+    async with gateway(settings, other.model_copy(update={"host_key_policy": "accept-new"})) as gw:
+        with pytest.raises(HostKeyError, match="host key mismatch"):
+            await gw.run("code", "true")
+
+
+async def test_sftp_read_write_list_on_the_host_not_the_gateway(bed_gateway: Gateway, bed: Bed):
+    ex = bed_gateway.executor("code")
+    name = f"gtp-sftp-{os.getpid()}.txt"
+    stat = await ex.write_file(name, "written over sftp\n")
+    on_host = bed.hosts["code"].home / name
+    assert on_host.read_text() == "written over sftp\n"  # on code's disk...
+    assert not (bed.hosts["db"].home / name).exists()  # ...not db's...
+    assert not Path("/home/gtptest", name).exists()  # ...nor the gateway's
+    assert stat.path == f"/home/gtptest/{name}" and stat.size == 18
+    assert await ex.read_file(name) == b"written over sftp\n"
+    assert await ex.read_file(name, offset=8, limit=4) == b"over"
+    await ex.write_file(name, "more\n", mode="append")
+    assert on_host.read_text() == "written over sftp\nmore\n"
+    assert name in [e.name for e in await ex.list_dir(".")]
+    assert not [p for p in bed.hosts["code"].home.iterdir() if "gtp-tmp" in p.name]
+
+
+async def test_sftp_atomic_overwrite_keeps_mode(bed_gateway: Gateway, bed: Bed):
+    ex = bed_gateway.executor("db")
+    await bed_gateway.run("db", "printf old > run.sh && chmod 750 run.sh")
+    stat = await ex.write_file("run.sh", "new")
+    assert stat.mode == "0o750"
+    assert (bed.hosts["db"].home / "run.sh").read_text() == "new"
+
+
+async def test_sftp_paths_are_confined_to_root(bed: Bed, settings: Settings):
+    setup = (
+        "mkdir -p data/sub && echo secret > outside.txt"
+        " && ln -sfn ../outside.txt data/escape && ln -sfn .. data/up"
+    )
+    async with gateway(settings, bed.server("db")) as gw:
+        assert (await gw.run("db", setup)).exit_code == 0
+    confined = bed.server("db", root="/home/gtptest/data")
+    async with gateway(settings, confined) as gw:
+        ex = gw.executor("db")
+        for path in (
+            "../outside.txt",
+            "/home/gtptest/outside.txt",
+            "escape",
+            "up/outside.txt",
+            "sub/../../outside.txt",
+        ):
+            with pytest.raises(PathNotAllowedError, match="leads outside its root '/home/gtptest/data'"):
+                await ex.read_file(path)
+        with pytest.raises(PathNotAllowedError):
+            await ex.write_file("up/planted.txt", "x")
+        assert not (bed.hosts["db"].home / "planted.txt").exists()
+        await ex.write_file("sub/ok.txt", "inside")
+        assert (bed.hosts["db"].home / "data/sub/ok.txt").read_text() == "inside"
+        assert [e.name for e in await ex.list_dir(".")] == ["escape", "sub", "up"]
+
+
+@pytest.fixture
+def loopback_service(bed: Bed):
+    """An HTTP server bound to 127.0.0.1 INSIDE the db host: reachable only through a tunnel."""
+    port = 18000 + os.getpid() % 1000
+    proc = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            bed.hosts["db"].netns,
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if f":{port}" in bed.hosts["db"].sh("ss -ltn").stdout:
+            break
+        time.sleep(0.05)
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+async def http_get(host: str, port: int) -> str:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    data = await reader.read()
+    writer.close()
+    return data.decode(errors="replace")
+
+
+async def test_tunnel_to_a_service_bound_to_localhost_on_the_host(
+    bed_gateway: Gateway, loopback_service: int
+):
+    with pytest.raises(OSError):  # not reachable from the gateway directly
+        await asyncio.wait_for(asyncio.open_connection("127.0.0.1", loopback_service), 1)
+    ex = bed_gateway.executor("db")
+    address = await ex.open_tunnel("127.0.0.1", loopback_service)
+    assert (await http_get(*address)).startswith("HTTP/1.0 200")
+    assert await ex.open_tunnel("127.0.0.1", loopback_service) == address  # reused
+    assert (await http_get(*address)).startswith("HTTP/1.0 200")
+    # A reconnect drops the old tunnel with its connection; asking again opens a new one.
+    await ex.close()
+    again = await ex.open_tunnel("127.0.0.1", loopback_service)
+    assert (await http_get(*again)).startswith("HTTP/1.0 200")
+
+
+async def test_tunnel_to_nothing_says_so(bed_gateway: Gateway):
+    with pytest.raises(TunnelError, match=r"nothing is answering on 127\.0\.0\.1:1 on db"):
+        await bed_gateway.executor("db").open_tunnel("127.0.0.1", 1)
+
+
+async def test_jump_host(bed: Bed, settings: Settings, tmp_path: Path):
+    # sshd on db also listens on db's own 127.0.0.1: only a jump THROUGH db can reach it.
+    known = tmp_path / "known_hosts"
+    known.write_text(f"127.0.0.1 {bed.hosts['db'].public_key}\n")
+    behind = bed.server("k8s-master", host="127.0.0.1", jump="db", known_hosts=str(known))
+    async with gateway(settings, bed.server("db"), behind) as gw:
+        r = await gw.run("k8s-master", "hostname; echo $SSH_CONNECTION")
+        assert r.stdout.split("\n")[0] == "db"
+        assert r.stdout.split("\n")[1].startswith("127.0.0.1 ")  # it arrived from db's loopback
+
+
+async def test_killed_session_fails_clearly_and_next_command_reconnects(bed_gateway: Gateway, bed: Bed):
+    ex = bed_gateway.executor("k8s-master")
+    assert (await ex.run("true")).exit_code == 0
+    task = asyncio.ensure_future(ex.run("sleep 30; echo finished"))
+    await asyncio.sleep(0.5)
+    # Kill the sshd process serving our connection on that host.
+    bed.hosts["k8s-master"].sh("pkill -f '^sshd: gtptest'", check=False)
+    with pytest.raises(ConnectionLostError, match=r"connection to k8s-master \(10\.203\.0\.13:22\) was lost"):
+        await asyncio.wait_for(task, 10)
+    r = await ex.run("hostname")
+    assert (r.exit_code, r.stdout) == (0, "k8s-master\n")
+
+
+async def test_ssh_config_is_honoured(bed: Bed, settings: Settings, tmp_path: Path):
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host bed-db\n  HostName {bed.hosts['db'].ip}\n  User {bed.user}\n  Port 22\n"
+        f"  IdentityFile {bed.client_key}\n"
+    )
+    server = bed.server("db").model_copy(
+        update={"host": "bed-db", "username": None, "identity_files": [], "port": None}
+    )
+    async with Gateway(make_inventory(server), Settings(settings.state_dir, ssh_config=config)) as gw:
+        r = await gw.run("db", "id -un; hostname")
+    assert r.stdout == "gtptest\ndb\n"
+
+
+async def test_check_reports_reachability_latency_and_host(bed_gateway: Gateway):
+    results = await bed_gateway.check("all")
+    assert [r.server for r in results] == ["db", "code", "k8s-master"]
+    for r in results:
+        assert r.reachable and r.hostname == r.server and r.os.startswith("Linux")
+        assert r.host_key == "trusted" and r.latency_ms > 0
