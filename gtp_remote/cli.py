@@ -272,3 +272,138 @@ def _quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(envvar="GTP_HOST", help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="GTP_PORT", help="Port to listen on")] = 8787,
+) -> None:
+    """Serve the HTTP API (for ChatGPT Custom GPT Actions and any HTTP client)."""
+    from aiohttp import web
+
+    from gtp_remote.api.app import Api
+    from gtp_remote.api.auth import Authenticator, load_tokens
+    from gtp_remote.api.routes import create_app
+    from gtp_remote.settings import Settings
+
+    inv = _inventory(ctx)
+    settings = Settings.from_env()
+    try:
+        tokens = load_tokens(settings.state_dir, announce=lambda text: err.print(text, highlight=False))
+    except GtpError as exc:
+        raise _fail(exc) from None
+    _quiet_protocol_errors()
+    api = Api(Gateway(inv, settings), Authenticator(tokens))
+    names = ", ".join(t.name for t in tokens)
+    err.print(
+        f"gtp-remote {__version__}: {len(inv.servers)} servers; tokens: {names}\n"
+        f"state folder: {settings.state_dir}\n"
+        f"listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json)",
+        highlight=False,
+    )
+    web.run_app(create_app(api), host=host, port=port, print=None, access_log=None)
+
+
+def _quiet_protocol_errors() -> None:
+    """A client sending a malformed request is the client's problem: log one line, no traceback."""
+    import logging
+
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    class OneLine(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+                record.msg = f"bad HTTP request refused: {record.exc_info[1]}".replace("\n", " ")
+                record.args = ()
+                record.exc_info = None
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+            return True
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(OneLine())
+
+
+@app.command()
+def token() -> None:
+    """Print the API token kept in the state folder (generated on first use, mode 0600).
+
+    Only for the default single-token set-up: with GTP_API_TOKEN or a tokens file the tokens
+    are yours and gtp-remote never prints them.
+    """
+    import os
+
+    from gtp_remote.api.auth import stored_token
+    from gtp_remote.settings import Settings
+
+    settings = Settings.from_env()
+    if (
+        os.environ.get("GTP_API_TOKEN")
+        or os.environ.get("GTP_TOKENS_FILE")
+        or (settings.state_dir / "tokens.yaml").is_file()
+    ):
+        err.print("error: tokens are configured (GTP_API_TOKEN or a tokens file): use those", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    sys.stdout.write(stored_token(settings.state_dir)[0] + "\n")
+
+
+@app.command()
+def openapi(
+    version: Annotated[str, typer.Option(help="3.1 (default) or 3.0")] = "3.1",
+    yaml_out: Annotated[bool, typer.Option("--yaml", help="YAML instead of JSON")] = False,
+) -> None:
+    """Print the OpenAPI document a Custom GPT imports (servers[0].url from GTP_PUBLIC_URL)."""
+    import os
+
+    from gtp_remote.api.openapi import build
+
+    spec = build(os.environ.get("GTP_PUBLIC_URL"), version)
+    if yaml_out:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(spec, sort_keys=False))
+    else:
+        sys.stdout.write(json.dumps(spec, indent=2) + "\n")
+
+
+audit_app = typer.Typer(help="The audit log: verify its hash chain, show its tail.")
+app.add_typer(audit_app, name="audit")
+
+
+def _audit_path(path: Path | None) -> Path:
+    from gtp_remote.settings import Settings
+
+    return path or Settings.from_env().state_dir / "audit.jsonl"
+
+
+@audit_app.command("verify")
+def audit_verify(
+    path: Annotated[
+        Path | None, typer.Argument(help="Audit file [default: $GTP_STATE_DIR/audit.jsonl]")
+    ] = None,
+) -> None:
+    """Check that no line was edited, removed or reordered; exit 1 if one was."""
+    from gtp_remote.audit import verify
+
+    target = _audit_path(path)
+    result = verify(target)
+    if result.ok:
+        out.print(f"ok: {result.lines} events, hash chain intact ({target})", highlight=False)
+        return
+    err.print(f"[bold red]tampered:[/] {target}: {result.error}", highlight=False)
+    raise typer.Exit(EXIT_FAILED)
+
+
+@audit_app.command("tail")
+def audit_tail(
+    path: Annotated[
+        Path | None, typer.Argument(help="Audit file [default: $GTP_STATE_DIR/audit.jsonl]")
+    ] = None,
+    lines: Annotated[int, typer.Option("-n", help="How many events")] = 20,
+) -> None:
+    """The last events, one JSON object a line."""
+    from gtp_remote.audit import tail
+
+    for event in tail(_audit_path(path), lines):
+        sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")

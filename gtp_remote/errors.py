@@ -102,7 +102,66 @@ class RemoteFileError(GtpError):
     code = "file_error"
 
 
+class FileMissingError(RemoteFileError):
+    code = "file_not_found"
+
+
+class FileExistsConflictError(RemoteFileError):
+    code = "file_exists"
+
+
+class FilePermissionError(RemoteFileError):
+    code = "permission_denied"
+
+
 class TunnelError(GtpError):
     """A port forward could not be opened, or the service behind it is not answering."""
 
     code = "tunnel_failed"
+
+
+# -- errors of the request itself (HTTP API) ---------------------------------------------------
+
+
+class InvalidRequestError(GtpError):
+    """The request body or parameters do not validate; the message names each field."""
+
+    code = "invalid_request"
+
+
+class UnauthorizedError(GtpError):
+    """No bearer token, or not one we know."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(GtpError):
+    """The token is valid but lacks the permission (operation or server) the request needs."""
+
+    code = "forbidden"
+
+
+class NotFoundError(GtpError):
+    """A job (or route) that does not exist, or that belongs to another token."""
+
+    code = "not_found"
+
+
+class ConflictError(GtpError):
+    """The request does not fit the current state (e.g. cancelling a finished job)."""
+
+    code = "conflict"
+
+
+class PayloadTooLargeError(GtpError):
+    code = "payload_too_large"
+
+
+class RateLimitedError(GtpError):
+    """Too many requests for this token; ``retry_after`` says when to come back."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after

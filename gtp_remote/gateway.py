@@ -11,14 +11,54 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from typing import Literal
 
+from pydantic import BaseModel
+
+from gtp_remote import patch
 from gtp_remote.config import Inventory, load_inventory
-from gtp_remote.executors.base import CheckResult, Executor, RunResult
+from gtp_remote.errors import InvalidRequestError
+from gtp_remote.executors.base import CheckResult, DirEntry, Executor, FileStat, Output, RunResult
 from gtp_remote.executors.local import LocalExecutor
 from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT
 from gtp_remote.executors.ssh import ConnectLimits, SSHExecutor
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult, fan_out
 from gtp_remote.settings import Settings
+
+#: How ``run_code`` hands code to each language: on stdin, so nothing is left on the host.
+CODE_RUNNERS = {"python": "python3 -", "bash": "bash -s", "sh": "sh -s", "node": "node -"}
+Language = Literal["python", "bash", "sh", "node"]
+
+
+class FileContent(BaseModel):
+    server: str
+    path: str
+    content: str
+    offset: int
+    bytes_read: int
+    size: int
+    eof: bool
+    binary: bool
+
+
+class ListedEntry(DirEntry):
+    path: str
+
+
+class Listing(BaseModel):
+    server: str
+    path: str
+    entries: list[ListedEntry]
+    truncated: bool
+
+
+class PatchResult(BaseModel):
+    server: str
+    path: str
+    hunks: int
+    dry_run: bool
+    size: int
+    preview: str | None = None
 
 
 class Gateway:
@@ -73,6 +113,89 @@ class Gateway:
         return await self.executor(server).run(
             command, timeout=timeout, cwd=cwd, env=env, stdin=stdin, output_limit=output_limit
         )
+
+    async def run_code(
+        self, server: str, code: str, language: Language, *, timeout: float | None = None, on_output=None
+    ) -> RunResult:
+        """Run a snippet with the language's interpreter ON the server, fed through stdin."""
+        if language not in CODE_RUNNERS:
+            raise InvalidRequestError(f"language must be one of {', '.join(CODE_RUNNERS)}, got {language!r}")
+        return await self.run_streaming(
+            server, CODE_RUNNERS[language], timeout=timeout, stdin=code, on_output=on_output
+        )
+
+    async def run_streaming(self, server: str, command: str, *, on_output=None, **options) -> RunResult:  # type: ignore[no-untyped-def]
+        """``run``, reporting output pieces to ``on_output`` as they arrive (for job tails)."""
+        async for event in self.executor(server).stream(command, **options):
+            if isinstance(event, Output):
+                if on_output is not None:
+                    on_output(event)
+            else:
+                return event
+        raise AssertionError("stream ended without a result")
+
+    # -- files ------------------------------------------------------------------------------------
+
+    async def read_file(self, server: str, path: str, *, offset: int = 0, limit: int = 65536) -> FileContent:
+        executor = self.executor(server)
+        stat = await executor.stat(path)
+        data = await executor.read_file(path, offset=offset, limit=limit)
+        try:
+            text, binary = data.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, binary = data.decode("utf-8", "replace"), True
+        return FileContent(
+            server=server,
+            path=stat.path,
+            content=text,
+            offset=offset,
+            bytes_read=len(data),
+            size=stat.size,
+            eof=offset + len(data) >= stat.size,
+            binary=binary,
+        )
+
+    async def write_file(
+        self,
+        server: str,
+        path: str,
+        content: str,
+        *,
+        mode: Literal["create", "overwrite", "append"] = "overwrite",
+    ) -> FileStat:
+        return await self.executor(server).write_file(path, content, mode=mode)
+
+    async def list_dir(
+        self, server: str, path: str = ".", *, recursive: bool = False, max_entries: int = 2000
+    ) -> Listing:
+        executor = self.executor(server)
+        base = await executor.confine(path)
+        out: list[ListedEntry] = []
+        pending = [""]
+        truncated = False
+        while pending and not truncated:
+            rel = pending.pop(0)
+            for entry in await executor.list_dir(f"{base}/{rel}" if rel else base):
+                if len(out) >= max_entries:
+                    truncated = True
+                    break
+                child = f"{rel}/{entry.name}" if rel else entry.name
+                out.append(ListedEntry(path=child, **entry.model_dump()))
+                if recursive and entry.type == "dir":
+                    pending.append(child)
+        return Listing(server=server, path=base, entries=out, truncated=truncated)
+
+    async def patch_file(self, server: str, path: str, diff: str, *, dry_run: bool = False) -> PatchResult:
+        executor = self.executor(server)
+        original = (await executor.read_file(path)).decode("utf-8")
+        patched, hunks = patch.apply(original, diff)
+        if dry_run:
+            stat_size = len(patched.encode())
+            return PatchResult(
+                server=server, path=path, hunks=hunks, dry_run=True, size=stat_size, preview=patched[:2000]
+            )
+        stat = await executor.write_file(path, patched)
+        return PatchResult(server=server, path=stat.path, hunks=hunks, dry_run=False, size=stat.size)
 
     async def fan_out(
         self,

@@ -142,3 +142,12 @@ async def test_paths_are_confined_to_root(tmp_path: Path):
 async def test_check():
     result = await local().check()
     assert result.reachable and result.protocol == "local" and result.hostname
+
+
+async def test_nul_bytes_and_bad_env_names_are_refused_before_running():
+    from gtp_remote.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError, match="command: contains a NUL byte"):
+        await local().run("echo a\x00b")
+    with pytest.raises(InvalidRequestError, match="env: '1X' is not a variable name"):
+        await local().run("true", env={"1X": "y"})

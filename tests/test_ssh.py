@@ -325,3 +325,14 @@ async def test_check_reports_reachability_latency_and_host(bed_gateway: Gateway)
     for r in results:
         assert r.reachable and r.hostname == r.server and r.os.startswith("Linux")
         assert r.host_key == "trusted" and r.latency_ms > 0
+
+
+async def test_a_nul_byte_never_reaches_sshd_nor_breaks_the_pool(bed_gateway: Gateway):
+    from gtp_remote.errors import InvalidRequestError
+
+    ex = bed_gateway.executor("db")
+    running = asyncio.ensure_future(ex.run("sleep 0.5; echo survived"))
+    await asyncio.sleep(0.1)
+    with pytest.raises(InvalidRequestError):
+        await ex.run("echo \x00")
+    assert (await running).stdout == "survived\n"

@@ -13,6 +13,7 @@ import abc
 import asyncio
 import codecs
 import posixpath
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from gtp_remote.config import Server
-from gtp_remote.errors import CommandTimeoutError, PathNotAllowedError
+from gtp_remote.errors import CommandTimeoutError, InvalidRequestError, PathNotAllowedError
 from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, OutputBuffer
 
 StreamName = Literal["stdout", "stderr"]
@@ -81,6 +82,23 @@ class CheckResult(BaseModel):
     os: str | None = None
     host_key: str | None = None
     error: dict[str, str] | None = None
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_command(command: str, cwd: str | None, env: dict[str, str]) -> None:
+    """Refuse what no shell can take: a NUL byte ends a C string, and sshd drops the whole
+    connection (every caller's commands with it) when an exec request carries one."""
+    for what, text in [("command", command), ("cwd", cwd or ""), *((f"env.{k}", v) for k, v in env.items())]:
+        if "\x00" in text:
+            raise InvalidRequestError(f"{what}: contains a NUL byte, which no shell accepts")
+    bad = [k for k in env if not ENV_NAME.match(k)]
+    if bad:
+        raise InvalidRequestError(
+            f"env: {bad[0]!r} is not a variable name",
+            hint="use letters, digits and _, not starting with a digit",
+        )
 
 
 class Process(abc.ABC):
@@ -177,6 +195,7 @@ class Executor(abc.ABC):
     ) -> RunResult:
         started = time.monotonic()
         merged_env = {**self.server.env, **(env or {})}
+        _check_command(command, cwd, merged_env)
         data = stdin.encode() if isinstance(stdin, str) else stdin
         buffers = {"stdout": OutputBuffer(output_limit), "stderr": OutputBuffer(output_limit)}
         timed_out = False
@@ -260,6 +279,8 @@ class Executor(abc.ABC):
         Relative paths start at ``root`` (or ``cwd``, or the login directory). The check runs
         on the fully resolved path, so both ``../`` and a symlink pointing outside are caught.
         """
+        if "\x00" in path or not path:
+            raise InvalidRequestError(f"path {path!r}: empty or contains a NUL byte")
         root = self.server.root
         base = root or self.server.cwd
         full = path if posixpath.isabs(path) or base is None else posixpath.join(base, path)

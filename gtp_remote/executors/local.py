@@ -16,7 +16,13 @@ import stat as stat_mod
 import tempfile
 import time
 
-from gtp_remote.errors import GtpError, RemoteFileError
+from gtp_remote.errors import (
+    FileExistsConflictError,
+    FileMissingError,
+    FilePermissionError,
+    GtpError,
+    RemoteFileError,
+)
 from gtp_remote.executors.base import (
     CheckResult,
     DirEntry,
@@ -99,7 +105,12 @@ class LocalExecutor(Executor):
         try:
             return await asyncio.to_thread(func, *args)
         except OSError as exc:
-            raise RemoteFileError(
+            kind = {
+                FileNotFoundError: FileMissingError,
+                FileExistsError: FileExistsConflictError,
+                PermissionError: FilePermissionError,
+            }.get(type(exc), RemoteFileError)
+            raise kind(
                 f"{self.name}: {exc.filename or ''}: {exc.strerror or exc}", server=self.name
             ) from None
 

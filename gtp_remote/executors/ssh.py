@@ -39,6 +39,9 @@ from gtp_remote.errors import (
     AuthFailedError,
     ChannelError,
     ConnectionLostError,
+    FileExistsConflictError,
+    FileMissingError,
+    FilePermissionError,
     GtpError,
     HostKeyError,
     HostUnreachableError,
@@ -395,7 +398,12 @@ class SSHExecutor(Executor):
         try:
             yield sftp
         except asyncssh.SFTPError as exc:
-            raise RemoteFileError(f"{self.name}: {path}: {exc.reason}", server=self.name) from None
+            kind = {
+                asyncssh.SFTPNoSuchFile: FileMissingError,
+                asyncssh.SFTPPermissionDenied: FilePermissionError,
+                asyncssh.SFTPFileAlreadyExists: FileExistsConflictError,
+            }.get(type(exc), RemoteFileError)
+            raise kind(f"{self.name}: {path}: {exc.reason}", server=self.name) from None
         except _LOST as exc:
             raise self._lost_error(exc) from None
 
@@ -420,7 +428,7 @@ class SSHExecutor(Executor):
             with contextlib.suppress(asyncssh.SFTPNoSuchFile):
                 existing = await sftp.stat(path)
             if existing is not None and mode == "create":
-                raise RemoteFileError(
+                raise FileExistsConflictError(
                     f"{self.name}: {path}: file exists (mode 'create' never overwrites)",
                     server=self.name,
                 )

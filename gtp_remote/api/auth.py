@@ -1,0 +1,187 @@
+"""Who is calling, and what they may do.
+
+Tokens come from, in order: a tokens file (``GTP_TOKENS_FILE``, else ``tokens.yaml`` in the state
+folder) with named tokens and scopes; else ``GTP_API_TOKEN``; else a token generated on first
+start, stored with mode 0600 in the state folder and printed once. A tokens file never holds a
+token itself: each entry names the environment variable that holds it, or its SHA-256 digest.
+
+Presented tokens are hashed and compared against every known digest with ``hmac.compare_digest``
+and without stopping at the first match, so timing reveals neither the token nor which one matched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gtp_remote.config import Inventory
+from gtp_remote.errors import ForbiddenError, InventoryError, RateLimitedError, UnauthorizedError
+
+#: What a token may be allowed to do. ``admin`` also sees every token's jobs.
+OPERATIONS = ("exec", "files.read", "files.write", "admin")
+
+
+class _TokenEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    env: str | None = Field(None, description="environment variable holding the token")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
+    servers: list[str] | None = Field(None, description="server names or group:NAME; all when absent")
+    operations: list[str] = Field(list(OPERATIONS), description=f"any of {', '.join(OPERATIONS)}")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _TokenEntry:
+        if (self.env is None) == (self.sha256 is None):
+            raise ValueError("give exactly one of env (a variable name) or sha256 (the token's digest)")
+        unknown = set(self.operations) - set(OPERATIONS)
+        if unknown:
+            raise ValueError(f"unknown operations {sorted(unknown)}; known: {', '.join(OPERATIONS)}")
+        return self
+
+
+class _TokensFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: dict[str, _TokenEntry]
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    digest: bytes = field(repr=False)
+    servers: tuple[str, ...] | None = None
+    operations: frozenset[str] = frozenset(OPERATIONS)
+
+    def require(self, operation: str) -> None:
+        if operation not in self.operations:
+            allowed = ", ".join(sorted(self.operations)) or "none"
+            raise ForbiddenError(
+                f"token '{self.name}' lacks the '{operation}' permission",
+                hint=f"its permissions: {allowed}",
+            )
+
+    def may_use(self, inventory: Inventory, server: str) -> bool:
+        if self.servers is None:
+            return True
+        groups = inventory.groups()
+        return any(
+            server == s or (s.startswith("group:") and server in groups.get(s[6:], [])) for s in self.servers
+        )
+
+    def require_server(self, inventory: Inventory, server: str) -> None:
+        if not self.may_use(inventory, server):
+            raise ForbiddenError(
+                f"token '{self.name}' may not use server '{server}'",
+                server=server,
+                hint=f"its servers: {', '.join(self.servers or ())}",
+            )
+
+
+def digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Authenticator:
+    def __init__(self, tokens: list[Token]):
+        if not tokens:
+            raise ValueError("at least one token is needed")
+        self.tokens = tokens
+
+    def authenticate(self, header: str | None) -> Token:
+        scheme, _, presented = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise UnauthorizedError(
+                "missing bearer token", hint="send the header 'Authorization: Bearer <token>'"
+            )
+        wanted = digest(presented.strip())
+        found = None
+        for token in self.tokens:  # no early exit: constant work whichever token matches
+            if hmac.compare_digest(wanted, token.digest):
+                found = token
+        if found is None:
+            raise UnauthorizedError("invalid bearer token", hint="check the token configured in the client")
+        return found
+
+    def secrets_for_redaction(self) -> list[str]:
+        """Token values we know in clear (from the environment), so the audit log can blank them."""
+        return [v for v in (os.environ.get("GTP_API_TOKEN"),) if v]
+
+
+def load_tokens(state_dir: Path, *, announce=print) -> list[Token]:  # type: ignore[no-untyped-def]
+    """The tokens this server accepts (see the module docstring for the order)."""
+    path = Path(os.environ.get("GTP_TOKENS_FILE") or state_dir / "tokens.yaml")
+    if path.is_file():
+        return _from_file(path)
+    if os.environ.get("GTP_API_TOKEN"):
+        return [Token("default", digest(os.environ["GTP_API_TOKEN"]))]
+    value, created = stored_token(state_dir)
+    if created:
+        announce(f"generated an API token (shown once; stored in {state_dir / 'api-token'}):\n  {value}")
+    return [Token("default", digest(value))]
+
+
+def stored_token(state_dir: Path) -> tuple[str, bool]:
+    """The token kept in the state folder (mode 0600), generated on first use; (value, created)."""
+    stored = state_dir / "api-token"
+    if stored.is_file():
+        return stored.read_text().strip(), False
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value, True
+
+
+def _from_file(path: Path) -> list[Token]:
+    try:
+        parsed = _TokensFile.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (ValidationError, yaml.YAMLError) as exc:
+        raise InventoryError(f"{path}: invalid tokens file: {exc}") from None
+    tokens = []
+    for name, entry in parsed.tokens.items():
+        if entry.env is not None:
+            value = os.environ.get(entry.env)
+            if not value:
+                raise InventoryError(
+                    f"{path}: tokens.{name}.env: environment variable {entry.env} is not set"
+                )
+            token_digest = digest(value)
+        else:
+            token_digest = bytes.fromhex(entry.sha256 or "")
+        servers = tuple(entry.servers) if entry.servers is not None else None
+        tokens.append(Token(name, token_digest, servers, frozenset(entry.operations)))
+    if not tokens:
+        raise InventoryError(f"{path}: defines no tokens")
+    return tokens
+
+
+class RateLimiter:
+    """A token bucket per caller: ``rate`` requests a second, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def check(self, key: str) -> None:
+        now = time.monotonic()
+        level, then = self._buckets.get(key, (float(self.burst), now))
+        level = min(self.burst, level + (now - then) * self.rate)
+        if level < 1:
+            wait = (1 - level) / self.rate
+            self._buckets[key] = (level, now)
+            raise RateLimitedError(
+                f"too many requests for this token (limit {self.rate:g}/s, bursts of {self.burst})",
+                retry_after=wait,
+                hint=f"retry after {wait:.1f}s",
+            )
+        self._buckets[key] = (level - 1, now)

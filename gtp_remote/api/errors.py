@@ -1,0 +1,36 @@
+"""The one place where the core's typed errors become HTTP status codes."""
+
+from __future__ import annotations
+
+from gtp_remote import errors as e
+
+#: Most specific first: the first class the error is an instance of decides.
+STATUS: list[tuple[type[e.GtpError], int]] = [
+    (e.InvalidRequestError, 400),
+    (e.UnauthorizedError, 401),
+    (e.ForbiddenError, 403),
+    (e.PathNotAllowedError, 403),
+    (e.FilePermissionError, 403),
+    (e.UnknownServerError, 404),
+    (e.NotFoundError, 404),
+    (e.FileMissingError, 404),
+    (e.ConflictError, 409),
+    (e.FileExistsConflictError, 409),
+    (e.PayloadTooLargeError, 413),
+    (e.RateLimitedError, 429),
+    (e.HostUnreachableError, 502),
+    (e.AuthFailedError, 502),
+    (e.HostKeyError, 502),
+    (e.ConnectionLostError, 502),
+    (e.ChannelError, 502),
+    (e.TunnelError, 502),
+    (e.CommandTimeoutError, 504),
+    (e.RemoteFileError, 400),
+]
+
+
+def status_of(error: e.GtpError) -> int:
+    for cls, status in STATUS:
+        if isinstance(error, cls):
+            return status
+    return 400

@@ -1,0 +1,199 @@
+"""Request and response bodies of the HTTP API.
+
+These models both validate requests and generate the OpenAPI document, so the spec ChatGPT
+imports can never drift from what the server accepts. Descriptions are written for the model
+reading them (ChatGPT decides from them when and how to call), and kept under its limits.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gtp_remote.executors.base import FileStat
+from gtp_remote.fanout import HostResult, Summary
+from gtp_remote.gateway import FileContent, Language, Listing, PatchResult
+
+MAX_WAIT = 40.0
+SERVER_FIELD = Field(
+    None,
+    max_length=200,
+    description="Server name from GET /server/list. Default: your current server (POST /server/set).",
+)
+WAIT_FIELD = Field(
+    30.0,
+    ge=0,
+    le=MAX_WAIT,
+    description="Seconds to wait for the result before answering 202 with a job_id (GET /jobs/{id} later).",
+)
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecuteShell(Request):
+    command: str = Field(..., min_length=1, max_length=20000, description="Shell command run on the server.")
+    server: str | None = SERVER_FIELD
+    target: str | None = Field(
+        None,
+        max_length=2000,
+        description="Several servers at once: 'all', 'group:NAME' or a comma list. Replaces server.",
+    )
+    timeout: float = Field(300, ge=1, le=86400, description="Seconds before the command is killed.")
+    cwd: str | None = Field(None, max_length=4096, description="Working directory on the server.")
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)], str] = Field(
+        {}, description="Extra environment variables for the command."
+    )
+    wait_seconds: float = WAIT_FIELD
+
+
+class ExecuteCode(Request):
+    code: str = Field(..., min_length=1, max_length=90000, description="Source code, run on the server.")
+    language: Language = Field(..., description="Interpreter: python (python3), bash, sh or node.")
+    server: str | None = SERVER_FIELD
+    timeout: float = Field(300, ge=1, le=86400, description="Seconds before the program is killed.")
+    wait_seconds: float = WAIT_FIELD
+
+
+class FileRead(Request):
+    path: str = Field(..., min_length=1, max_length=4096, description="File path on the server.")
+    server: str | None = SERVER_FIELD
+    offset: int = Field(0, ge=0, le=2**62, description="Byte offset to start reading at.")
+    limit: int = Field(60000, ge=1, le=60000, description="Bytes to read at most (60000 max per call).")
+
+
+class FileWrite(Request):
+    path: str = Field(..., min_length=1, max_length=4096, description="File path on the server.")
+    content: str = Field(..., max_length=90000, description="Text to write.")
+    mode: Literal["create", "overwrite", "append"] = Field(
+        "overwrite", description="create fails if the file exists; overwrite replaces it atomically."
+    )
+    server: str | None = SERVER_FIELD
+
+
+class FileList(Request):
+    path: str = Field(".", min_length=1, max_length=4096, description="Directory on the server.")
+    recursive: bool = Field(False, description="Descend into subdirectories (500 entries at most).")
+    server: str | None = SERVER_FIELD
+
+
+class FilePatch(Request):
+    path: str = Field(..., min_length=1, max_length=4096, description="File path on the server.")
+    diff: str = Field(..., min_length=1, max_length=90000, description="Unified diff (diff -u) of this file.")
+    dry_run: bool = Field(False, description="Check that the diff applies, change nothing.")
+    server: str | None = SERVER_FIELD
+
+
+class ServerSet(Request):
+    server: str = Field(..., min_length=1, max_length=200, description="Server name from GET /server/list.")
+
+
+# -- responses -----------------------------------------------------------------------------------
+
+
+class ShellResult(BaseModel):
+    job_id: str
+    status: str = Field(description="succeeded when the command exited 0, else failed")
+    ok: bool
+    server: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_ms: float
+    timed_out: bool
+    truncated: bool
+    stdout_bytes: int
+    stderr_bytes: int
+
+
+class MultiShellResult(BaseModel):
+    job_id: str
+    status: str
+    results: list[HostResult]
+    summary: Summary
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: Literal["running"]
+    output_tail: str = Field(description="The last output so far.")
+    hint: str
+
+
+class JobView(BaseModel):
+    job_id: str
+    status: str
+    operation: str
+    server: str | None
+    created_at: str
+    finished_at: str | None
+    output_tail: str | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobView]
+
+
+class ServerInfo(BaseModel):
+    name: str
+    protocol: str
+    address: str
+    groups: list[str]
+    model: str | None
+    description: str | None
+    current: bool
+    health: dict[str, Any] | None = Field(None, description="The last check of this server, if any.")
+
+
+class ServerList(BaseModel):
+    current: str | None
+    servers: list[ServerInfo]
+
+
+class ServerSelected(BaseModel):
+    current: str
+
+
+class FileWritten(BaseModel):
+    server: str
+    stat: FileStat
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    server: str | None = None
+    hint: str | None = None
+    request_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    servers: int
+
+
+RESPONSES = [
+    ShellResult,
+    MultiShellResult,
+    JobAccepted,
+    JobView,
+    JobList,
+    ServerList,
+    ServerSelected,
+    FileContent,
+    FileWritten,
+    Listing,
+    PatchResult,
+    ErrorBody,
+    Health,
+]
+REQUESTS = [ExecuteShell, ExecuteCode, FileRead, FileWrite, FileList, FilePatch, ServerSet]

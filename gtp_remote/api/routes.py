@@ -1,0 +1,452 @@
+"""Endpoints: one table that both routes requests and describes them in the OpenAPI document.
+
+Paths follow the product this one replaces (GPT Terminal Plus), so existing Custom GPT set-ups
+carry over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from gtp_remote import __version__
+from gtp_remote.api import models as m
+from gtp_remote.api.app import (
+    API,
+    BODY_LIMIT,
+    CALLER,
+    OUTPUT_BUDGET,
+    REQUEST_ID,
+    RUN_OUTPUT_LIMIT,
+    Api,
+    auth_mw,
+    clip_run,
+    compact_fan_out,
+    cors_mw,
+    errors_mw,
+    json_response,
+    parse,
+    request_id_mw,
+)
+from gtp_remote.errors import GtpError, InvalidRequestError
+from gtp_remote.jobs import Job
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    operation_id: str
+    summary: str
+    body: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | tuple[type[BaseModel], ...]] = field(default_factory=dict)
+    public: bool = False
+    consequential: bool = False
+    query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
+    errors: tuple[int, ...] = (400, 401, 403, 404, 429)
+
+
+def api_of(request: web.Request) -> Api:
+    return request.app[API]
+
+
+async def _file_audit(
+    api: Api, request: web.Request, operation: str, server: str, path: str, **extra: Any
+) -> None:
+    await api.record(
+        {
+            "kind": "file",
+            "request_id": request[REQUEST_ID],
+            "token": request[CALLER].name,
+            "client": request.remote,
+            "server": server,
+            "operation": operation,
+            "path": path,
+            **extra,
+        }
+    )
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+async def execute_shell(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    body: m.ExecuteShell = await parse(request, m.ExecuteShell)
+    caller = request[CALLER]
+    caller.require("exec")
+    record = body.model_dump() | {"_request_id": request[REQUEST_ID]}
+    if body.target:
+        api.resolve_target(caller, body.target)
+        command = body.command if not body.cwd else f"cd {_quote(body.cwd)} || exit 126\n{body.command}"
+
+        async def fan(job: Job) -> dict[str, Any]:
+            result = await api.gateway.fan_out(
+                body.target or "", command, timeout=body.timeout, output_limit=RUN_OUTPUT_LIMIT
+            )
+            return compact_fan_out(result)
+
+        job = await api.jobs.start(
+            token=caller.name, operation="execute-shell", server=body.target, request=record, work=fan
+        )
+        return await api.respond_job(job, body.wait_seconds)
+    server = api.server_for(caller, body.server)
+
+    async def run(job: Job) -> dict[str, Any]:
+        result = await api.gateway.run_streaming(
+            server,
+            body.command,
+            timeout=body.timeout,
+            cwd=body.cwd,
+            env=body.env,
+            output_limit=RUN_OUTPUT_LIMIT,
+            on_output=job.on_output,
+        )
+        return clip_run(result.model_dump(exclude={"command"}), OUTPUT_BUDGET) | {"ok": result.ok}
+
+    job = await api.jobs.start(
+        token=caller.name, operation="execute-shell", server=server, request=record, work=run
+    )
+    return await api.respond_job(job, body.wait_seconds)
+
+
+async def execute_code(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    body: m.ExecuteCode = await parse(request, m.ExecuteCode)
+    caller = request[CALLER]
+    caller.require("exec")
+    server = api.server_for(caller, body.server)
+
+    async def run(job: Job) -> dict[str, Any]:
+        result = await api.gateway.run_code(
+            server, body.code, body.language, timeout=body.timeout, on_output=job.on_output
+        )
+        return clip_run(result.model_dump(exclude={"command"}), OUTPUT_BUDGET) | {"ok": result.ok}
+
+    record = {"language": body.language, "code": body.code[:2000], "_request_id": request[REQUEST_ID]}
+    job = await api.jobs.start(
+        token=caller.name, operation="execute-code", server=server, request=record, work=run
+    )
+    return await api.respond_job(job, body.wait_seconds)
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+
+async def file_read(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    body: m.FileRead = await parse(request, m.FileRead)
+    request[CALLER].require("files.read")
+    server = api.server_for(request[CALLER], body.server)
+    content = await api.gateway.read_file(server, body.path, offset=body.offset, limit=body.limit)
+    await _file_audit(api, request, "read", server, content.path, bytes=content.bytes_read, outcome="ok")
+    return json_response(content.model_dump())
+
+
+async def file_write(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    body: m.FileWrite = await parse(request, m.FileWrite)
+    request[CALLER].require("files.write")
+    server = api.server_for(request[CALLER], body.server)
+    try:
+        stat = await api.gateway.write_file(server, body.path, body.content, mode=body.mode)
+    except GtpError as exc:
+        await _file_audit(api, request, f"write:{body.mode}", server, body.path, outcome=exc.code)
+        raise
+    await _file_audit(
+        api, request, f"write:{body.mode}", server, stat.path, bytes=len(body.content.encode()), outcome="ok"
+    )
+    return json_response({"server": server, "stat": stat.model_dump()})
+
+
+async def file_list(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    body: m.FileList = await parse(request, m.FileList)
+    request[CALLER].require("files.read")
+    server = api.server_for(request[CALLER], body.server)
+    listing = await api.gateway.list_dir(server, body.path, recursive=body.recursive, max_entries=500)
+    await _file_audit(api, request, "list", server, listing.path, entries=len(listing.entries), outcome="ok")
+    return json_response(listing.model_dump())
+
+
+async def file_patch(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    body: m.FilePatch = await parse(request, m.FilePatch)
+    request[CALLER].require("files.write")
+    server = api.server_for(request[CALLER], body.server)
+    try:
+        result = await api.gateway.patch_file(server, body.path, body.diff, dry_run=body.dry_run)
+    except GtpError as exc:
+        await _file_audit(api, request, "patch", server, body.path, dry_run=body.dry_run, outcome=exc.code)
+        raise
+    await _file_audit(
+        api, request, "patch", server, result.path, dry_run=body.dry_run, hunks=result.hunks, outcome="ok"
+    )
+    return json_response(result.model_dump())
+
+
+# -- servers -------------------------------------------------------------------------------------
+
+
+async def server_list(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    caller = request[CALLER]
+    inventory = api.gateway.inventory
+    names = [n for n in inventory.servers if caller.may_use(inventory, n)]
+    if request.query.get("check") in ("1", "true"):
+        results = await asyncio.gather(*(api.gateway.executor(n).check() for n in names))
+        for r in results:
+            api.health[r.server] = r.model_dump() | {"checked_at": time.time()}
+    current = api.current.get(caller.name)
+    with contextlib.suppress(GtpError):
+        current = current or api.server_for(caller, None)
+    rows = []
+    for name in names:
+        s = inventory.servers[name]
+        rows.append(
+            {
+                "name": name,
+                "protocol": s.protocol,
+                "address": s.address,
+                "groups": list(s.groups),
+                "model": f"{s.llm.provider}:{s.llm.model or 'default'}" if s.llm else None,
+                "description": s.description,
+                "current": name == current,
+                "health": api.health.get(name),
+            }
+        )
+    return json_response({"current": current, "servers": rows})
+
+
+async def server_set(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    body: m.ServerSet = await parse(request, m.ServerSet)
+    caller = request[CALLER]
+    name = api.server_for(caller, body.server)
+    api.current[caller.name] = name
+    return json_response({"current": name})
+
+
+# -- jobs ----------------------------------------------------------------------------------------
+
+
+def _scope(request: web.Request) -> str | None:
+    caller = request[CALLER]
+    return None if "admin" in caller.operations else caller.name
+
+
+async def jobs_list(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    try:
+        limit = min(max(int(request.query.get("limit", "50")), 1), 200)
+    except ValueError:
+        raise InvalidRequestError("limit: must be an integer 1-200") from None
+    jobs = await api.jobs.list(_scope(request), limit)
+    views = [{**j.view(), "result": None} for j in jobs]  # results via GET /jobs/{id}: keeps this small
+    return json_response({"jobs": views})
+
+
+async def job_get(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    job = await api.jobs.get(request.match_info["job_id"], _scope(request))
+    return json_response(job.view())
+
+
+async def job_cancel(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    job = await api.jobs.cancel(request.match_info["job_id"], _scope(request))
+    return json_response(job.view())
+
+
+# -- public --------------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    return json_response(
+        {"status": "ok", "version": __version__, "servers": len(api.gateway.inventory.servers)}
+    )
+
+
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    from gtp_remote.api.openapi import build
+
+    return json_response(build(api_of(request).config.public_url, request.query.get("version", "3.1")))
+
+
+async def openapi_yaml(request: web.Request) -> web.StreamResponse:
+    import yaml
+
+    from gtp_remote.api.openapi import build
+
+    spec = build(api_of(request).config.public_url, request.query.get("version", "3.1"))
+    return web.Response(text=yaml.safe_dump(spec, sort_keys=False), content_type="application/yaml")
+
+
+RUN_RESPONSES = {200: m.ShellResult, 202: m.JobAccepted}
+ROUTES: list[Route] = [
+    Route(
+        "POST",
+        "/command/execute-shell",
+        execute_shell,
+        "executeShell",
+        "Run a shell command on a server (or on several with target). Long commands answer 202 "
+        "with a job_id: fetch the result with getJob.",
+        m.ExecuteShell,
+        {200: m.ShellResult, 202: m.JobAccepted},
+        consequential=True,
+        errors=(400, 401, 403, 404, 429, 502, 504),
+    ),
+    Route(
+        "POST",
+        "/command/execute-code",
+        execute_code,
+        "executeCode",
+        "Run a Python, bash, sh or Node program on a server; nothing is left behind on it.",
+        m.ExecuteCode,
+        RUN_RESPONSES,
+        consequential=True,
+        errors=(400, 401, 403, 404, 429, 502, 504),
+    ),
+    Route(
+        "POST",
+        "/file/read",
+        file_read,
+        "readFile",
+        "Read a text file on a server, in pieces of up to 60000 bytes (offset, limit).",
+        m.FileRead,
+        {200: m.FileContent},
+        errors=(400, 401, 403, 404, 429, 502),
+    ),
+    Route(
+        "POST",
+        "/file/write",
+        file_write,
+        "writeFile",
+        "Create, overwrite (atomically) or append to a file on a server.",
+        m.FileWrite,
+        {200: m.FileWritten},
+        consequential=True,
+        errors=(400, 401, 403, 404, 409, 429, 502),
+    ),
+    Route(
+        "POST",
+        "/file/list",
+        file_list,
+        "listFiles",
+        "List a directory on a server, optionally recursively.",
+        m.FileList,
+        {200: m.Listing},
+        errors=(400, 401, 403, 404, 429, 502),
+    ),
+    Route(
+        "POST",
+        "/file/patch",
+        file_patch,
+        "patchFile",
+        "Apply a unified diff to a file on a server; refused whole if any hunk does not match.",
+        m.FilePatch,
+        {200: m.PatchResult},
+        consequential=True,
+        errors=(400, 401, 403, 404, 429, 502),
+    ),
+    Route(
+        "GET",
+        "/server/list",
+        server_list,
+        "listServers",
+        "The servers you may use, which one is current for you, their model and last health.",
+        None,
+        {200: m.ServerList},
+        query=(("check", "boolean", "Check each server now (slower)."),),
+        errors=(401, 429),
+    ),
+    Route(
+        "POST",
+        "/server/set",
+        server_set,
+        "setServer",
+        "Choose your current server: requests without a server field act on it.",
+        m.ServerSet,
+        {200: m.ServerSelected},
+        consequential=True,
+        errors=(400, 401, 403, 404, 429),
+    ),
+    Route(
+        "GET",
+        "/jobs",
+        jobs_list,
+        "listJobs",
+        "Your recent jobs, newest first, without their results.",
+        None,
+        {200: m.JobList},
+        query=(("limit", "integer", "How many jobs (1-200, default 50)."),),
+        errors=(400, 401, 429),
+    ),
+    Route(
+        "GET",
+        "/jobs/{job_id}",
+        job_get,
+        "getJob",
+        "A job's status and, once finished, its result.",
+        None,
+        {200: m.JobView},
+        errors=(401, 404, 429),
+    ),
+    Route(
+        "POST",
+        "/jobs/{job_id}/cancel",
+        job_cancel,
+        "cancelJob",
+        "Cancel a running job; its process is killed on the server.",
+        None,
+        {200: m.JobView},
+        consequential=True,
+        errors=(401, 404, 409, 429),
+    ),
+    Route(
+        "GET",
+        "/health",
+        health,
+        "health",
+        "Liveness of the gateway (no authentication).",
+        None,
+        {200: m.Health},
+        public=True,
+        errors=(),
+    ),
+]
+
+
+def create_app(api: Api) -> web.Application:
+    app = web.Application(
+        client_max_size=BODY_LIMIT,
+        middlewares=[request_id_mw, errors_mw, cors_mw(api.config.cors_origins), auth_mw],
+    )
+    app[API] = api
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/openapi.yaml", openapi_yaml)
+
+    async def shutdown(app: web.Application) -> None:
+        await api.jobs.shutdown()
+        await api.gateway.close()
+        api.store.close()
+
+    app.on_shutdown.append(shutdown)
+    return app

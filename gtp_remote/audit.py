@@ -1,0 +1,392 @@
+"""The audit log: append-only JSONL where tampering shows.
+
+Every request and every command or file operation the gateway runs is one line. An audit log is
+only worth keeping if a reader can trust that what it shows is what happened, so three things
+are built in:
+
+* **a hash chain**: each line carries ``seq`` (its line number), ``prev`` (the hash of the line
+  before) and ``hash``, the SHA-256 of its own canonical JSON with ``seq`` and ``prev`` included.
+  Editing a line breaks its own hash; removing or reordering lines breaks ``seq`` and ``prev``.
+* **a head file** (``audit.jsonl.head``) recording the last ``seq`` and ``hash``. Cutting lines
+  off the end leaves a chain that is valid on its own; only a record kept outside the log can
+  tell that it used to be longer. Appends continue from the head when the log is shorter than the
+  head says, so a later append never papers over such a cut.
+* **redaction before writing**: bearer tokens, API keys, private keys, ``password=``-style values
+  and the gateway's own tokens are replaced by ``[REDACTED]`` before a line is built, so they
+  never reach the disk (and are not part of any hash), whatever a command line or output held.
+
+The chain has no secret key: it makes edits *evident*, it cannot stop someone who can write the
+state folder from rewriting the whole log and head consistently. Copying the head's hash
+elsewhere from time to time (a ticket, a chat, another host) pins the history up to that point.
+
+Appends take an exclusive ``flock`` on the log, so several processes (the server, a CLI) can
+append to one file and the chain stays whole; readers take a shared one so they never see a
+half-written line. To rotate the log, move the log and its head file together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+GENESIS = "0" * 64
+REDACTED = "[REDACTED]"
+MIN_SECRET_LENGTH = 6
+
+# Names whose value is a secret in ``name=value``, ``name: value`` and ``"name": "value"`` forms.
+# A prefix is allowed (DB_PASSWORD, aws_secret_access_key, client_secret, X-Auth-Token).
+_SECRET_NAMES = r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key"
+_QUOTED = r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'"
+
+
+def _keep_quotes(value: str) -> str:
+    """A quoted secret keeps its quotes, so shell and JSON text stays readable after redaction."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[0] + REDACTED + value[0]
+    return REDACTED
+
+
+_PATTERNS: list[tuple[re.Pattern[str], Any]] = [
+    # PEM / PGP private keys, the whole block; a block cut short (truncated output) to the end.
+    (
+        re.compile(r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY[A-Z ]*)-----(?:.*?-----END \1-----|.*)", re.S),
+        REDACTED,
+    ),
+    (re.compile(r"(?i)\b(bearer)([ \t]+)[A-Za-z0-9._~+/=-]+"), r"\1\2" + REDACTED),
+    (re.compile(r"(?i)\b(authorization:[ \t]*basic[ \t]+)[A-Za-z0-9+/=]+"), r"\1" + REDACTED),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{10,}"), REDACTED),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b"), REDACTED),
+    # --password VALUE, --db-password=VALUE, --api-key VALUE (a following --flag is not a value).
+    (
+        re.compile(
+            r"(?i)(--[a-z0-9-]*?(?:password|passwd|token|secret|api-?key|access-?key))"
+            rf"(?:(=)({_QUOTED}|\S+)|([ \t]+)(?!-)({_QUOTED}|\S+))"
+        ),
+        lambda m: m[1] + (m[2] or m[4]) + _keep_quotes(m[3] or m[5]),
+    ),
+    # password=VALUE, PGPASSWORD=VALUE, token: VALUE, "api_key": "VALUE"; not inside a URL's
+    # user part (https://token:x@host is the next pattern's) and not ``password == other``.
+    (
+        re.compile(
+            rf"(?i)\b(?<!://)([a-z0-9_]*?(?:{_SECRET_NAMES}))([\"']?[ \t]*[=:][ \t]*)"
+            rf"({_QUOTED}|[^\s&;\"',}}=][^\s&;\"',}}]*)"
+        ),
+        lambda m: m[1] + m[2] + _keep_quotes(m[3]),
+    ),
+    # scheme://user:password@host (the user part may be empty: redis://:password@host).
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
+]
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with known secrets and secret-looking values replaced by ``[REDACTED]``.
+
+    Literal secrets go first and longest first, so a secret that contains a shorter one is not
+    left half-visible. The patterns then catch what no one told us about: credentials typed into
+    command lines or printed by commands.
+    """
+    for secret in sorted((s for s in secrets if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(value: Any, secrets: Iterable[str]) -> Any:
+    """Redact every string in a JSON-like value; anything else becomes a (redacted) string.
+
+    Converting here, not with ``json.dumps(default=str)``, matters: a ``str()`` made at dump time
+    would bypass redaction.
+    """
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {redact(str(k), secrets): _redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v, secrets) for v in value]
+    return redact(str(value), secrets)
+
+
+def _canonical(event: dict[str, Any]) -> str:
+    """One spelling per event, so a hash can be recomputed from the parsed line."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _hash(event: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical({k: v for k, v in event.items() if k != "hash"}).encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def head_path(path: Path) -> Path:
+    """The sidecar beside the log (``audit.jsonl.head``) that records the last seq and hash."""
+    return path.with_name(path.name + ".head")
+
+
+class AuditLogError(RuntimeError):
+    """The log cannot be continued (its last line is not a line we wrote): fail, don't guess.
+
+    Appending after a torn or edited last line would either glue onto it or hide it behind a
+    fresh chain; ``gtp-remote audit verify`` names the line.
+    """
+
+
+class AuditLog:
+    """One audit file, shared safely by the threads of this process and by other processes."""
+
+    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
+        self.path = path
+        self._secrets: tuple[str, ...] = ()
+        for secret in secrets:
+            self.add_secret(secret)
+        self._lock = threading.Lock()
+        self._last: tuple[int, str] | None = None  # (seq, hash) of the last line we know of
+        self._size = -1  # the file size right after our last write
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            with contextlib.suppress(OSError):  # an existing file may be someone else's: best effort
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+    def add_secret(self, value: str) -> None:
+        """Blank a value learnt later (a token created at run time); short values are ignored
+        because replacing every "abc" in the log would destroy it without protecting anything."""
+        if value and len(value) >= MIN_SECRET_LENGTH and value not in self._secrets:
+            self._secrets = (*self._secrets, value)  # replaced whole: threads redacting see old or new
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def append(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Write one event; returns it as written (redacted, with time, seq, prev and hash).
+
+        Blocking (flock, fsync): async callers run it in a thread.
+        """
+        body: dict[str, Any] = _redact_value(event, self._secrets)
+        body.setdefault("time", _now())
+        for field in ("seq", "prev", "hash"):
+            body.pop(field, None)
+        with self._lock, open(self.path, "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                size = os.fstat(f.fileno()).st_size
+                if self._last is None or size != self._size:  # first use, or another process wrote
+                    self._last = self._chain_end(f, size)
+                seq, prev = self._last
+                body["seq"], body["prev"] = seq + 1, prev
+                body["hash"] = _hash(body)
+                f.write((_canonical(body) + "\n").encode())
+                f.flush()
+                os.fsync(f.fileno())
+                self._last = (body["seq"], body["hash"])
+                self._size = os.fstat(f.fileno()).st_size
+                _write_head(self.path, body["seq"], body["hash"])
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+        return body
+
+    def _chain_end(self, f: IO[bytes], size: int) -> tuple[int, str]:
+        """The (seq, hash) the next line continues from.
+
+        The log's last line, unless the head file records a later or different end: then the log
+        was cut or its last line replaced, and continuing from the head keeps that visible
+        instead of sealing the shortened log with a fresh head.
+        """
+        line = _read_last_line(f, size)
+        if line:
+            try:
+                last = json.loads(line)
+                end = (int(last["seq"]), str(last["hash"]))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise AuditLogError(
+                    f"{self.path}: the last line is not an audit event ({exc}); "
+                    "run 'gtp-remote audit verify' and repair or move the log"
+                ) from exc
+        else:
+            end = (0, GENESIS)
+        head = _read_head(self.path)
+        if head is not None and head[0] >= end[0]:
+            return head
+        return end
+
+
+def _read_last_line(f: IO[bytes], size: int) -> bytes:
+    """The last non-empty line, read backwards in blocks: the log can be large."""
+    end = size
+    chunks: list[bytes] = []
+    while end > 0:
+        start = max(0, end - 4096)
+        f.seek(start)
+        chunks.insert(0, f.read(end - start))
+        data = b"".join(chunks).rstrip(b"\n")
+        if b"\n" in data or start == 0:
+            return data.rsplit(b"\n", 1)[-1]
+        end = start
+    return b""
+
+
+def _read_head(path: Path) -> tuple[int, str] | None:
+    """The head file's (seq, hash); None when missing or unreadable (verify reports those)."""
+    try:
+        head = json.loads(head_path(path).read_text(encoding="utf-8"))
+        return int(head["seq"]), str(head["hash"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _write_head(path: Path, seq: int, digest: str) -> None:
+    """Replace the head atomically: a reader sees the old head or the new one, never half."""
+    head = head_path(path)
+    tmp = head.with_name(head.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"seq": seq, "hash": digest}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, head)
+
+
+@contextlib.contextmanager
+def _shared(path: Path) -> Iterator[IO[bytes]]:
+    """The log opened for reading under a shared lock, so a writer's line is whole or absent."""
+    with open(path, "rb") as f:
+        fcntl.flock(f, fcntl.LOCK_SH)
+        try:
+            yield f
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What ``verify`` found.
+
+    ``lines`` is how many lines were read (up to the broken one); ``line`` the line the error is
+    about: for lines cut from the end, the first missing line; None when the error is about the
+    head file itself.
+    """
+
+    ok: bool
+    lines: int
+    error: str | None = None
+    line: int | None = None
+
+
+def verify(path: Path) -> VerifyResult:
+    """Walk the chain; the first broken line is reported with what is wrong with it.
+
+    Each line is checked for its own hash first, so an edited line is named as edited even when
+    the edit was to ``seq`` or ``prev``; an intact line in the wrong place fails ``seq`` or
+    ``prev``.
+    """
+    head_file = head_path(path)
+    if not path.exists():  # a deleted log is fine only if no head says it had lines
+        return _check_head(0, _read_head(path), None, head_file)
+    prev, count = GENESIS, 0
+    head_seen: str | None = None  # the hash of the line the head file points at
+    with _shared(path) as f:
+        head = _read_head(path)
+        for number, raw in enumerate(f, 1):
+            count = number
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                return _broken(number, f"line {number}: not valid JSON (the line was edited or cut)")
+            if not isinstance(event, dict):
+                return _broken(number, f"line {number}: not a JSON object (the line was edited)")
+            if event.get("hash") != _hash(event):
+                return _broken(number, f"line {number}: hash mismatch (the line was edited)")
+            if event.get("seq") != number:
+                return _broken(
+                    number,
+                    f"line {number}: seq is {event.get('seq')}, expected {number} "
+                    "(a line was removed or reordered)",
+                )
+            if event.get("prev") != prev:
+                what = "the start of the chain" if number == 1 else f"line {number - 1}'s hash"
+                return _broken(
+                    number, f"line {number}: prev does not match {what} (a line was removed or reordered)"
+                )
+            prev = event["hash"]
+            if head is not None and number == head[0]:
+                head_seen = prev
+    return _check_head(count, head, head_seen, head_file)
+
+
+def _broken(number: int, error: str) -> VerifyResult:
+    return VerifyResult(False, number, error, number)
+
+
+def _check_head(
+    count: int, head: tuple[int, str] | None, head_seen: str | None, head_file: Path
+) -> VerifyResult:
+    """Compare the end of a valid chain with the head file.
+
+    A head behind the log is accepted when it matches the line it names: that is what a crash
+    between writing a line and replacing the head leaves, and the next append catches it up.
+    """
+    if head is None:
+        if count == 0 and not head_file.exists():
+            return VerifyResult(True, 0)
+        state = "is not valid" if head_file.exists() else "missing"
+        return VerifyResult(
+            False,
+            count,
+            f"head file {state} ({head_file.name}): cannot tell whether lines were cut from the end",
+        )
+    seq, digest = head
+    if seq > count:
+        return VerifyResult(
+            False,
+            count,
+            f"log ends at line {count} but the head file records line {seq} "
+            "(lines were removed from the end)",
+            count + 1,
+        )
+    if head_seen != digest:
+        return VerifyResult(
+            False,
+            count,
+            f"line {seq}: hash does not match the head file (the line was replaced)",
+            seq,
+        )
+    return VerifyResult(True, count)
+
+
+def tail(path: Path, n: int = 20) -> list[dict[str, Any]]:
+    """The last ``n`` events, oldest first, read from the end of the file.
+
+    Reading backwards in blocks keeps ``audit tail`` instant on a log of millions of lines.
+    """
+    if n <= 0 or not path.exists():
+        return []
+    with _shared(path) as f:
+        end = os.fstat(f.fileno()).st_size
+        chunks: list[bytes] = []
+        newlines = 0
+        while end > 0 and newlines <= n:
+            start = max(0, end - 65536)
+            f.seek(start)
+            chunk = f.read(end - start)
+            chunks.insert(0, chunk)
+            newlines += chunk.count(b"\n")
+            end = start
+    lines = [line for line in b"".join(chunks).split(b"\n") if line.strip()]
+    return [json.loads(line) for line in lines[-n:]]

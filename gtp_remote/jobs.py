@@ -1,0 +1,242 @@
+"""Jobs: every run is one, so no result is ever lost to a client's time budget.
+
+ChatGPT gives an action 45 seconds and never polls by itself. A request therefore waits for its
+job only up to ``wait_seconds``; if the work is not done it answers with the job id and the tail
+of the output so far, and the caller asks for the job later. Jobs live in SQLite in the state
+folder: after a restart finished jobs are still readable, and a job that was running when the
+process died is marked ``interrupted`` (its process was killed with the connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gtp_remote.errors import ConflictError, GtpError, NotFoundError
+from gtp_remote.executors.base import Output
+from gtp_remote.executors.output import OutputBuffer
+
+Status = Literal["running", "succeeded", "failed", "cancelled", "interrupted"]
+FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
+TAIL_BYTES = 4000
+
+SCHEMA = """
+create table if not exists jobs (
+    id text primary key,
+    token text not null,
+    operation text not null,
+    server text,
+    status text not null,
+    request text not null,
+    result text,
+    error text,
+    output_tail text not null default '',
+    created_at real not null,
+    finished_at real
+);
+create index if not exists jobs_token on jobs (token, created_at);
+"""
+
+
+@dataclass
+class Job:
+    id: str
+    token: str
+    operation: str
+    server: str | None
+    request: dict[str, Any]
+    status: Status = "running"
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    created_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    tail: OutputBuffer = field(default_factory=lambda: OutputBuffer(TAIL_BYTES))
+    task: asyncio.Task[None] | None = None
+    saved_tail: str = ""
+
+    @property
+    def output_tail(self) -> str:
+        text = self.tail.text() if self.tail.total else self.saved_tail
+        return text[-TAIL_BYTES:]
+
+    def on_output(self, event: Output) -> None:
+        self.tail.add(event.text.encode())
+
+    def view(self) -> dict[str, Any]:
+        """The job as the API shows it."""
+        return {
+            "job_id": self.id,
+            "status": self.status,
+            "operation": self.operation,
+            "server": self.server,
+            "created_at": _iso(self.created_at),
+            "finished_at": _iso(self.finished_at) if self.finished_at else None,
+            "output_tail": self.output_tail if self.status == "running" else None,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+class JobStore:
+    """SQLite persistence. Calls are short and run in a worker thread, off the event loop."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("pragma journal_mode=wal")
+        self._db.executescript(SCHEMA)
+        self._lock = asyncio.Lock()
+
+    def mark_interrupted(self) -> int:
+        """At start: whatever was running belonged to a process that is gone."""
+        cur = self._db.execute(
+            "update jobs set status='interrupted', finished_at=?, "
+            "error=json_object('code','interrupted','message','the server restarted while the job ran') "
+            "where status='running'",
+            (time.time(),),
+        )
+        return cur.rowcount
+
+    async def save(self, job: Job) -> None:
+        row = (
+            job.id,
+            job.token,
+            job.operation,
+            job.server,
+            job.status,
+            json.dumps(job.request),
+            json.dumps(job.result) if job.result is not None else None,
+            json.dumps(job.error) if job.error is not None else None,
+            job.output_tail,
+            job.created_at,
+            job.finished_at,
+        )
+        async with self._lock:
+            await asyncio.to_thread(
+                self._db.execute, "insert or replace into jobs values (?,?,?,?,?,?,?,?,?,?,?)", row
+            )
+
+    async def load(self, job_id: str) -> Job | None:
+        async with self._lock:
+            rows = await asyncio.to_thread(
+                lambda: self._db.execute("select * from jobs where id=?", (job_id,)).fetchall()
+            )
+        return _job(rows[0]) if rows else None
+
+    async def recent(self, token: str | None, limit: int) -> list[Job]:
+        query = "select * from jobs {} order by created_at desc limit ?"
+        where, args = ("where token=?", (token, limit)) if token else ("", (limit,))
+        async with self._lock:
+            rows = await asyncio.to_thread(lambda: self._db.execute(query.format(where), args).fetchall())
+        return [_job(r) for r in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _job(row: tuple) -> Job:
+    (job_id, token, operation, server, status, request, result, error, tail, created, finished) = row
+    return Job(
+        id=job_id,
+        token=token,
+        operation=operation,
+        server=server,
+        request=json.loads(request),
+        status=status,
+        result=json.loads(result) if result else None,
+        error=json.loads(error) if error else None,
+        created_at=created,
+        finished_at=finished,
+        saved_tail=tail or "",
+    )
+
+
+Work = Callable[[Job], Awaitable[dict[str, Any]]]
+
+
+class JobManager:
+    """Starts jobs, lets requests wait on them for a while, cancels them, remembers them."""
+
+    def __init__(self, store: JobStore, on_finish: Callable[[Job], Awaitable[None]] | None = None):
+        self.store = store
+        self._live: dict[str, Job] = {}
+        self._on_finish = on_finish
+
+    async def start(
+        self, *, token: str, operation: str, server: str | None, request: dict[str, Any], work: Work
+    ) -> Job:
+        job = Job(id=secrets.token_hex(8), token=token, operation=operation, server=server, request=request)
+        await self.store.save(job)
+        self._live[job.id] = job
+        job.task = asyncio.ensure_future(self._run(job, work))
+        return job
+
+    async def _run(self, job: Job, work: Work) -> None:
+        try:
+            job.result = await work(job)
+            job.status = "failed" if job.result.get("ok") is False else "succeeded"
+        except asyncio.CancelledError:
+            job.status = job.status if job.status == "interrupted" else "cancelled"
+            job.error = job.error or {"code": "cancelled", "message": "the job was cancelled"}
+        except GtpError as exc:
+            job.status, job.error = "failed", exc.to_dict()
+        except Exception as exc:
+            job.status = "failed"
+            job.error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+        finally:
+            job.finished_at = time.time()
+            await asyncio.shield(self._finish(job))
+
+    async def _finish(self, job: Job) -> None:
+        await self.store.save(job)
+        self._live.pop(job.id, None)
+        if self._on_finish is not None:
+            await self._on_finish(job)
+
+    async def wait(self, job: Job, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the job; True if it finished."""
+        assert job.task is not None
+        await asyncio.wait({job.task}, timeout=seconds)
+        return job.task.done()
+
+    async def get(self, job_id: str, token: str | None) -> Job:
+        """The job, if ``token`` may see it (None: any token's)."""
+        job = self._live.get(job_id) or await self.store.load(job_id)
+        if job is None or (token is not None and job.token != token):
+            raise NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
+        return job
+
+    async def list(self, token: str | None, limit: int = 50) -> list[Job]:
+        stored = await self.store.recent(token, limit)
+        return [self._live.get(j.id, j) for j in stored]
+
+    async def cancel(self, job_id: str, token: str | None) -> Job:
+        job = await self.get(job_id, token)
+        if job.status in FINISHED or job.task is None:
+            raise ConflictError(
+                f"job '{job_id}' is already {job.status}", hint="only running jobs can be cancelled"
+            )
+        job.task.cancel()
+        await asyncio.wait({job.task})
+        return job
+
+    async def shutdown(self) -> None:
+        """Graceful stop: kill what runs (remote processes included) and record it as interrupted."""
+        jobs = list(self._live.values())
+        for job in jobs:
+            job.status = "interrupted"
+            job.error = {"code": "interrupted", "message": "the server shut down while the job ran"}
+            if job.task is not None:
+                job.task.cancel()
+        await asyncio.gather(*(j.task for j in jobs if j.task), return_exceptions=True)

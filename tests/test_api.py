@@ -1,0 +1,334 @@
+"""The HTTP API over real HTTP, acting on real sshd hosts of the bed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
+
+from gtp_remote.api.app import Api, ApiConfig
+from gtp_remote.api.auth import Authenticator, Token, digest
+from gtp_remote.api.routes import create_app
+from gtp_remote.config import Server, load_inventory
+from gtp_remote.gateway import Gateway
+from gtp_remote.settings import Settings
+from tests.conftest import Bed
+
+pytestmark = pytest.mark.bed
+
+TOKENS = {"alice": "alice-secret-token", "reader": "reader-secret-token", "bob": "bob-secret-token"}
+
+
+def make_api(bed: Bed, settings: Settings, tmp_path: Path) -> Api:
+    inventory = load_inventory(bed.inventory)
+    local = Server.model_validate({"name": "local", "protocol": "local", "root": str(tmp_path / "gw")})
+    (tmp_path / "gw").mkdir(exist_ok=True)
+    inventory.servers["local"] = local
+    inventory.sources["local"] = "test"
+    auth = Authenticator(
+        [
+            Token("alice", digest(TOKENS["alice"])),
+            Token("reader", digest(TOKENS["reader"]), operations=frozenset({"files.read"})),
+            Token(
+                "bob", digest(TOKENS["bob"]), servers=("db",), operations=frozenset({"exec", "files.read"})
+            ),
+        ]
+    )
+    return Api(Gateway(inventory, settings), auth, ApiConfig(default_server="db", rate=1000, burst=1000))
+
+
+class Client:
+    def __init__(self, session: aiohttp.ClientSession, base: str):
+        self.session = session
+        self.base = base
+
+    async def call(self, method: str, path: str, token: str | None = "alice", **kw) -> tuple[int, dict, dict]:
+        headers = kw.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {TOKENS.get(token, token)}"
+        async with self.session.request(method, self.base + path, headers=headers, **kw) as r:
+            text = await r.text()
+            data = json.loads(text) if text and r.content_type == "application/json" else {"text": text}
+            return r.status, data, CIMultiDict(r.headers)
+
+    async def post(self, path: str, body: dict, token: str | None = "alice") -> tuple[int, dict]:
+        status, data, _ = await self.call("POST", path, token, json=body)
+        return status, data
+
+    async def get(self, path: str, token: str | None = "alice") -> tuple[int, dict]:
+        status, data, _ = await self.call("GET", path, token)
+        return status, data
+
+
+@pytest.fixture
+async def client(bed: Bed, settings: Settings, tmp_path: Path):
+    api = make_api(bed, settings, tmp_path)
+    server = TestServer(create_app(api), host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        yield Client(session, str(server.make_url("")).rstrip("/"))
+    await server.close()
+
+
+async def test_execute_shell_on_the_default_and_a_named_server(client: Client):
+    status, data = await client.post("/command/execute-shell", {"command": "hostname; echo e >&2; exit 3"})
+    assert status == 200
+    assert (data["server"], data["stdout"], data["stderr"], data["exit_code"]) == ("db", "db\n", "e\n", 3)
+    assert data["job_id"] and data["status"] == "failed"
+    status, data = await client.post("/command/execute-shell", {"command": "hostname", "server": "code"})
+    assert (status, data["stdout"], data["status"]) == (200, "code\n", "succeeded")
+
+
+async def test_execute_shell_on_a_target(client: Client):
+    status, data = await client.post("/command/execute-shell", {"command": "hostname", "target": "group:bed"})
+    assert status == 200
+    assert [r["stdout"] for r in data["results"]] == ["db\n", "code\n", "k8s-master\n"]
+    assert data["summary"]["ok"] == 3
+
+
+async def test_execute_code_runs_on_the_server_and_leaves_nothing(client: Client, bed: Bed):
+    before = sorted(p.name for p in bed.hosts["code"].home.iterdir())
+    code = "import socket, sys\nprint(socket.gethostname())\nsys.exit(4)\n"
+    status, data = await client.post(
+        "/command/execute-code", {"code": code, "language": "python", "server": "code"}
+    )
+    assert (status, data["stdout"], data["exit_code"]) == (200, "code\n", 4)
+    status, data = await client.post(
+        "/command/execute-code", {"code": "echo $0; uname -n", "language": "sh", "server": "code"}
+    )
+    assert data["stdout"].endswith("code\n")
+    assert sorted(p.name for p in bed.hosts["code"].home.iterdir()) == before
+
+
+async def test_file_operations_change_the_hosts_files_not_the_gateways(client: Client, bed: Bed):
+    name = f"api-{os.getpid()}.md"
+    status, data = await client.post(
+        "/file/write", {"path": name, "content": "line one\nline two\n", "server": "code"}
+    )
+    assert status == 200 and data["stat"]["size"] == 18
+    assert (bed.hosts["code"].home / name).read_text() == "line one\nline two\n"
+    assert not Path("/home/gtptest", name).exists() and not (bed.hosts["db"].home / name).exists()
+    status, data = await client.post("/file/read", {"path": name, "server": "code", "offset": 5, "limit": 3})
+    assert (status, data["content"], data["size"], data["eof"]) == (200, "one", 18, False)
+    status, data = await client.post("/file/list", {"path": ".", "server": "code"})
+    assert name in [e["name"] for e in data["entries"]]
+    diff = f"--- a/{name}\n+++ b/{name}\n@@ -1,2 +1,2 @@\n line one\n-line two\n+line 2\n"
+    status, data = await client.post(
+        "/file/patch", {"path": name, "diff": diff, "server": "code", "dry_run": True}
+    )
+    assert status == 200 and data["hunks"] == 1
+    assert (bed.hosts["code"].home / name).read_text() == "line one\nline two\n"  # dry run changed nothing
+    status, data = await client.post("/file/patch", {"path": name, "diff": diff, "server": "code"})
+    assert status == 200
+    assert (bed.hosts["code"].home / name).read_text() == "line one\nline 2\n"
+    status, data = await client.post("/file/patch", {"path": name, "diff": diff, "server": "code"})
+    assert status == 400 and data["error"]["code"] == "patch_failed" and "hunk 1" in data["error"]["message"]
+    status, data = await client.post(
+        "/file/write", {"path": name, "content": "x", "mode": "create", "server": "code"}
+    )
+    assert (status, data["error"]["code"]) == (409, "file_exists")
+    status, data = await client.post("/file/read", {"path": "absent.txt", "server": "code"})
+    assert (status, data["error"]["code"]) == (404, "file_not_found")
+
+
+async def test_local_file_operations_are_confined(client: Client, tmp_path: Path):
+    status, data = await client.post("/file/write", {"path": "note.txt", "content": "hi", "server": "local"})
+    assert status == 200 and (tmp_path / "gw" / "note.txt").read_text() == "hi"
+    status, data = await client.post("/file/read", {"path": "../../etc/passwd", "server": "local"})
+    assert (status, data["error"]["code"]) == (403, "path_not_allowed")
+
+
+async def test_current_server_is_per_token_and_scopes_hold(client: Client):
+    assert (await client.post("/server/set", {"server": "k8s-master"}))[0] == 200
+    status, data = await client.post("/command/execute-shell", {"command": "hostname"})
+    assert data["stdout"] == "k8s-master\n"
+    status, data = await client.post("/command/execute-shell", {"command": "hostname"}, token="bob")
+    assert data["stdout"] == "db\n"  # alice's choice did not move bob
+    status, listing = await client.get("/server/list", token="bob")
+    assert [s["name"] for s in listing["servers"]] == ["db"] and listing["current"] == "db"
+    status, data = await client.post("/server/set", {"server": "code"}, token="bob")
+    assert status == 403 and "may not use server 'code'" in data["error"]["message"]
+    status, data = await client.post("/command/execute-shell", {"command": "id"}, token="reader")
+    assert status == 403 and data["error"]["message"] == "token 'reader' lacks the 'exec' permission"
+    status, data = await client.post("/file/write", {"path": "x", "content": "y"}, token="bob")
+    assert status == 403 and "files.write" in data["error"]["message"]
+    status, data = await client.post("/file/read", {"path": "/etc/hostname"}, token="reader")
+    assert status == 200
+
+
+async def test_auth_errors(client: Client):
+    status, data, headers = await client.call("GET", "/server/list", token=None)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+    assert data["error"]["code"] == "unauthorized"
+    status, data, _ = await client.call("GET", "/server/list", token="wrong")
+    assert status == 401 and data["error"]["message"] == "invalid bearer token"
+    status, data, _ = await client.call("GET", "/health", token=None)
+    assert status == 200 and data["status"] == "ok"
+
+
+async def test_malformed_requests_get_clear_400s(client: Client):
+    status, data, headers = await client.call("POST", "/command/execute-shell", data=b"{not json")
+    assert status == 400 and "not valid JSON" in data["error"]["message"] and headers["X-Request-Id"]
+    status, data = await client.post("/command/execute-shell", {"command": "x", "bogus": 1})
+    assert status == 400 and "bogus: Extra inputs are not permitted" in data["error"]["message"]
+    status, data = await client.post("/command/execute-shell", {"command": 5, "wait_seconds": 99})
+    assert (
+        status == 400 and "command" in data["error"]["message"] and "wait_seconds" in data["error"]["message"]
+    )
+    status, data = await client.post("/command/execute-shell", {"command": "x", "server": "nope"})
+    assert status == 404 and data["error"]["code"] == "unknown_server"
+    status, data, _ = await client.call("POST", "/file/write", data=b"x" * (2 * 1024 * 1024))
+    assert status == 413
+    status, data = await client.get("/jobs/doesnotexist")
+    assert status == 404 and data["error"]["code"] == "not_found"
+    status, data = await client.get("/no/such/path")
+    assert status == 404
+
+
+async def test_unreachable_server_is_a_502_naming_it(bed: Bed, settings: Settings, tmp_path: Path):
+    api = make_api(bed, settings, tmp_path)
+    api.gateway.inventory.servers["gone"] = bed.server("db").model_copy(update={"name": "gone", "port": 2222})
+    server = TestServer(create_app(api), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            c = Client(session, str(server.make_url("")).rstrip("/"))
+            status, data = await c.post("/command/execute-shell", {"command": "true", "server": "gone"})
+    finally:
+        await server.close()
+    assert status == 502
+    assert data["error"]["code"] == "host_unreachable" and data["error"]["server"] == "gone"
+    assert data["error"]["job_id"]
+
+
+async def test_five_megabytes_of_output_stay_under_the_budget(client: Client):
+    expected_bytes = len("\n".join(map(str, range(1, 750001)))) + 1 + len("THE-END\n")
+    assert expected_bytes > 5_000_000
+    async with client.session.post(
+        client.base + "/command/execute-shell",
+        json={"command": "seq 1 750000; echo THE-END"},
+        headers={"Authorization": f"Bearer {TOKENS['alice']}"},
+    ) as r:
+        status, raw = r.status, await r.text()
+    assert status == 200 and len(raw) < 100_000
+    data = json.loads(raw)
+    assert data["truncated"] and data["stdout_bytes"] == expected_bytes
+    assert data["stdout"].startswith("1\n2\n3\n") and data["stdout"].endswith("749999\n750000\nTHE-END\n")
+    assert "truncated" in data["stdout"]
+
+
+async def test_a_60_second_command_answers_202_then_completes_as_a_job(client: Client):
+    started = time.monotonic()
+    status, data = await client.post(
+        "/command/execute-shell", {"command": "echo started; sleep 60; echo finished"}
+    )
+    assert status == 202 and time.monotonic() - started < 40
+    assert data["status"] == "running" and "started" in data["output_tail"]
+    job_id = data["job_id"]
+    status, listing = await client.get("/jobs")
+    assert job_id in [j["job_id"] for j in listing["jobs"]]
+    while True:
+        status, job = await client.get(f"/jobs/{job_id}")
+        if job["status"] != "running":
+            break
+        await asyncio.sleep(1)
+    assert job["status"] == "succeeded" and job["result"]["stdout"] == "started\nfinished\n"
+    assert (await client.get(f"/jobs/{job_id}", token="bob"))[0] == 404  # bob cannot see alice's job
+
+
+async def test_cancel_kills_the_remote_process(client: Client, bed: Bed):
+    marker = f"sleep 4{os.getpid() % 1000}"
+    status, data = await client.post("/command/execute-shell", {"command": marker, "wait_seconds": 0.5})
+    assert status == 202
+    assert marker in bed.hosts["db"].sh("ps -eo args").stdout
+    status, job = await client.post(f"/jobs/{data['job_id']}/cancel", {})
+    assert status == 200 and job["status"] == "cancelled"
+    await asyncio.sleep(0.3)
+    assert marker not in bed.hosts["db"].sh("ps -eo args").stdout
+    status, _ = await client.post(f"/jobs/{data['job_id']}/cancel", {})
+    assert status == 409
+
+
+async def test_jobs_survive_a_restart(bed: Bed, settings: Settings, tmp_path: Path):
+    api = make_api(bed, settings, tmp_path)
+    server = TestServer(create_app(api), host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        c = Client(session, str(server.make_url("")).rstrip("/"))
+        _, done = await c.post("/command/execute-shell", {"command": "echo kept"})
+        _, running = await c.post("/command/execute-shell", {"command": "sleep 30", "wait_seconds": 0.2})
+    api.store.close()  # the process "dies": no graceful shutdown, the job row still says running
+    for task in [j.task for j in api.jobs._live.values()]:
+        task.cancel()
+    await server.close()
+    second = make_api(bed, settings, tmp_path)
+    server = TestServer(create_app(second), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            c = Client(session, str(server.make_url("")).rstrip("/"))
+            _, job = await c.get(f"/jobs/{done['job_id']}")
+            assert job["status"] == "succeeded" and job["result"]["stdout"] == "kept\n"
+            _, job = await c.get(f"/jobs/{running['job_id']}")
+            assert job["status"] == "interrupted"
+    finally:
+        await server.close()
+
+
+async def test_audit_log_records_requests_and_commands_and_verifies(client: Client, settings: Settings):
+    await client.post("/command/execute-shell", {"command": "echo password=hunter2 Bearer abcdefghijkl"})
+    await client.post("/file/read", {"path": "/etc/hostname"})
+    log = settings.state_dir / "audit.jsonl"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    kinds = [e["kind"] for e in events]
+    assert "request" in kinds and "command" in kinds and "file" in kinds
+    command = next(e for e in events if e["kind"] == "command")
+    assert command["token"] == "alice" and command["server"] == "db" and command["exit_code"] == 0
+    assert "hunter2" not in log.read_text() and "abcdefghijkl" not in log.read_text()
+    assert TOKENS["alice"] not in log.read_text()
+    cli = [sys.executable, "-m", "gtp_remote", "audit", "verify", str(log)]
+    assert subprocess.run(cli, capture_output=True, text=True).returncode == 0
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:1] + lines[2:]))
+    failed = subprocess.run(cli, capture_output=True, text=True)
+    assert failed.returncode == 1 and "line 2" in failed.stderr
+
+
+async def test_cors_and_request_id(client: Client):
+    status, _, headers = await client.call(
+        "OPTIONS",
+        "/command/execute-shell",
+        token=None,
+        headers={"Origin": "https://chatgpt.com", "Access-Control-Request-Method": "POST"},
+    )
+    assert status == 204 and headers["Access-Control-Allow-Origin"] == "https://chatgpt.com"
+    _, _, headers = await client.call(
+        "GET", "/health", token=None, headers={"Origin": "https://evil.example"}
+    )
+    assert "Access-Control-Allow-Origin" not in headers
+    _, _, headers = await client.call("GET", "/health", token=None, headers={"X-Request-Id": "abc-123"})
+    assert headers["X-Request-Id"] == "abc-123"
+
+
+async def test_rate_limit_answers_429_with_retry_after(bed: Bed, settings: Settings, tmp_path: Path):
+    api = make_api(bed, settings, tmp_path)
+    api.limiter.rate, api.limiter.burst = 1, 2
+    server = TestServer(create_app(api), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            c = Client(session, str(server.make_url("")).rstrip("/"))
+            statuses = [(await c.call("GET", "/server/list"))[0:3:2] for _ in range(3)]
+    finally:
+        await server.close()
+    assert [s for s, _ in statuses] == [200, 200, 429]
+    assert int(statuses[2][1]["Retry-After"]) >= 1
