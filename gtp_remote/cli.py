@@ -43,7 +43,7 @@ hosts_app = typer.Typer(help="List the inventory's servers, or check them (hosts
 app.add_typer(hosts_app, name="hosts")
 # Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns: give it room instead.
 out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def _version(value: bool) -> None:
@@ -291,19 +291,24 @@ def serve(
     inv = _inventory(ctx)
     settings = Settings.from_env()
     try:
-        tokens = load_tokens(settings.state_dir, announce=lambda text: err.print(text, highlight=False))
+        tokens = load_tokens(settings.state_dir, announce=_say)
     except GtpError as exc:
         raise _fail(exc) from None
     _quiet_protocol_errors()
     api = Api(Gateway(inv, settings), Authenticator(tokens))
     names = ", ".join(t.name for t in tokens)
-    err.print(
+    _say(
         f"gtp-remote {__version__}: {len(inv.servers)} servers; tokens: {names}\n"
         f"state folder: {settings.state_dir}\n"
-        f"listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json)",
-        highlight=False,
+        f"listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json)"
     )
     web.run_app(create_app(api), host=host, port=port, print=None, access_log=None)
+
+
+def _say(text: str) -> None:
+    """Plain text on stderr: never wrapped, so a printed token or URL copies whole."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _quiet_protocol_errors() -> None:

@@ -10,8 +10,12 @@ ensure_venv() {
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "==> installing gtp-remote and its dependencies into .venv" >&2
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[dev]'
+    if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e '.[dev]'; } \
+      >.venv/install.log 2>&1; then
+      cat .venv/install.log >&2
+      echo "pip install failed (log above, and in .venv/install.log)" >&2
+      return 1
+    fi
     echo "$want" >"$stamp"
   fi
 }

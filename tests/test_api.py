@@ -332,3 +332,56 @@ async def test_rate_limit_answers_429_with_retry_after(bed: Bed, settings: Setti
         await server.close()
     assert [s for s, _ in statuses] == [200, 200, 429]
     assert int(statuses[2][1]["Retry-After"]) >= 1
+
+
+def test_graceful_shutdown_kills_running_jobs_and_marks_them(bed: Bed, tmp_path: Path):
+    import signal
+    import socket
+    import sqlite3
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    state = tmp_path / "state"
+    env = {**os.environ, "GTP_API_TOKEN": "shutdown-token-1", "GTP_STATE_DIR": str(state)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gtp_remote", "-i", str(bed.inventory), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        marker = f"sleep 5{os.getpid() % 1000}"
+        body = json.dumps({"command": marker, "server": "code", "wait_seconds": 0.5}).encode()
+        run = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-H",
+                "Authorization: Bearer shutdown-token-1",
+                "-d",
+                body,
+                f"http://127.0.0.1:{port}/command/execute-shell",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        job_id = json.loads(run.stdout)["job_id"]
+        assert marker in bed.hosts["code"].sh("ps -eo args").stdout
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert marker not in bed.hosts["code"].sh("ps -eo args").stdout
+    db = sqlite3.connect(state / "jobs.sqlite3")
+    (status,) = db.execute("select status from jobs where id=?", (job_id,)).fetchone()
+    assert status == "interrupted"

@@ -69,4 +69,8 @@ def test_readme_curl_examples_work_as_written(tmp_path: Path):
     assert read["content"] == Path("/etc/hostname").read_text()
     assert long_job["status"] == "running" and long_job["job_id"]
     assert long_job["job_id"] in [j["job_id"] for j in jobs["jobs"]]
-    assert "generated an API token" not in log or "Traceback" not in log
+    # No token was configured: the first start generated one, printed it once, stored it 0600.
+    stored = tmp_path / "state" / "api-token"
+    assert f"generated an API token (shown once; stored in {stored}):" in log
+    assert stored.read_text().strip() in log and oct(stored.stat().st_mode & 0o777) == "0o600"
+    assert "Traceback" not in log

@@ -106,6 +106,7 @@ class Api:
                 "kind": "command",
                 "token": job.token,
                 "request_id": job.request.get("_request_id"),
+                "client": job.request.get("_client"),
                 "job_id": job.id,
                 "server": job.server,
                 "operation": job.operation,

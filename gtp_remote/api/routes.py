@@ -83,7 +83,7 @@ async def execute_shell(request: web.Request) -> web.StreamResponse:
     body: m.ExecuteShell = await parse(request, m.ExecuteShell)
     caller = request[CALLER]
     caller.require("exec")
-    record = body.model_dump() | {"_request_id": request[REQUEST_ID]}
+    record = body.model_dump() | {"_request_id": request[REQUEST_ID], "_client": request.remote}
     if body.target:
         api.resolve_target(caller, body.target)
         command = body.command if not body.cwd else f"cd {_quote(body.cwd)} || exit 126\n{body.command}"
@@ -131,7 +131,12 @@ async def execute_code(request: web.Request) -> web.StreamResponse:
         )
         return clip_run(result.model_dump(exclude={"command"}), OUTPUT_BUDGET) | {"ok": result.ok}
 
-    record = {"language": body.language, "code": body.code[:2000], "_request_id": request[REQUEST_ID]}
+    record = {
+        "language": body.language,
+        "code": body.code[:2000],
+        "_request_id": request[REQUEST_ID],
+        "_client": request.remote,
+    }
     job = await api.jobs.start(
         token=caller.name, operation="execute-code", server=server, request=record, work=run
     )
