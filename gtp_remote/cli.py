@@ -22,7 +22,13 @@ from rich.table import Table
 
 from gtp_remote import __version__
 from gtp_remote.config import Inventory, load_inventory
-from gtp_remote.errors import GtpError, InventoryError, UnknownServerError
+from gtp_remote.errors import (
+    GtpError,
+    InvalidRequestError,
+    InventoryError,
+    UnknownServerError,
+    UnknownSpecialistError,
+)
 from gtp_remote.executors.base import Output, RunResult
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult
 from gtp_remote.gateway import Gateway
@@ -68,7 +74,9 @@ def main(
 
 def _fail(exc: GtpError) -> typer.Exit:
     err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    usage = isinstance(exc, InventoryError | UnknownServerError)
+    usage = isinstance(
+        exc, InventoryError | UnknownServerError | UnknownSpecialistError | InvalidRequestError
+    )
     return typer.Exit(EXIT_USAGE if usage else EXIT_TRANSPORT)
 
 
@@ -272,6 +280,110 @@ def _quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    specialist: Annotated[str, typer.Argument(help="A specialist, a server with a model, or a provider")],
+    instructions: Annotated[str, typer.Argument(help="The task, in plain words")],
+    server: Annotated[str | None, typer.Option(help="With a provider name: the server to work on")] = None,
+    model: Annotated[str | None, typer.Option(help="Use this model instead of the configured one")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan the tool calls; run nothing")] = False,
+    max_steps: Annotated[int | None, typer.Option(help="At most this many model turns")] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve actions the policy wants confirmed, without asking")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Delegate a task to a specialist model that uses its tools on its own server.
+
+    Steps are shown as they happen; the answer is printed last (stdout). Actions the policy wants
+    confirmed are asked on the terminal (or approved with --yes; refused when there is no terminal).
+    Every model call and tool call goes to the audit log, as with the HTTP API.
+    """
+    from gtp_remote.audit import AuditLog
+    from gtp_remote.llm.agent import Agent
+    from gtp_remote.settings import Settings
+
+    inv = _inventory(ctx.parent)  # type: ignore[arg-type]
+    settings = Settings.from_env()
+    audit = AuditLog(settings.state_dir / "audit.jsonl")
+    who = f"cli:{_user()}"
+
+    async def record(event: dict[str, Any]) -> None:
+        await asyncio.to_thread(audit.append, {"token": who, **event})
+
+    def show(kind: str, data: dict[str, Any]) -> None:
+        if as_json:
+            return
+        if kind == "step":
+            err.print(f"[dim]-- turn {data['turn']} ({data['model']})[/]", highlight=False)
+        elif kind == "delta":
+            err.file.write(data["text"])
+            err.file.flush()
+        elif kind == "tool_call":
+            arguments = json.dumps(data["arguments"], ensure_ascii=False)
+            err.print(f"\n[bold]{data['index']}. {data['tool']}[/] {arguments[:300]}", highlight=False)
+        elif kind == "tool_result":
+            colour = {"ok": "green", "planned": "cyan"}.get(data["status"], "red")
+            exit_text = f" exit {data['exit_code']}" if data["exit_code"] is not None else ""
+            took = _ms(data["duration_ms"])
+            err.print(f"   [{colour}]{data['status']}[/]{exit_text} {took}", highlight=False)
+            if data["status"] in ("denied", "invalid", "rejected"):
+                err.print(f"   {data['output'][:300]}", highlight=False)
+
+    async def approve(pending: dict[str, Any]) -> tuple[bool, str | None]:
+        action = pending.get("command") or f"{pending['tool']} {pending.get('path') or ''}"
+        err.print(f"   [yellow]needs approval[/]: {pending['reason']}\n   {action}", highlight=False)
+        if yes:
+            return True, f"{who} (--yes)"
+        if not sys.stdin.isatty():
+            return False, f"{who}: no terminal to ask (use --yes)"
+        ok = await asyncio.to_thread(typer.confirm, "   run it?", default=False)
+        return ok, who
+
+    async def go() -> int:
+        async with Gateway(inv, settings) as gw:
+            chosen = gw.llm.resolve(specialist, current=server, server=server, model=model)
+            agent = Agent(
+                gw.llm,
+                chosen,
+                emit=show,
+                approver=approve,
+                audit=record,
+                dry_run=dry_run,
+                max_steps=max_steps,
+                stream=not as_json,
+                context={"client": "cli"},
+            )
+            result = await agent.run(instructions)
+        if as_json:
+            out.print_json(json.dumps(result))
+        else:
+            usage = result["usage"]
+            err.print(
+                f"\n[dim]{chosen.name} on {chosen.server} ({chosen.provider}:{chosen.model}): "
+                f"{result['stop_reason']}, {len(result['steps'])} steps, "
+                f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens, "
+                f"{_ms(result['duration_ms'])}[/]",
+                highlight=False,
+            )
+            if result["error"]:
+                err.print(f"[bold red]error:[/] {result['error']['message']}", highlight=False)
+            sys.stdout.write((result["answer"] or "") + "\n")
+        return 0 if result["ok"] else EXIT_FAILED
+
+    _run(go())
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 @app.command()

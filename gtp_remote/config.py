@@ -38,6 +38,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from gtp_remote.errors import InventoryError, UnknownServerError
+from gtp_remote.llm.spec import BUILTIN_TOOLS, CliToolConfig, SpecialistConfig
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -91,6 +92,7 @@ class ProviderConfig(_Model):
     default_model: str | None = None
     api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
     timeout: float = Field(120.0, gt=0)
+    max_tokens: int | None = Field(None, ge=1, description="cap on tokens per model reply")
 
     @model_validator(mode="after")
     def _env_name(self) -> ProviderConfig:
@@ -175,9 +177,8 @@ class InventoryFile(_Model):
 
     servers: dict[str, dict[str, Any]] = {}
     llm: LLMProviders | None = None
-    specialists: dict[str, dict[str, Any]] = Field(
-        {}, description="filled by the execute-llm work; accepted and kept as written for now"
-    )
+    specialists: dict[str, SpecialistConfig] = {}
+    tools: dict[str, CliToolConfig] = {}
 
 
 @dataclass
@@ -186,8 +187,11 @@ class Inventory:
 
     servers: dict[str, Server] = field(default_factory=dict)
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
-    specialists: dict[str, dict[str, Any]] = field(default_factory=dict)
+    specialists: dict[str, SpecialistConfig] = field(default_factory=dict)
+    tools: dict[str, CliToolConfig] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: Where prompt templates are looked up, first match wins (see ``template_dirs``).
+    template_dirs: list[Path] = field(default_factory=list)
 
     def get(self, name: str) -> Server:
         try:
@@ -251,11 +255,28 @@ def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
         raise InventoryError(
             f"{root}: inventory not found", hint="pass --inventory PATH or set GTP_INVENTORY"
         )
-    inventory = Inventory()
+    inventory = Inventory(template_dirs=template_dirs(root))
     for file in files:
         _merge(inventory, file, _load_file(file))
     _check_references(inventory)
     return inventory
+
+
+def template_dirs(root: Path) -> list[Path]:
+    """Prompt template folders: $GTP_TEMPLATES, then ``templates/`` beside or above the inventory.
+
+    ``hosts/`` and ``templates/`` sit side by side in a project, so ``hosts/../templates`` is
+    the usual hit; ``./templates`` covers an inventory kept elsewhere.
+    """
+    base = root if root.is_dir() else root.parent
+    candidates = [Path(p) for p in os.environ.get("GTP_TEMPLATES", "").split(os.pathsep) if p]
+    candidates += [base / "templates", base.parent / "templates", Path("templates")]
+    out: list[Path] = []
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved.is_dir() and resolved not in out:
+            out.append(resolved)
+    return out
 
 
 def _read(file: Path) -> Any:
@@ -341,6 +362,11 @@ def _merge(inv: Inventory, file: Path, loaded: tuple[InventoryFile, dict[str, Se
         if name in inv.specialists:
             raise InventoryError(f"{file}: specialists.{name}: defined in two files")
         inv.specialists[name] = spec
+        inv.sources[f"specialists.{name}"] = str(file)
+    for name, tool in parsed.tools.items():
+        if name in inv.tools or name in BUILTIN_TOOLS:
+            raise InventoryError(f"{file}: tools.{name}: defined twice (or a built-in tool's name)")
+        inv.tools[name] = tool
 
 
 def _check_references(inv: Inventory) -> None:
@@ -364,6 +390,43 @@ def _check_references(inv: Inventory) -> None:
                 raise InventoryError(f"{where}.jump: jump host '{hop}' is not an ssh server")
             seen.append(hop)
             hop = inv.servers[hop].jump
+    for name, spec in inv.specialists.items():
+        _check_specialist(inv, name, spec)
+
+
+def _check_specialist(inv: Inventory, name: str, spec: SpecialistConfig) -> None:
+    where = f"{inv.sources[f'specialists.{name}']}: specialists.{name}"
+    if not NAME_RE.match(name):
+        raise InventoryError(f"{where}: names use letters, digits, '.', '_' and '-'")
+    if spec.server not in inv.servers:
+        raise InventoryError(
+            f"{where}.server: unknown server {json.dumps(spec.server)}",
+            hint=f"known servers: {', '.join(sorted(inv.servers)) or 'none'}",
+        )
+    server = inv.servers[spec.server]
+    provider = spec.provider or (server.llm.provider if server.llm else None)
+    if provider is None:
+        raise InventoryError(
+            f"{where}.provider: server '{spec.server}' has no llm block, so the specialist must name "
+            "a provider",
+            hint=f"known providers: {', '.join(sorted(set(inv.providers) | set(DEFAULT_BASE_URLS)))}",
+        )
+    if provider not in inv.providers and provider not in DEFAULT_BASE_URLS:
+        raise InventoryError(f"{where}.provider: unknown provider {json.dumps(provider)}")
+    known = set(BUILTIN_TOOLS) | set(inv.tools)
+    for tool in spec.tools:
+        if tool not in known:
+            declared = ", ".join(sorted(inv.tools)) or "none"
+            raise InventoryError(
+                f"{where}.tools: unknown tool {json.dumps(tool)}",
+                hint=f"built-in: {', '.join(BUILTIN_TOOLS)}; declared: {declared}",
+            )
+    if spec.template and not any((d / spec.template).is_file() for d in inv.template_dirs):
+        looked = ", ".join(str(d) for d in inv.template_dirs) or "no templates folder found"
+        raise InventoryError(
+            f"{where}.template: {json.dumps(spec.template)} not found (looked in: {looked})",
+            hint="put it under templates/ beside hosts/, or set GTP_TEMPLATES",
+        )
 
 
 def _format_errors(file: Path, exc: ValidationError, prefix: tuple, model: type[BaseModel]) -> str:

@@ -165,3 +165,42 @@ class RateLimitedError(GtpError):
     def __init__(self, message: str, *, retry_after: float, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
+
+
+# -- model servers and specialists (execute-llm) ---------------------------------------------------
+
+
+class UnknownSpecialistError(GtpError):
+    """``provider`` names no specialist, no server with a model, and no provider on the server."""
+
+    code = "unknown_specialist"
+
+
+class ModelServerError(GtpError):
+    """The model server failed or answered something we cannot use."""
+
+    code = "model_server_error"
+
+
+class ModelUnavailableError(ModelServerError):
+    """Nothing answers where the model server should be (directly or through the tunnel)."""
+
+    code = "model_server_unavailable"
+
+
+class ModelNotFoundError(ModelServerError):
+    """The model server runs but does not have the model asked for."""
+
+    code = "model_not_found"
+
+
+class ModelAuthError(ModelServerError):
+    """The model server refused the API key (or none was set)."""
+
+    code = "model_auth_failed"
+
+
+class ModelTimeoutError(ModelServerError):
+    """The model did not answer within the provider's timeout."""
+
+    code = "model_timeout"

@@ -67,6 +67,9 @@ class Gateway:
         self.settings = settings or Settings.from_env()
         self._executors: dict[str, Executor] = {}
         self._limits = ConnectLimits()
+        from gtp_remote.llm.service import LLMService  # the LLM side needs the gateway, not vice versa
+
+        self.llm = LLMService(self)
 
     @classmethod
     def from_path(
@@ -230,5 +233,6 @@ class Gateway:
 
     async def close(self) -> None:
         """Close every connection (and with them their tunnels and SFTP sessions)."""
+        await self.llm.close()
         executors, self._executors = list(self._executors.values()), {}
         await asyncio.gather(*(e.close() for e in executors), return_exceptions=True)

@@ -23,7 +23,7 @@ from gtp_remote.errors import ConflictError, GtpError, NotFoundError
 from gtp_remote.executors.base import Output
 from gtp_remote.executors.output import OutputBuffer
 
-Status = Literal["running", "succeeded", "failed", "cancelled", "interrupted"]
+Status = Literal["running", "awaiting_approval", "succeeded", "failed", "cancelled", "interrupted"]
 FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
 TAIL_BYTES = 4000
 
@@ -39,7 +39,8 @@ create table if not exists jobs (
     error text,
     output_tail text not null default '',
     created_at real not null,
-    finished_at real
+    finished_at real,
+    pending text
 );
 create index if not exists jobs_token on jobs (token, created_at);
 """
@@ -60,6 +61,10 @@ class Job:
     tail: OutputBuffer = field(default_factory=lambda: OutputBuffer(TAIL_BYTES))
     task: asyncio.Task[None] | None = None
     saved_tail: str = ""
+    pending: dict[str, Any] | None = None  # the action waiting for approval
+    decision: asyncio.Future[tuple[bool, str | None]] | None = None
+    paused: asyncio.Event = field(default_factory=asyncio.Event)
+    listeners: list[asyncio.Queue[tuple[str, dict[str, Any]]]] = field(default_factory=list)
 
     @property
     def output_tail(self) -> str:
@@ -68,6 +73,11 @@ class Job:
 
     def on_output(self, event: Output) -> None:
         self.tail.add(event.text.encode())
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        """Hand an event to whoever follows the job live (an SSE response)."""
+        for queue in self.listeners:
+            queue.put_nowait((kind, data))
 
     def view(self) -> dict[str, Any]:
         """The job as the API shows it."""
@@ -78,7 +88,8 @@ class Job:
             "server": self.server,
             "created_at": _iso(self.created_at),
             "finished_at": _iso(self.finished_at) if self.finished_at else None,
-            "output_tail": self.output_tail if self.status == "running" else None,
+            "output_tail": self.output_tail if self.status in ("running", "awaiting_approval") else None,
+            "pending_action": self.pending if self.status == "awaiting_approval" else None,
             "result": self.result,
             "error": self.error,
         }
@@ -96,6 +107,9 @@ class JobStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("pragma journal_mode=wal")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("pragma table_info(jobs)")}
+        if "pending" not in columns:  # a state folder from before approvals existed
+            self._db.execute("alter table jobs add column pending text")
         self._lock = asyncio.Lock()
 
     def mark_interrupted(self) -> int:
@@ -103,7 +117,7 @@ class JobStore:
         cur = self._db.execute(
             "update jobs set status='interrupted', finished_at=?, "
             "error=json_object('code','interrupted','message','the server restarted while the job ran') "
-            "where status='running'",
+            "where status in ('running', 'awaiting_approval')",
             (time.time(),),
         )
         return cur.rowcount
@@ -121,10 +135,11 @@ class JobStore:
             job.output_tail,
             job.created_at,
             job.finished_at,
+            json.dumps(job.pending) if job.pending is not None else None,
         )
         async with self._lock:
             await asyncio.to_thread(
-                self._db.execute, "insert or replace into jobs values (?,?,?,?,?,?,?,?,?,?,?)", row
+                self._db.execute, "insert or replace into jobs values (?,?,?,?,?,?,?,?,?,?,?,?)", row
             )
 
     async def load(self, job_id: str) -> Job | None:
@@ -146,7 +161,7 @@ class JobStore:
 
 
 def _job(row: tuple) -> Job:
-    (job_id, token, operation, server, status, request, result, error, tail, created, finished) = row
+    (job_id, token, operation, server, status, request, result, error, tail, created, finished, pending) = row
     return Job(
         id=job_id,
         token=token,
@@ -159,6 +174,7 @@ def _job(row: tuple) -> Job:
         created_at=created,
         finished_at=finished,
         saved_tail=tail or "",
+        pending=json.loads(pending) if pending else None,
     )
 
 
@@ -205,10 +221,43 @@ class JobManager:
             await self._on_finish(job)
 
     async def wait(self, job: Job, seconds: float) -> bool:
-        """Wait up to ``seconds`` for the job; True if it finished."""
+        """Wait up to ``seconds`` for the job to finish or to pause for approval; True if finished."""
         assert job.task is not None
-        await asyncio.wait({job.task}, timeout=seconds)
+        pause = asyncio.ensure_future(job.paused.wait())
+        try:
+            await asyncio.wait({job.task, pause}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pause.cancel()
         return job.task.done()
+
+    def approver(self, job: Job):  # type: ignore[no-untyped-def]
+        """The agent's way to ask a human: the job pauses as ``awaiting_approval`` until decided."""
+
+        async def ask(pending: dict[str, Any]) -> tuple[bool, str | None]:
+            job.decision = asyncio.get_running_loop().create_future()
+            job.status, job.pending = "awaiting_approval", pending
+            await self.store.save(job)
+            job.paused.set()
+            try:
+                return await job.decision
+            finally:
+                job.paused.clear()
+                job.status, job.pending, job.decision = "running", None, None
+                await asyncio.shield(self.store.save(job))
+
+        return ask
+
+    async def decide(self, job_id: str, token: str | None, approve: bool, by: str) -> Job:
+        """Approve or reject the action a job waits on."""
+        job = await self.get(job_id, token)
+        if job.status != "awaiting_approval" or job.decision is None or job.decision.done():
+            raise ConflictError(
+                f"job '{job_id}' is {job.status}, not awaiting approval",
+                hint="GET /jobs/{id} shows its status and pending_action",
+            )
+        job.decision.set_result((approve, by))
+        await asyncio.sleep(0)  # let the job take the decision before answering
+        return job
 
     async def get(self, job_id: str, token: str | None) -> Job:
         """The job, if ``token`` may see it (None: any token's)."""
@@ -223,7 +272,7 @@ class JobManager:
 
     async def cancel(self, job_id: str, token: str | None) -> Job:
         job = await self.get(job_id, token)
-        if job.status in FINISHED or job.task is None:
+        if job.status in FINISHED or job.task is None or job.task.done():
             raise ConflictError(
                 f"job '{job_id}' is already {job.status}", hint="only running jobs can be cancelled"
             )

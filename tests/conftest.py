@@ -18,6 +18,7 @@ import pytest
 from gtp_remote.config import Inventory, Server, load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.settings import Settings
+from tests.realmodel import llama_server  # noqa: F401 - the real model server, a session fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 BED_DIR = Path(os.environ.get("GTP_BED_DIR", "/var/tmp/gtp-bed"))
@@ -117,3 +118,15 @@ async def bed_gateway(bed: Bed, settings: Settings):
     gw = Gateway(load_inventory(bed.inventory), settings)
     yield gw
     await gw.close()
+
+
+@pytest.fixture(scope="session")
+def scripted(bed: Bed):
+    """One scripted model server inside each bed host (tests/llmbed.py), for the whole session."""
+    from tests.llmbed import SCRIPTED, start_scripted
+
+    servers = {name: start_scripted(bed.hosts[name], port) for name, port in SCRIPTED.items()}
+    yield servers
+    for server in servers.values():
+        server.process.kill()
+        server.process.wait()

@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 from gtp_remote.api.openapi import build
 from tests.conftest import Bed
 
-READS = {"readFile", "listFiles", "listServers", "listJobs", "getJob", "health"}
+READS = {"readFile", "listFiles", "listServers", "listJobs", "getJob", "health", "listModels"}
 
 
 def operations(spec: dict) -> list[dict]:
@@ -45,6 +45,8 @@ def test_operation_ids_are_stable():
     assert ids == {
         "executeShell",
         "executeCode",
+        "executeLlm",
+        "listModels",
         "readFile",
         "writeFile",
         "listFiles",
@@ -54,6 +56,8 @@ def test_operation_ids_are_stable():
         "listJobs",
         "getJob",
         "cancelJob",
+        "approveJob",
+        "rejectJob",
         "health",
     }
 

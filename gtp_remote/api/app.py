@@ -93,6 +93,7 @@ class Api:
         self.limiter = RateLimiter(self.config.rate, self.config.burst)
         self.current: dict[str, str] = {}  # token name -> current server: per caller, never global
         self.health: dict[str, dict[str, Any]] = {}
+        self.model_health: dict[str, dict[str, Any]] = {}
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -101,6 +102,28 @@ class Api:
 
     async def _audit_job(self, job: Job) -> None:
         result = job.result or {}
+        if job.operation == "execute-llm":
+            await self.record(
+                {
+                    "kind": "llm",
+                    "token": job.token,
+                    "request_id": job.request.get("_request_id"),
+                    "client": job.request.get("_client"),
+                    "job_id": job.id,
+                    "server": result.get("server") or job.server,
+                    "specialist": job.request.get("provider"),
+                    "provider": result.get("provider"),
+                    "model": result.get("model"),
+                    "instructions": job.request.get("instructions"),
+                    "steps": len(result.get("steps") or []),
+                    "usage": result.get("usage"),
+                    "duration_ms": result.get("duration_ms"),
+                    "stop_reason": result.get("stop_reason"),
+                    "outcome": job.status,
+                    "error": job.error or result.get("error"),
+                }
+            )
+            return
         await self.record(
             {
                 "kind": "command",
@@ -157,6 +180,18 @@ class Api:
 
     async def respond_job(self, job: Job, wait: float) -> web.Response:
         if not await self.jobs.wait(job, wait):
+            if job.status == "awaiting_approval":
+                return json_response(
+                    {
+                        "job_id": job.id,
+                        "status": "awaiting_approval",
+                        "pending_action": job.pending,
+                        "output_tail": job.output_tail,
+                        "hint": f"POST /jobs/{job.id}/approve or /jobs/{job.id}/reject (a token with the "
+                        "approve permission); then GET /jobs/{id} for the result",
+                    },
+                    status=202,
+                )
             return json_response(
                 {
                     "job_id": job.id,

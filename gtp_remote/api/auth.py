@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gtp_remote.config import Inventory
 from gtp_remote.errors import ForbiddenError, InventoryError, RateLimitedError, UnauthorizedError
 
-#: What a token may be allowed to do. ``admin`` also sees every token's jobs.
-OPERATIONS = ("exec", "files.read", "files.write", "admin")
+#: What a token may be allowed to do. ``llm`` delegates to specialists (whose tools run commands),
+#: ``approve`` decides on any job's action awaiting approval, ``admin`` also sees every token's jobs.
+OPERATIONS = ("exec", "files.read", "files.write", "llm", "approve", "admin")
 
 
 class _TokenEntry(BaseModel):

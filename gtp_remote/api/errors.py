@@ -13,6 +13,8 @@ STATUS: list[tuple[type[e.GtpError], int]] = [
     (e.FilePermissionError, 403),
     (e.UnknownServerError, 404),
     (e.NotFoundError, 404),
+    (e.UnknownSpecialistError, 404),
+    (e.ModelNotFoundError, 404),
     (e.FileMissingError, 404),
     (e.ConflictError, 409),
     (e.FileExistsConflictError, 409),
@@ -24,6 +26,8 @@ STATUS: list[tuple[type[e.GtpError], int]] = [
     (e.ConnectionLostError, 502),
     (e.ChannelError, 502),
     (e.TunnelError, 502),
+    (e.ModelTimeoutError, 504),
+    (e.ModelServerError, 502),
     (e.CommandTimeoutError, 504),
     (e.RemoteFileError, 400),
 ]

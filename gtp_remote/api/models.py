@@ -86,6 +86,29 @@ class FilePatch(Request):
     server: str | None = SERVER_FIELD
 
 
+class ExecuteLLM(Request):
+    instructions: str = Field(
+        ..., min_length=1, max_length=50000, description="The task for the specialist, in plain words."
+    )
+    provider: str = Field(
+        ...,
+        min_length=1,
+        max_length=200,
+        description="A specialist (e.g. database-llm), a server with a model, or a provider "
+        "(ollama, lmstudio, openai) on your current server. GET /server/list shows the models.",
+    )
+    server: str | None = Field(
+        None, max_length=200, description="With a provider name: the server to work on."
+    )
+    model: str | None = Field(
+        None, max_length=200, description="Use this model instead of the configured one."
+    )
+    stream: bool = Field(False, description="Answer with server-sent events (not for ChatGPT Actions).")
+    dry_run: bool = Field(False, description="The specialist plans its tool calls; nothing runs.")
+    max_steps: int | None = Field(None, ge=1, le=100, description="At most this many model turns.")
+    wait_seconds: float = WAIT_FIELD
+
+
 class ServerSet(Request):
     server: str = Field(..., min_length=1, max_length=200, description="Server name from GET /server/list.")
 
@@ -117,9 +140,60 @@ class MultiShellResult(BaseModel):
 
 class JobAccepted(BaseModel):
     job_id: str
-    status: Literal["running"]
+    status: Literal["running", "awaiting_approval"]
     output_tail: str = Field(description="The last output so far.")
+    pending_action: dict[str, Any] | None = Field(
+        None, description="With awaiting_approval: the action waiting for POST /jobs/{id}/approve."
+    )
     hint: str
+
+
+class LLMStep(BaseModel):
+    index: int
+    tool: str
+    arguments: dict[str, Any]
+    status: str = Field(description="ok, failed, denied, rejected, invalid or planned (dry run)")
+    policy: dict[str, Any]
+    exit_code: int | None
+    output: str
+    duration_ms: float
+    approved_by: str | None
+    details: dict[str, Any]
+
+
+class LLMUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class LLMResult(BaseModel):
+    job_id: str
+    status: str
+    ok: bool
+    specialist: str
+    server: str
+    provider: str
+    model: str
+    answer: str | None
+    stop_reason: str = Field(description="answer, max_steps, timeout or error")
+    dry_run: bool
+    steps: list[LLMStep]
+    usage: LLMUsage
+    model_calls: int
+    duration_ms: float
+    error: dict[str, Any] | None
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class LLMModels(BaseModel):
+    server: str
+    provider: str
+    kind: str
+    models: list[ModelInfo]
 
 
 class JobView(BaseModel):
@@ -130,6 +204,7 @@ class JobView(BaseModel):
     created_at: str
     finished_at: str | None
     output_tail: str | None
+    pending_action: dict[str, Any] | None = None
     result: dict[str, Any] | None
     error: dict[str, Any] | None
 
@@ -147,6 +222,9 @@ class ServerInfo(BaseModel):
     description: str | None
     current: bool
     health: dict[str, Any] | None = Field(None, description="The last check of this server, if any.")
+    model_health: dict[str, Any] | None = Field(
+        None, description="Whether its model server answered at the last check (servers with a model)."
+    )
 
 
 class ServerList(BaseModel):
@@ -184,6 +262,8 @@ class Health(BaseModel):
 RESPONSES = [
     ShellResult,
     MultiShellResult,
+    LLMResult,
+    LLMModels,
     JobAccepted,
     JobView,
     JobList,
@@ -196,4 +276,4 @@ RESPONSES = [
     ErrorBody,
     Health,
 ]
-REQUESTS = [ExecuteShell, ExecuteCode, FileRead, FileWrite, FileList, FilePatch, ServerSet]
+REQUESTS = [ExecuteShell, ExecuteCode, ExecuteLLM, FileRead, FileWrite, FileList, FilePatch, ServerSet]

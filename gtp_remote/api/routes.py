@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,11 @@ from gtp_remote.api.app import (
     request_id_mw,
 )
 from gtp_remote.errors import GtpError, InvalidRequestError
+from gtp_remote.executors.output import clip_text
 from gtp_remote.jobs import Job
+from gtp_remote.llm.agent import Agent
+
+SSE_HEARTBEAT = 10.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,119 @@ async def execute_code(request: web.Request) -> web.StreamResponse:
     return await api.respond_job(job, body.wait_seconds)
 
 
+async def execute_llm(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    body: m.ExecuteLLM = await parse(request, m.ExecuteLLM)
+    caller = request[CALLER]
+    caller.require("llm")
+    current = None
+    with contextlib.suppress(GtpError):
+        current = api.server_for(caller, body.server)
+    specialist = api.gateway.llm.resolve(body.provider, current=current, server=body.server, model=body.model)
+    caller.require_server(api.gateway.inventory, specialist.server)
+    record = {
+        "provider": body.provider,
+        "instructions": body.instructions[:2000],
+        "dry_run": body.dry_run,
+        "_request_id": request[REQUEST_ID],
+        "_client": request.remote,
+    }
+
+    async def work(job: Job) -> dict[str, Any]:
+        def emit(kind: str, data: dict[str, Any]) -> None:
+            job.publish(kind, data)
+            line = _progress_line(kind, data)
+            if line:
+                job.tail.add(line.encode())
+
+        agent = Agent(
+            api.gateway.llm,
+            specialist,
+            emit=emit,
+            approver=api.jobs.approver(job),
+            audit=api.record,
+            dry_run=body.dry_run,
+            max_steps=body.max_steps,
+            stream=body.stream,
+            context={"job_id": job.id, "request_id": request[REQUEST_ID], "token": caller.name},
+        )
+        try:
+            result = await agent.run(body.instructions)
+        except GtpError as exc:
+            job.publish("error", exc.to_dict())
+            raise
+        return clip_llm(result)
+
+    job = await api.jobs.start(
+        token=caller.name, operation="execute-llm", server=specialist.server, request=record, work=work
+    )
+    if body.stream:
+        return await _stream_job(request, job)
+    return await api.respond_job(job, body.wait_seconds)
+
+
+def _progress_line(kind: str, data: dict[str, Any]) -> str | None:
+    """What an execute-llm job shows in ``output_tail`` while it runs."""
+    if kind == "tool_call":
+        return f"[{data['index']}] {data['tool']} {json.dumps(data['arguments'], ensure_ascii=False)[:300]}\n"
+    if kind == "tool_result":
+        return f"    -> {data['status']} (exit {data['exit_code']})\n"
+    if kind == "awaiting_approval":
+        return f"    awaiting approval: {data['reason']}\n"
+    if kind == "delta":
+        return str(data["text"])
+    return None
+
+
+async def _stream_job(request: web.Request, job: Job) -> web.StreamResponse:
+    """Server-sent events of a job as it runs; the job goes on if the client leaves."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+    job.listeners.append(queue)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+
+    async def send(kind: str, data: dict[str, Any]) -> None:
+        payload = json.dumps({"job_id": job.id, **data}, ensure_ascii=False)
+        await response.write(f"event: {kind}\ndata: {payload}\n\n".encode())
+
+    try:
+        await send("job", {"status": job.status})
+        while True:
+            try:
+                kind, data = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT)
+            except TimeoutError:
+                if job.task is not None and job.task.done():
+                    error = job.error or {"code": job.status, "message": f"the job ended {job.status}"}
+                    await send("error", error)
+                    break
+                await response.write(b": heartbeat\n\n")
+                continue
+            await send(kind, data)
+            if kind in ("final", "error"):
+                break
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        job.listeners.remove(queue)
+    return response
+
+
+def clip_llm(result: dict[str, Any]) -> dict[str, Any]:
+    """An execute-llm result inside the response budget, whatever the specialist produced."""
+    text = json.dumps(result, ensure_ascii=False)
+    while len(text) > OUTPUT_BUDGET and result["steps"]:
+        longest = max(result["steps"], key=lambda s: len(s["output"]))
+        if len(longest["output"]) <= 200:
+            result["steps"] = result["steps"][-20:]
+            result["steps_omitted"] = True
+            break
+        longest["output"] = clip_text(longest["output"], len(longest["output"]) // 2)[0]
+        text = json.dumps(result, ensure_ascii=False)
+    return result
+
+
 def _quote(text: str) -> str:
     import shlex
 
@@ -214,8 +332,11 @@ async def server_list(request: web.Request) -> web.StreamResponse:
     names = [n for n in inventory.servers if caller.may_use(inventory, n)]
     if request.query.get("check") in ("1", "true"):
         results = await asyncio.gather(*(api.gateway.executor(n).check() for n in names))
-        for r in results:
+        models = await asyncio.gather(*(api.gateway.llm.health(n) for n in names))
+        for r, model in zip(results, models, strict=True):
             api.health[r.server] = r.model_dump() | {"checked_at": time.time()}
+            if model is not None:
+                api.model_health[r.server] = model | {"checked_at": time.time()}
     current = api.current.get(caller.name)
     with contextlib.suppress(GtpError):
         current = current or api.server_for(caller, None)
@@ -232,6 +353,7 @@ async def server_list(request: web.Request) -> web.StreamResponse:
                 "description": s.description,
                 "current": name == current,
                 "health": api.health.get(name),
+                "model_health": api.model_health.get(name),
             }
         )
     return json_response({"current": current, "servers": rows})
@@ -269,6 +391,43 @@ async def job_get(request: web.Request) -> web.StreamResponse:
     api = api_of(request)
     job = await api.jobs.get(request.match_info["job_id"], _scope(request))
     return json_response(job.view())
+
+
+async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
+    api = api_of(request)
+    caller = request[CALLER]
+    caller.require("approve")
+    job = await api.jobs.decide(request.match_info["job_id"], None, approve, caller.name)
+    await api.record(
+        {
+            "kind": "approval",
+            "request_id": request[REQUEST_ID],
+            "token": caller.name,
+            "client": request.remote,
+            "job_id": job.id,
+            "server": job.server,
+            "decision": "approved" if approve else "rejected",
+        }
+    )
+    await api.jobs.wait(job, 0.2)  # a moment to show the job moving on
+    return json_response(job.view())
+
+
+async def job_approve(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, True)
+
+
+async def job_reject(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, False)
+
+
+async def llm_models(request: web.Request) -> web.StreamResponse:
+    api = api_of(request)
+    caller = request[CALLER]
+    caller.require("llm")
+    server = api.server_for(caller, request.query.get("server") or None)
+    listed = await api.gateway.llm.list_models(server, request.query.get("provider") or None)
+    return json_response(listed)
 
 
 async def job_cancel(request: web.Request) -> web.StreamResponse:
@@ -326,6 +485,33 @@ ROUTES: list[Route] = [
         RUN_RESPONSES,
         consequential=True,
         errors=(400, 401, 403, 404, 429, 502, 504),
+    ),
+    Route(
+        "POST",
+        "/command/execute-llm",
+        execute_llm,
+        "executeLlm",
+        "Delegate a task to a specialist model (e.g. database-llm) that uses its tools on its own "
+        "server. Returns its answer and steps; long tasks or actions needing approval answer 202 "
+        "with a job_id.",
+        m.ExecuteLLM,
+        {200: m.LLMResult, 202: m.JobAccepted},
+        consequential=True,
+        errors=(400, 401, 403, 404, 429, 502, 504),
+    ),
+    Route(
+        "GET",
+        "/llm/models",
+        llm_models,
+        "listModels",
+        "The models a server's model server has (Ollama /api/tags or OpenAI-compatible /v1/models).",
+        None,
+        {200: m.LLMModels},
+        query=(
+            ("server", "string", "Server name (default: your current server)."),
+            ("provider", "string", "Provider to ask (default: the server's own)."),
+        ),
+        errors=(401, 403, 404, 429, 502, 504),
     ),
     Route(
         "POST",
@@ -422,6 +608,28 @@ ROUTES: list[Route] = [
         {200: m.JobView},
         consequential=True,
         errors=(401, 404, 409, 429),
+    ),
+    Route(
+        "POST",
+        "/jobs/{job_id}/approve",
+        job_approve,
+        "approveJob",
+        "Approve the action an execute-llm job is waiting on (needs the approve permission).",
+        None,
+        {200: m.JobView},
+        consequential=True,
+        errors=(401, 403, 404, 409, 429),
+    ),
+    Route(
+        "POST",
+        "/jobs/{job_id}/reject",
+        job_reject,
+        "rejectJob",
+        "Reject the action an execute-llm job is waiting on; the specialist is told and goes on.",
+        None,
+        {200: m.JobView},
+        consequential=True,
+        errors=(401, 403, 404, 409, 429),
     ),
     Route(
         "GET",

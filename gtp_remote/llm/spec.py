@@ -1,0 +1,83 @@
+"""How the inventory describes specialists and declarative CLI tools.
+
+A *specialist* is a model bound to a server, with the tools it may call there, the prompt template
+it gets, and the policy every one of its tool calls passes through. A *CLI tool* is a command
+template the model fills in with arguments (``sql``, ``kubectl``...): its arguments are validated
+against the tool's JSON schema and every one of them is shell-quoted when rendered, so a model
+cannot inject shell syntax through an argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from gtp_remote.policy import PolicyConfig
+
+#: The tools every specialist may be given without declaring them.
+BUILTIN_TOOLS = ("run_shell", "read_file", "write_file", "list_dir")
+DEFAULT_TOOLS = list(BUILTIN_TOOLS)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        frozen=True,
+    )
+
+
+class CliToolConfig(_Model):
+    """``tools.NAME``: a command the model may run by filling in arguments."""
+
+    description: str = Field(..., min_length=1, max_length=1000)
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON schema of the arguments (an object schema)",
+    )
+    command: str = Field(..., min_length=1, description="jinja2 template; every value is shell-quoted")
+    vars: dict[str, Any] = Field({}, description="constants for the template, e.g. the database path")
+    allow: list[str] = Field(
+        [], description="globs the rendered command must match (e.g. 'kubectl get *'); empty: any"
+    )
+    timeout: float = Field(60.0, gt=0, le=3600)
+
+    @field_validator("parameters")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        if value.get("type") != "object":
+            raise ValueError('must be a JSON schema with "type": "object"')
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"is not a valid JSON schema: {exc.message}") from None
+        return value
+
+
+class SpecialistConfig(_Model):
+    """``specialists.NAME``: a model on a server, with its tools, prompt, policy and limits."""
+
+    server: str = Field(..., min_length=1)
+    description: str | None = None
+    provider: str | None = Field(None, description="override the server's llm.provider")
+    model: str | None = Field(None, description="override the server's llm.model")
+    base_url: str | None = None
+    template: str | None = Field(None, description="a jinja2 file under templates/")
+    tools: list[str] = Field(default_factory=lambda: list(DEFAULT_TOOLS))
+    vars: dict[str, Any] = Field({}, description="values for tool templates and the prompt")
+    facts: dict[str, str] = Field(
+        {}, description="name -> command run on the server; its output goes into the prompt"
+    )
+    policy: PolicyConfig = PolicyConfig()
+    max_steps: int = Field(10, ge=1, le=100)
+    timeout: float = Field(300.0, gt=0, le=86400)
+    max_output_chars: int = Field(8000, ge=200, le=60000)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, description="cap on tokens per model reply")
