@@ -325,6 +325,29 @@ async def test_openai_wire_streams_fragmented_arguments_and_usage_as_sse(api, sc
     assert sent["body"]["stream_options"] == {"include_usage": True}
 
 
+async def test_ollama_wire_streams_whole_tool_calls_and_counters_as_sse(api, scripted, app_db):
+    scripted["db"].script(
+        {
+            "tool_calls": [call("sql", query="SELECT count(*) FROM users")],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 4},
+        },
+        {"content": "There are 4 users.", "chunk": 5, "usage": {"prompt_tokens": 60, "completion_tokens": 6}},
+    )
+    events = await stream(
+        api, {"instructions": "How many users?", "provider": "database-llm", "stream": True}
+    )
+    final = events[-1][1]
+    assert events[-1][0] == "final" and final["answer"] == "There are 4 users."
+    assert final["steps"][0]["status"] == "ok" and "4" in final["steps"][0]["output"]
+    assert final["usage"] == {"prompt_tokens": 90, "completion_tokens": 10}
+    assert "".join(d["text"] for k, d in events if k == "delta") == "There are 4 users."
+    sent = scripted["db"].requests()
+    assert sent[0]["path"] == "/api/chat" and sent[0]["body"].get("stream", True) is True
+    assert sent[1]["body"]["messages"][-2]["tool_calls"][0]["function"]["arguments"] == {
+        "query": "SELECT count(*) FROM users"
+    }  # object arguments, as Ollama takes them
+
+
 async def test_text_form_tool_calls_are_recovered(api, scripted, kubectl):
     scripted["k8s-master"].script(
         {"tool_calls": [call("kubectl", verb="get", args=["nodes"])], "text_form": "tool_call"},
