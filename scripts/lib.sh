@@ -55,6 +55,20 @@ ensure_model_extra() {
   echo "$want" >"$stamp"
 }
 
+# ensure_bench_extra: the benchmark peers (ansible-core, parallel-ssh, paramiko) into .venv.
+ensure_bench_extra() {
+  local stamp=.venv/.gtp-bench-installed want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  echo "==> installing the benchmark peers (the bench extra)" >&2
+  if ! .venv/bin/python -m pip install -e '.[bench]' >>.venv/install.log 2>&1; then
+    tail -n 30 .venv/install.log >&2
+    echo "pip install of the bench extra failed (log above, and in .venv/install.log)" >&2
+    return 1
+  fi
+  echo "$want" >"$stamp"
+}
+
 # ensure_debs PKG...: install missing Debian packages (needs root).
 ensure_debs() {
   local missing=() pkg

@@ -180,6 +180,7 @@ class LLMResult(BaseModel):
     steps: list[LLMStep]
     usage: LLMUsage
     model_calls: int
+    model_ms: float = Field(description="Time spent waiting for the model; the rest is tools and gateway.")
     duration_ms: float
     error: dict[str, Any] | None
 

@@ -93,6 +93,7 @@ class Agent:
         self.steps: list[Step] = []
         self.usage = Usage()
         self.model_calls = 0
+        self.model_ms = 0.0  # time spent waiting for the model, to tell it from the gateway's own
 
     async def run(self, instructions: str) -> dict[str, Any]:
         started = time.monotonic()
@@ -160,6 +161,7 @@ class Agent:
             await self.audit({**event, **self.context, "outcome": exc.code, "error": exc.message})
             raise
         self.model_calls += 1
+        self.model_ms += reply.duration_ms
         self.usage.add(reply.usage)
         await self.audit(
             {
@@ -269,6 +271,7 @@ class Agent:
                 "completion_tokens": self.usage.completion_tokens,
             },
             "model_calls": self.model_calls,
+            "model_ms": round(self.model_ms, 3),
             "duration_ms": round((time.monotonic() - started) * 1000, 3),
             "error": error,
         }

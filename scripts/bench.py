@@ -1,0 +1,770 @@
+"""Benchmarks of gtp-remote side by side with OpenSSH, ControlMaster, Ansible, parallel-ssh, paramiko.
+
+Run by ``scripts/bench`` (which brings up the sshd test bed and installs the peers). Every figure
+in docs/benchmarks.md comes from ONE run of this script, on the bed's namespace hosts: the machine
+is shared and noisy, so the ratios within a run matter more than absolute times. A peer that cannot
+run is reported as such with the reason; no number is ever written by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BED_DIR = Path(os.environ.get("GTP_BED_DIR", "/var/tmp/gtp-bed"))
+TOKEN = "bench-token-0123456789"
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+@dataclass
+class Result:
+    """One peer's numbers in one table, or why it has none."""
+
+    peer: str
+    values: dict[str, float | None] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    results: list[Result] = field(default_factory=list)
+    checks: list[tuple[str, str, bool | None]] = field(default_factory=list)  # target, measured, met
+    text: str = ""
+
+    def value(self, peer: str, column: str) -> float | None:
+        for r in self.results:
+            if r.peer == peer:
+                return r.values.get(column)
+        return None
+
+    def check(self, target: str, measured: str, met: bool | None) -> None:
+        self.checks.append((target, measured, met))
+
+    def markdown(self) -> str:
+        lines = [f"## {self.title}", ""]
+        if self.text:
+            lines += [self.text, ""]
+        lines.append("| peer | " + " | ".join(self.columns) + " | note |")
+        lines.append("| --- |" + " ---: |" * len(self.columns) + " --- |")
+        for r in self.results:
+            cells = [
+                ms(r.values.get(c)) if isinstance(r.values.get(c), float | None) else str(r.values.get(c))
+                for c in self.columns
+            ]
+            lines.append(f"| {r.peer} | " + " | ".join(cells) + f" | {r.note} |")
+        if self.checks:
+            lines += ["", "| target | measured | met |", "| --- | --- | --- |"]
+            for target, measured, met in self.checks:
+                mark = "yes" if met else "no" if met is False else "not measured"
+                lines.append(f"| {target} | {measured} | {mark} |")
+        return "\n".join(lines) + "\n"
+
+
+def safe(table: Table, peer: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Run one peer's measurement; a failure becomes a row saying why, never a made-up number."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        async def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                out = fn(*args, **kwargs)
+                if asyncio.iscoroutine(out):
+                    out = await out
+                values, note = out if isinstance(out, tuple) else (out, "")
+                table.results.append(Result(peer, values, note))
+            except Exception as exc:
+                table.results.append(Result(peer, {}, f"could not run: {type(exc).__name__}: {exc}"[:300]))
+                print(f"  {peer}: FAILED {exc}", file=sys.stderr)
+
+        return run
+
+    return wrap
+
+
+@dataclass
+class Bed:
+    user: str
+    key: str
+    known_hosts: str
+    inventory: Path
+    hosts: list[tuple[str, str, str]]  # name, ip, netns
+
+    @classmethod
+    def load(cls) -> Bed:
+        data = json.loads((BED_DIR / "bed.json").read_text())
+        return cls(
+            data["user"],
+            data["client_key"],
+            data["known_hosts"],
+            Path(data["inventory"]),
+            [(h["name"], h["ip"], h["netns"]) for h in data["hosts"]],
+        )
+
+    def ssh_args(self) -> list[str]:
+        return [
+            "-i",
+            self.key,
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-l",
+            self.user,
+        ]
+
+
+def stats(samples: list[float]) -> dict[str, float | None]:
+    return {"p50 ms": pct(samples, 50), "p95 ms": pct(samples, 95), "runs": float(len(samples))}
+
+
+async def timed(n: int, fn: Callable[[], Awaitable[Any]]) -> list[float]:
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def timed_sync(n: int, fn: Callable[[], Any]) -> list[float]:
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+class Serve:
+    """``gtp-remote serve`` in its own process, on the bed inventory (plus a local server)."""
+
+    def __init__(self, bed: Bed, extra: str = ""):
+        self.dir = Path(tempfile.mkdtemp(prefix="gtp-bench-"))
+        inventory = self.dir / "hosts"
+        inventory.mkdir()
+        shutil.copy(bed.inventory, inventory / "bed.yaml")
+        (inventory / "local.yaml").write_text("servers:\n  local: {protocol: local}\n" + extra)
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "GTP_API_TOKEN": TOKEN,
+            "GTP_STATE_DIR": str(self.dir / "state"),
+            "GTP_RATE_LIMIT": "1000000",
+            "GTP_RATE_BURST": "1000000",
+            "GTP_TEMPLATES": str(ROOT / "templates"),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gtp_remote", "-i", str(inventory), "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+# -- 1. one command on one host --------------------------------------------------------------------
+
+
+async def one_command(bed: Bed, runs: int, fresh_runs: int) -> Table:
+    import aiohttp
+    import asyncssh
+
+    from gtp_remote.config import load_inventory
+    from gtp_remote.gateway import Gateway
+    from gtp_remote.settings import Settings
+
+    table = Table(f"1. One command (`true`) on one host, {runs} runs", ["p50 ms", "p95 ms", "runs"])
+    name, ip, _ = bed.hosts[0]
+
+    @safe(table, "gtp-remote over HTTP (execute-shell, warm)")
+    async def http() -> dict:
+        serve = Serve(bed)
+        try:
+            async with aiohttp.ClientSession(headers=HEADERS) as session:
+                body = {"command": "true", "server": name}
+
+                async def one() -> None:
+                    async with session.post(serve.url + "/command/execute-shell", json=body) as r:
+                        assert r.status == 200, await r.text()
+                        await r.read()
+
+                await timed(10, one)
+                return stats(await timed(runs, one))
+        finally:
+            serve.close()
+
+    @safe(table, "gtp-remote executor, direct (warm)")
+    async def executor() -> dict:
+        async with Gateway(load_inventory(bed.inventory), Settings(Path(tempfile.mkdtemp()))) as gw:
+            await timed(10, lambda: gw.run(name, "true"))
+            return stats(await timed(runs, lambda: gw.run(name, "true")))
+
+    @safe(table, "asyncssh conn.run on an open connection (the floor)")
+    async def bare() -> dict:
+        async with asyncssh.connect(
+            ip, username=bed.user, client_keys=[bed.key], known_hosts=bed.known_hosts
+        ) as c:
+            await timed(10, lambda: c.run("true"))
+            return stats(await timed(runs, lambda: c.run("true")))
+
+    @safe(table, "OpenSSH `ssh host true`, fresh connection")
+    def fresh() -> tuple[dict, str]:
+        cmd = ["ssh", *bed.ssh_args(), ip, "true"]
+        return stats(timed_sync(fresh_runs, lambda: subprocess.run(cmd, check=True))), f"{fresh_runs} runs"
+
+    @safe(table, "OpenSSH with ControlMaster")
+    def control() -> dict:
+        sock = Path(tempfile.mkdtemp()) / "cm"
+        base = ["ssh", *bed.ssh_args(), "-o", f"ControlPath={sock}"]
+        subprocess.run([*base, "-o", "ControlMaster=yes", "-o", "ControlPersist=120", "-fN", ip], check=True)
+        try:
+            run = lambda: subprocess.run([*base, ip, "true"], check=True)  # noqa: E731
+            timed_sync(5, run)
+            return stats(timed_sync(runs, run))
+        finally:
+            subprocess.run([*base, "-O", "exit", ip], capture_output=True)
+
+    for step in (http, executor, bare, fresh, control):
+        await step()
+    h, d, floor = (
+        table.value(p, "p50 ms")
+        for p in (
+            "gtp-remote over HTTP (execute-shell, warm)",
+            "gtp-remote executor, direct (warm)",
+            "asyncssh conn.run on an open connection (the floor)",
+        )
+    )
+    cm = table.value("OpenSSH with ControlMaster", "p50 ms")
+    fr = table.value("OpenSSH `ssh host true`, fresh connection", "p50 ms")
+    if h and cm:
+        table.check(
+            "warm execute-shell over HTTP p50 below ControlMaster's", f"{ms(h)} vs {ms(cm)} ms", h < cm
+        )
+    if h and fr:
+        table.check(
+            "warm execute-shell over HTTP >= 50x faster than a fresh ssh", f"{fr / h:.0f}x", fr / h >= 50
+        )
+    if d and floor:
+        table.check(
+            "executor overhead over bare asyncssh <= 1 ms at p50", f"{d - floor:+.2f} ms", d - floor <= 1
+        )
+    return table
+
+
+# -- 2. fan-out --------------------------------------------------------------------------------------
+
+
+async def fan_out(bed: Bed, n: int, trials: int) -> Table:
+    from gtp_remote.config import load_inventory
+    from gtp_remote.gateway import Gateway
+    from gtp_remote.settings import Settings
+
+    hosts = bed.hosts[:n]
+    if len(hosts) < n:
+        raise SystemExit(
+            f"the bed has {len(bed.hosts)} hosts; fan-out to {n} needs scripts/testbed up --hosts {n}"
+        )
+    ips = [ip for _, ip, _ in hosts]
+    names = ",".join(name for name, _, _ in hosts)
+    table = Table(f"2. Fan-out `uname -a` to {n} hosts (median of {trials})", ["cold ms", "warm ms"])
+    command = "uname -a"
+
+    def median(samples: list[float]) -> float:
+        return statistics.median(samples)
+
+    @safe(table, "gtp-remote (pooled asyncssh)")
+    async def gtp() -> dict:
+        cold, warm = [], []
+        for _ in range(trials):
+            async with Gateway(load_inventory(bed.inventory), Settings(Path(tempfile.mkdtemp()))) as gw:
+                started = time.perf_counter()
+                result = await gw.fan_out(names, command, forks=n)
+                cold.append((time.perf_counter() - started) * 1000)
+                assert result.summary.ok == n, result.summary
+                started = time.perf_counter()
+                result = await gw.fan_out(names, command, forks=n)
+                warm.append((time.perf_counter() - started) * 1000)
+                assert result.summary.ok == n
+        return {"cold ms": median(cold), "warm ms": median(warm)}
+
+    @safe(table, f"Ansible ad hoc (`ansible all -m command -f {n}`)")
+    def ansible() -> tuple[dict, str]:
+        work = Path(tempfile.mkdtemp())
+        (work / "inv.ini").write_text(
+            "".join(
+                f"{name} ansible_host={ip} ansible_user={bed.user} ansible_ssh_private_key_file={bed.key}\n"
+                for name, ip, _ in hosts
+            )
+        )
+        binary = Path(sys.executable).parent / "ansible"
+
+        def run(control: Path | None) -> float:
+            args = f"-o UserKnownHostsFile={bed.known_hosts} -o StrictHostKeyChecking=yes"
+            args += (
+                f" -o ControlMaster=auto -o ControlPersist=120 -o ControlPath={control}/%C"
+                if control
+                else " -o ControlMaster=no"
+            )
+            env = {
+                **os.environ,
+                "ANSIBLE_SSH_ARGS": args,
+                "ANSIBLE_HOST_KEY_CHECKING": "True",
+                "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+                "ANSIBLE_LOCALHOST_WARNING": "False",
+            }
+            started = time.perf_counter()
+            done = subprocess.run(
+                [
+                    str(binary),
+                    "all",
+                    "-i",
+                    str(work / "inv.ini"),
+                    "-m",
+                    "command",
+                    "-a",
+                    command,
+                    "-f",
+                    str(n),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stdout[-500:] + done.stderr[-500:]
+            return (time.perf_counter() - started) * 1000
+
+        cold = [run(None) for _ in range(trials)]
+        control = Path(tempfile.mkdtemp(prefix="cm", dir="/tmp"))
+        run(control)
+        warm = [run(control) for _ in range(trials)]
+        return {"cold ms": median(cold), "warm ms": median(warm)}, "warm: its ControlPersist sockets open"
+
+    @safe(table, "parallel-ssh (ParallelSSHClient)")
+    def pssh() -> tuple[dict, str]:
+        from pssh.clients import ParallelSSHClient
+
+        cold, warm = [], []
+        for _ in range(trials):
+            started = time.perf_counter()
+            client = ParallelSSHClient(ips, user=bed.user, pkey=bed.key, pool_size=n)
+            out = client.run_command(command)
+            client.join(out)
+            assert all(list(o.stdout) for o in out)
+            cold.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            out = client.run_command(command)
+            client.join(out)
+            assert all(list(o.stdout) for o in out)
+            warm.append((time.perf_counter() - started) * 1000)
+        return {"cold ms": median(cold), "warm ms": median(warm)}, "does not check host keys"
+
+    @safe(table, f"paramiko, {n} threads")
+    def paramiko_threads() -> dict:
+        import paramiko
+
+        def connect(ip: str) -> paramiko.SSHClient:
+            client = paramiko.SSHClient()
+            client.load_host_keys(bed.known_hosts)
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            client.connect(
+                ip, username=bed.user, key_filename=bed.key, look_for_keys=False, allow_agent=False
+            )
+            return client
+
+        def run(client: paramiko.SSHClient) -> str:
+            _, stdout, _ = client.exec_command(command)
+            return stdout.read().decode()
+
+        cold, warm = [], []
+        with ThreadPoolExecutor(n) as pool:
+            for _ in range(trials):
+                started = time.perf_counter()
+                clients = list(pool.map(connect, ips))
+                assert all(list(pool.map(run, clients)))
+                cold.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                assert all(list(pool.map(run, clients)))
+                warm.append((time.perf_counter() - started) * 1000)
+                for c in clients:
+                    c.close()
+        return {"cold ms": median(cold), "warm ms": median(warm)}
+
+    @safe(table, f"OpenSSH, `xargs -P {n}`")
+    def xargs() -> tuple[dict, str]:
+        ssh = " ".join(shlex.quote(a) for a in ["ssh", *bed.ssh_args()])
+        script = (
+            f"printf '%s\\n' {' '.join(ips)} | "
+            f"xargs -P {n} -I{{}} {ssh} {{}} {shlex.quote(command)} >/dev/null"
+        )
+        cold = timed_sync(trials, lambda: subprocess.run(["bash", "-c", script], check=True))
+        return {"cold ms": median(cold), "warm ms": None}, "a fresh connection per host each time"
+
+    for step in (gtp, ansible, pssh, paramiko_threads, xargs):
+        await step()
+    g_cold, g_warm = (
+        table.value("gtp-remote (pooled asyncssh)", "cold ms"),
+        table.value("gtp-remote (pooled asyncssh)", "warm ms"),
+    )
+    a_warm = table.value(f"Ansible ad hoc (`ansible all -m command -f {n}`)", "warm ms")
+    p_cold, p_warm = (table.value("parallel-ssh (ParallelSSHClient)", c) for c in ("cold ms", "warm ms"))
+    if n >= 50:
+        if g_warm and a_warm:
+            table.check("warm >= 20x faster than Ansible", f"{a_warm / g_warm:.0f}x", a_warm / g_warm >= 20)
+        if g_warm and p_warm:
+            table.check(
+                "warm >= 2x faster than parallel-ssh", f"{p_warm / g_warm:.1f}x", p_warm / g_warm >= 2
+            )
+        if g_cold and p_cold:
+            table.check(
+                "cold no slower than parallel-ssh", f"{ms(g_cold)} vs {ms(p_cold)} ms", g_cold <= p_cold
+            )
+    return table
+
+
+async def load(url: str, body: dict, concurrency: int, seconds: float) -> tuple[list[float], float]:
+    """``concurrency`` clients posting ``body`` back to back for ``seconds``: latencies and time taken."""
+    import aiohttp
+
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(headers=HEADERS, connector=connector) as session:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                async with session.post(url, json=body) as r:
+                    await r.read()
+                    assert r.status == 200, r.status
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, time.perf_counter() - began
+
+
+# -- 3. API throughput -------------------------------------------------------------------------------
+
+
+async def throughput(bed: Bed, seconds: float, memory_hosts: int) -> Table:
+    import aiohttp
+
+    table = Table(
+        f"3. API throughput: `execute-shell true`, {seconds:g} s per cell",
+        ["req/s", "p50 ms", "p99 ms"],
+        text="The load generator is a Python aiohttp client in its own process on the same 2 cores as "
+        "the server, so these are lower bounds on what the server alone could do.",
+    )
+    serve = Serve(bed)
+    try:
+        for server in ("local", bed.hosts[0][0]):
+            for concurrency in (1, 16, 64):
+                body = {"command": "true", "server": server}
+                latencies, took = await load(serve.url + "/command/execute-shell", body, concurrency, seconds)
+                table.results.append(
+                    Result(
+                        f"{server} ({'local' if server == 'local' else 'ssh'}), concurrency {concurrency}",
+                        {
+                            "req/s": len(latencies) / took,
+                            "p50 ms": pct(latencies, 50),
+                            "p99 ms": pct(latencies, 99),
+                        },
+                    )
+                )
+        names = [name for name, _, _ in bed.hosts[:memory_hosts]]
+        before = serve.rss_mb()
+        async with aiohttp.ClientSession(headers=HEADERS) as session:
+            body = {"command": "true", "target": ",".join(names)}
+            async with session.post(serve.url + "/command/execute-shell", json=body) as r:
+                data = await r.json()
+                assert data["summary"]["ok"] == len(names), data.get("summary")
+        after = serve.rss_mb()
+        table.text += (
+            f"\n\nServer memory (RSS): {before:.0f} MB before, {after:.0f} MB with {len(names)} "
+            f"pooled SSH connections open ({(after - before) / max(len(names), 1) * 1024:.0f} KB each)."
+        )
+    finally:
+        serve.close()
+    return table
+
+
+# -- 4. model traffic --------------------------------------------------------------------------------
+
+
+async def model_traffic(bed: Bed, runs: int) -> Table:
+    import aiohttp
+    import openai
+
+    table = Table(
+        f"4. Model traffic: llama-cpp-python + Gemma 3 270M on a bed host ({runs} runs)",
+        ["first token ms", "tokens/s", "overhead ms"],
+    )
+    name, ip, netns = bed.hosts[1] if len(bed.hosts) > 1 else bed.hosts[0]
+    try:
+        from tests.realmodel import MODEL_ALIAS, model_path, server_command
+    except ImportError as exc:
+        table.results.append(Result("llama-cpp-python", {}, f"could not run: {exc}"))
+        return table
+    port = 1299
+    command = server_command(model_path(), port=port)
+    command[command.index("--host") + 1] = "0.0.0.0"  # also reachable directly, to compare with the tunnel
+    log = open(tempfile.mktemp(prefix="gtp-bench-llama-"), "wb")  # noqa: SIM115
+    process = subprocess.Popen(["ip", "netns", "exec", netns, *command], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(240):
+            try:
+                socket.create_connection((ip, port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.25)
+        from gtp_remote.config import load_inventory
+        from gtp_remote.gateway import Gateway
+        from gtp_remote.settings import Settings
+
+        prompt = [{"role": "user", "content": "Write a short paragraph about the sea."}]
+
+        async def stream(base: str) -> tuple[list[float], list[float]]:
+            firsts, rates = [], []
+            async with openai.AsyncOpenAI(base_url=base, api_key="x") as client:
+                for i in range(runs + 1):
+                    started = time.perf_counter()
+                    first = None
+                    pieces = 0
+                    chunks = await client.chat.completions.create(
+                        model=MODEL_ALIAS, messages=prompt, stream=True, max_tokens=64, temperature=0
+                    )
+                    async for chunk in chunks:
+                        if chunk.choices and chunk.choices[0].delta.content:
+                            first = first or time.perf_counter()
+                            pieces += 1
+                    end = time.perf_counter()
+                    if i and first:  # the first run warms the model's cache
+                        firsts.append((first - started) * 1000)
+                        rates.append(pieces / (end - first) if end > first else 0.0)
+            return firsts, rates
+
+        async with Gateway(load_inventory(bed.inventory), Settings(Path(tempfile.mkdtemp()))) as gw:
+            local_host, local_port = await gw.executor(name).open_tunnel("127.0.0.1", port)
+            direct = await stream(f"http://{ip}:{port}/v1")
+            tunnel = await stream(f"http://{local_host}:{local_port}/v1")
+        for peer, (firsts, rates) in (
+            ("direct (bed IP)", direct),
+            ("through gtp-remote's SSH tunnel", tunnel),
+        ):
+            table.results.append(
+                Result(
+                    peer,
+                    {
+                        "first token ms": statistics.median(firsts),
+                        "tokens/s": statistics.median(rates),
+                        "overhead ms": None,
+                    },
+                )
+            )
+        d_first, t_first = statistics.median(direct[0]), statistics.median(tunnel[0])
+        d_rate, t_rate = statistics.median(direct[1]), statistics.median(tunnel[1])
+        table.check(
+            "tunnel time to first token within 5 ms of direct",
+            f"{t_first - d_first:+.1f} ms",
+            t_first - d_first <= 5,
+        )
+        table.check(
+            "tunnel token rate >= 97% of direct", f"{t_rate / d_rate * 100:.0f}%", t_rate >= 0.97 * d_rate
+        )
+
+        extra = (
+            f"  llm-host:\n    host: {ip}\n    username: {bed.user}\n    identity_files: [{bed.key}]\n"
+            f"    known_hosts: {bed.known_hosts}\n    llm: {{provider: lmstudio, model: {MODEL_ALIAS}, "
+            f"baseUrl: 'http://localhost:{port}'}}\n"
+            "llm:\n  providers:\n    lmstudio: {maxTokens: 16}\n"
+        )
+        serve = Serve(bed, extra=extra)
+        try:
+            overheads = []
+            async with aiohttp.ClientSession(headers=HEADERS) as session:
+                for i in range(runs + 1):
+                    started = time.perf_counter()
+                    async with session.post(
+                        serve.url + "/command/execute-llm",
+                        json={"instructions": "Say hi.", "provider": "llm-host"},
+                    ) as r:
+                        data = await r.json()
+                    total = (time.perf_counter() - started) * 1000
+                    assert r.status == 200 and not data["steps"], data
+                    if i:
+                        overheads.append(total - data["model_ms"])
+            table.results.append(
+                Result(
+                    "full execute-llm call, no tool calls",
+                    {"first token ms": None, "tokens/s": None, "overhead ms": statistics.median(overheads)},
+                    "time outside the model: HTTP, job, host facts for the prompt, tunnel",
+                )
+            )
+        finally:
+            serve.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+    return table
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+
+    def version(cmd: list[str]) -> str:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            return (done.stdout or done.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "not installed"
+
+    def package(name: str) -> str:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as v
+
+        try:
+            return v(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    rows = [
+        ("CPU", f"{os.cpu_count()} cores, {cpu}"),
+        ("kernel", platform.release()),
+        ("Python", platform.python_version()),
+        ("gtp-remote", package("gtp-remote")),
+        ("asyncssh", package("asyncssh")),
+        ("OpenSSH", version(["ssh", "-V"])),
+        ("ansible-core", package("ansible-core")),
+        ("parallel-ssh", package("parallel-ssh")),
+        ("paramiko", package("paramiko")),
+        ("llama-cpp-python", package("llama-cpp-python")),
+    ]
+    return "| | |\n| --- | --- |\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="a small run (< 60 s) that checks the scripts work"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks.md")
+    args = parser.parse_args()
+    bed = Bed.load()
+    quick = args.quick
+    started = time.time()
+    tables = [await one_command(bed, runs=20 if quick else 200, fresh_runs=5 if quick else 20)]
+    for n in (10,) if quick else (10, 50):
+        print(f"== fan-out to {n}", file=sys.stderr)
+        tables.append(await fan_out(bed, n, trials=1 if quick else 5))
+    print("== throughput", file=sys.stderr)
+    tables.append(await throughput(bed, seconds=1 if quick else 5, memory_hosts=len(bed.hosts)))
+    print("== model traffic", file=sys.stderr)
+    tables.append(await model_traffic(bed, runs=2 if quick else 10))
+    took = time.time() - started
+    command = "scripts/bench --quick" if quick else "scripts/bench"
+    report = [
+        "# Benchmarks",
+        "",
+        f"Written by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {took:.0f} s; "
+        "every "
+        "number below comes from that one run on the sshd test bed (namespace hosts on one machine). "
+        "The machine is shared and noisy: compare ratios within the run rather than absolute times."
+        + (
+            " **This is a --quick run: few samples, for checking the scripts, not for conclusions.**"
+            if quick
+            else ""
+        ),
+        "",
+        "## Machine",
+        "",
+        machine(),
+        *[t.markdown() for t in tables],
+        "## Reproduce",
+        "",
+        f"`{command}` (as root: it brings up the test bed with {len(bed.hosts)} hosts "
+        "and installs the peers).",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(report))
+    print(f"wrote {args.out} in {took:.0f} s", file=sys.stderr)
+    failed = [r.peer for t in tables for r in t.results if r.note.startswith("could not run")]
+    return 1 if failed and quick else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
