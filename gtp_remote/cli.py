@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -73,7 +74,7 @@ def main(
 
 
 def _fail(exc: GtpError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     usage = isinstance(
         exc, InventoryError | UnknownServerError | UnknownSpecialistError | InvalidRequestError
     )
@@ -323,19 +324,21 @@ def ask(
             err.file.write(data["text"])
             err.file.flush()
         elif kind == "tool_call":
-            arguments = json.dumps(data["arguments"], ensure_ascii=False)
-            err.print(f"\n[bold]{data['index']}. {data['tool']}[/] {arguments[:300]}", highlight=False)
+            arguments = escape(json.dumps(data["arguments"], ensure_ascii=False)[:300])
+            err.print(f"\n[bold]{data['index']}. {escape(data['tool'])}[/] {arguments}", highlight=False)
         elif kind == "tool_result":
             colour = {"ok": "green", "planned": "cyan"}.get(data["status"], "red")
             exit_text = f" exit {data['exit_code']}" if data["exit_code"] is not None else ""
             took = _ms(data["duration_ms"])
             err.print(f"   [{colour}]{data['status']}[/]{exit_text} {took}", highlight=False)
             if data["status"] in ("denied", "invalid", "rejected"):
-                err.print(f"   {data['output'][:300]}", highlight=False)
+                err.print(f"   {escape(data['output'][:300])}", highlight=False)
 
     async def approve(pending: dict[str, Any]) -> tuple[bool, str | None]:
         action = pending.get("command") or f"{pending['tool']} {pending.get('path') or ''}"
-        err.print(f"   [yellow]needs approval[/]: {pending['reason']}\n   {action}", highlight=False)
+        err.print(
+            f"   [yellow]needs approval[/]: {escape(pending['reason'])}\n   {escape(action)}", highlight=False
+        )
         if yes:
             return True, f"{who} (--yes)"
         if not sys.stdin.isatty():
@@ -370,7 +373,7 @@ def ask(
                 highlight=False,
             )
             if result["error"]:
-                err.print(f"[bold red]error:[/] {result['error']['message']}", highlight=False)
+                err.print(f"[bold red]error:[/] {escape(result['error']['message'])}", highlight=False)
             sys.stdout.write((result["answer"] or "") + "\n")
         return 0 if result["ok"] else EXIT_FAILED
 

@@ -106,6 +106,9 @@ class JobStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("pragma journal_mode=wal")
+        # WAL with synchronous=normal: a commit no longer waits for fsync (the WAL is synced at
+        # checkpoints); a power cut may lose the last job updates, never corrupt the database.
+        self._db.execute("pragma synchronous=normal")
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("pragma table_info(jobs)")}
         if "pending" not in columns:  # a state folder from before approvals existed
@@ -242,8 +245,10 @@ class JobManager:
                 return await job.decision
             finally:
                 job.paused.clear()
-                job.status, job.pending, job.decision = "running", None, None
-                await asyncio.shield(self.store.save(job))
+                job.pending, job.decision = None, None
+                if job.status == "awaiting_approval":  # not when shutdown() marked it interrupted
+                    job.status = "running"
+                    await asyncio.shield(self.store.save(job))
 
         return ask
 

@@ -30,7 +30,13 @@ from tests.test_api import Client
 
 pytestmark = pytest.mark.bed
 
-TOKENS = {"alice": "alice-llm-token", "ops": "ops-llm-token", "viewer": "viewer-llm-token"}
+TOKENS = {
+    "alice": "alice-llm-token",
+    "ops": "ops-llm-token",
+    "viewer": "viewer-llm-token",
+    "analyst": "analyst-llm-token",
+    "dbops": "dbops-llm-token",
+}
 
 
 @pytest.fixture
@@ -39,7 +45,13 @@ async def api(bed: Bed, settings: Settings, tmp_path: Path, monkeypatch: pytest.
     inventory = load_inventory(write_inventory(bed, tmp_path / "hosts"))
     auth = Authenticator(
         [
-            Token("alice", digest(TOKENS["alice"]), operations=frozenset({"exec", "files.read", "llm"})),
+            Token(
+                "alice",
+                digest(TOKENS["alice"]),
+                operations=frozenset({"exec", "files.read", "files.write", "llm"}),
+            ),
+            Token("analyst", digest(TOKENS["analyst"]), operations=frozenset({"llm"})),
+            Token("dbops", digest(TOKENS["dbops"]), servers=("db",), operations=frozenset({"approve"})),
             Token("ops", digest(TOKENS["ops"]), operations=frozenset({"approve"})),
             Token("viewer", digest(TOKENS["viewer"]), operations=frozenset({"files.read"})),
         ]
@@ -101,7 +113,7 @@ async def test_database_specialist_answers_through_sql_on_the_db_host(api, scrip
     assert step["tool"] == "sql" and step["status"] == "ok" and step["exit_code"] == 0
     assert step["policy"]["action"] == "allow"
     assert step["output"].splitlines()[1:3] == ["n", "-"] or "2" in step["output"]
-    assert step["details"]["command"].startswith("sqlite3 -readonly ")
+    assert step["details"]["command"].startswith("sqlite3 -safe -readonly ")
     first, second = scripted["db"].requests()
     assert first["path"] == "/api/chat"
     system = first["body"]["messages"][0]["content"]
@@ -234,6 +246,8 @@ async def test_devops_rejected_action_does_not_run_and_the_model_is_told(api, sc
     )
     status, data = await ask(api, "devops-llm", "Delete the prod namespace")
     assert status == 202 and data["status"] == "awaiting_approval"
+    status, denied = await api.post(f"/jobs/{data['job_id']}/approve", {}, token=TOKENS["dbops"])
+    assert status == 403 and "k8s-master" in denied["error"]["message"]  # an approver for db only
     status, _ = await api.post(f"/jobs/{data['job_id']}/reject", {}, token=TOKENS["ops"])
     assert status == 200
     done = await wait_status(api, data["job_id"], "succeeded")
@@ -419,9 +433,16 @@ async def test_unknown_model_unknown_name_and_dead_model_server(api, scripted, b
     assert "127.0.0.1:11999" in data["error"]["hint"]
 
 
-async def test_scopes_and_request_validation(api, scripted):
+async def test_scopes_and_request_validation(api, scripted, app_db):
     status, data = await ask(api, "database-llm", "hi", token="viewer")
     assert status == 403 and "'llm'" in data["error"]["message"]
+    # llm alone reaches configured specialists (their tools, their policy)...
+    scripted["db"].script({"content": "fine"})
+    status, data = await ask(api, "database-llm", "hi", token="analyst")
+    assert status == 200 and data["answer"] == "fine", data
+    # ...but a bare model gets run_shell and write_file with no policy: that takes exec and files.write
+    status, data = await ask(api, "db", "hi", token="analyst")
+    assert status == 403 and "'exec'" in data["error"]["message"]
     status, data = await ask(api, "database-llm", "hi", server="code")
     assert status == 400 and "works on server 'db'" in data["error"]["message"]
     status, data = await ask(api, "database-llm", "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -158,6 +159,11 @@ async def execute_llm(request: web.Request) -> web.StreamResponse:
         current = api.server_for(caller, body.server)
     specialist = api.gateway.llm.resolve(body.provider, current=current, server=body.server, model=body.model)
     caller.require_server(api.gateway.inventory, specialist.server)
+    if not specialist.configured:
+        # A server's model or a bare provider gets the built-in tools with no policy: as powerful
+        # as execute-shell and file writes, so it needs those permissions too.
+        caller.require("exec")
+        caller.require("files.write")
     record = {
         "provider": body.provider,
         "instructions": body.instructions[:2000],
@@ -168,6 +174,8 @@ async def execute_llm(request: web.Request) -> web.StreamResponse:
 
     async def work(job: Job) -> dict[str, Any]:
         def emit(kind: str, data: dict[str, Any]) -> None:
+            if kind == "final":
+                data = clip_llm(copy.deepcopy(data))
             job.publish(kind, data)
             line = _progress_line(kind, data)
             if line:
@@ -240,24 +248,31 @@ async def _stream_job(request: web.Request, job: Job) -> web.StreamResponse:
             await send(kind, data)
             if kind in ("final", "error"):
                 break
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the client left; the job goes on
     finally:
         job.listeners.remove(queue)
     return response
 
 
 def clip_llm(result: dict[str, Any]) -> dict[str, Any]:
-    """An execute-llm result inside the response budget, whatever the specialist produced."""
-    text = json.dumps(result, ensure_ascii=False)
-    while len(text) > OUTPUT_BUDGET and result["steps"]:
+    """An execute-llm result inside the response budget, whatever the specialist produced.
+
+    The longest step outputs are halved first; if that is not enough, the oldest steps go (their
+    count is kept in ``steps_omitted``): the answer and the last steps matter most.
+    """
+
+    def size() -> int:
+        return len(json.dumps(result, ensure_ascii=False))
+
+    while size() > OUTPUT_BUDGET and result["steps"]:
         longest = max(result["steps"], key=lambda s: len(s["output"]))
         if len(longest["output"]) <= 200:
-            result["steps"] = result["steps"][-20:]
-            result["steps_omitted"] = True
             break
         longest["output"] = clip_text(longest["output"], len(longest["output"]) // 2)[0]
-        text = json.dumps(result, ensure_ascii=False)
+    while size() > OUTPUT_BUDGET and result["steps"]:
+        result["steps"].pop(0)
+        result["steps_omitted"] = result.get("steps_omitted", 0) + 1
     return result
 
 
@@ -397,7 +412,10 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     api = api_of(request)
     caller = request[CALLER]
     caller.require("approve")
-    job = await api.jobs.decide(request.match_info["job_id"], None, approve, caller.name)
+    job = await api.jobs.get(request.match_info["job_id"], None)
+    if job.server:
+        caller.require_server(api.gateway.inventory, job.server)  # approvers are scoped like everyone
+    job = await api.jobs.decide(job.id, None, approve, caller.name)
     await api.record(
         {
             "kind": "approval",

@@ -45,7 +45,7 @@ class Step:
     index: int
     tool: str
     arguments: dict[str, Any]
-    status: str  # ok | failed | denied | rejected | invalid | planned
+    status: str  # running, then ok | failed | denied | rejected | invalid | planned | interrupted
     policy: dict[str, Any]
     exit_code: int | None = None
     output: str = ""
@@ -54,12 +54,21 @@ class Step:
     details: dict[str, Any] = field(default_factory=dict)
 
     def view(self, output_limit: int) -> dict[str, Any]:
-        data = asdict(self)
+        """The step with every string bounded: arguments, commands and reasons can be huge too."""
+        data = clip_strings(asdict(self), ARGUMENT_LIMIT)
         data["output"] = clip_text(self.output, output_limit)[0]
-        data["arguments"] = {
-            k: clip_text(v, ARGUMENT_LIMIT)[0] if isinstance(v, str) else v for k, v in self.arguments.items()
-        }
         return data
+
+
+def clip_strings(value: Any, limit: int) -> Any:
+    """``value`` with every string in it (nested in dicts and lists) clipped to ``limit``."""
+    if isinstance(value, str):
+        return clip_text(value, limit)[0]
+    if isinstance(value, dict):
+        return {k: clip_strings(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clip_strings(v, limit) for v in value]
+    return value
 
 
 async def _no_audit(event: dict[str, Any]) -> None:
@@ -183,7 +192,7 @@ class Agent:
             index=len(self.steps) + 1,
             tool=call.name,
             arguments=call.arguments,
-            status="ok",
+            status="running",
             policy=prepared.decision.to_dict(),
         )
         if prepared.command is not None:
@@ -193,8 +202,22 @@ class Agent:
         self.steps.append(step)
         self.emit(
             "tool_call",
-            {"index": step.index, "tool": call.name, "arguments": call.arguments, "policy": step.policy},
+            clip_strings(
+                {"index": step.index, "tool": call.name, "arguments": call.arguments, "policy": step.policy},
+                ARGUMENT_LIMIT,
+            ),
         )
+        try:
+            await self._decide_and_run(step, prepared, budget)
+        finally:
+            if step.status == "running":  # cut off by the timeout or a cancel: say so, and audit it
+                step.status = "interrupted"
+                step.output = step.output or "interrupted (timeout or cancel) before it finished"
+            await asyncio.shield(self._audit_tool(step, prepared))
+        self.emit("tool_result", step.view(self.specialist.config.max_output_chars))
+        return step
+
+    async def _decide_and_run(self, step: Step, prepared: Prepared, budget: asyncio.Timeout) -> None:
         if prepared.error is not None:
             step.status, step.output = "invalid", f"error: {prepared.error}"
         elif prepared.decision.action == "deny":
@@ -207,50 +230,57 @@ class Agent:
             step.output = f"not run: an operator rejected it ({step.approved_by or 'no approver available'})"
         else:
             outcome = await self.toolbox.execute(prepared)
-            step.status = "ok" if outcome.ok else "failed"
             step.exit_code, step.output, step.duration_ms = (
                 outcome.exit_code,
                 outcome.output,
                 outcome.duration_ms,
             )
             step.details.update(outcome.details)
-        self.emit("tool_result", step.view(self.specialist.config.max_output_chars))
+            step.status = "ok" if outcome.ok else "failed"
+
+    async def _audit_tool(self, step: Step, prepared: Prepared) -> None:
+        view = step.view(ARGUMENT_LIMIT)
         await self.audit(
             {
                 "kind": "tool_call",
                 **describe(self.specialist),
                 **self.context,
                 "tool": step.tool,
-                "arguments": step.view(ARGUMENT_LIMIT)["arguments"],
-                "command": prepared.command,
+                "arguments": view["arguments"],
+                "command": view["details"].get("command"),
                 "path": prepared.path,
-                "policy": step.policy,
+                "policy": view["policy"],
                 "approved_by": step.approved_by,
                 "exit_code": step.exit_code,
                 "duration_ms": step.duration_ms,
                 "outcome": step.status,
             }
         )
-        return step
 
     async def _approved(self, step: Step, prepared: Prepared, budget: asyncio.Timeout) -> bool:
         if self.approver is None:
             return False
-        pending = {
-            "step": step.index,
-            "tool": prepared.tool,
-            "arguments": step.view(ARGUMENT_LIMIT)["arguments"],
-            "command": prepared.command,
-            "path": prepared.path,
-            "reason": prepared.decision.reason,
-        }
+        pending = clip_strings(
+            {
+                "step": step.index,
+                "tool": prepared.tool,
+                "arguments": step.arguments,
+                "command": prepared.command,
+                "path": prepared.path,
+                "reason": prepared.decision.reason,
+            },
+            ARGUMENT_LIMIT,
+        )
         self.emit("awaiting_approval", pending)
         loop = asyncio.get_running_loop()
-        paused = loop.time()
-        approved, by = await self.approver(pending)
         when = budget.when()
-        if when is not None:
-            budget.reschedule(when + loop.time() - paused)  # a human's thinking time is not the model's
+        remaining = when - loop.time() if when is not None else None
+        budget.reschedule(None)  # a human's thinking time is not the specialist's
+        try:
+            approved, by = await self.approver(pending)
+        finally:
+            if remaining is not None:
+                budget.reschedule(loop.time() + max(remaining, 0))
         step.approved_by = by
         return approved
 

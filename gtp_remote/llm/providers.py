@@ -202,6 +202,10 @@ class ModelClient(ABC):
         code = f" (HTTP {status})" if status else ""
         return ModelServerError(f"model server {where} failed{code}: {message}", server=self.endpoint.server)
 
+    def malformed(self, exc: Exception) -> ModelServerError:
+        detail = exc.errors()[0]["msg"] if isinstance(exc, pydantic.ValidationError) else str(exc)
+        return self.failed(None, f"the answer is not a {self.endpoint.kind} API answer: {detail[:200]}")
+
     async def _available_names(self) -> list[str] | None:
         try:
             return [m["name"] for m in await self.list_models()][:20]
@@ -260,6 +264,8 @@ class OpenAIClient(ModelClient):
             raise await self._translate(exc) from None
         except httpx.HTTPError as exc:
             raise self.unavailable(exc) from None
+        except (ValueError, AttributeError, TypeError, pydantic.ValidationError) as exc:
+            raise self.malformed(exc) from None
         reply.duration_ms = round((time.monotonic() - started) * 1000, 3)
         if not reply.tool_calls:
             reply.content, reply.tool_calls = recover_text_calls(reply.content)
@@ -351,11 +357,13 @@ class OpenAIClient(ModelClient):
     async def list_models(self) -> list[dict[str, Any]]:
         try:
             page = await self._client.models.list()
+            return [{"name": m.id, "owned_by": getattr(m, "owned_by", None)} for m in page.data]
         except self._openai.APIError as exc:
             raise await self._translate_list(exc) from None
         except httpx.HTTPError as exc:
             raise self.unavailable(exc) from None
-        return [{"name": m.id, "owned_by": getattr(m, "owned_by", None)} for m in page.data]
+        except (ValueError, AttributeError, TypeError, pydantic.ValidationError) as exc:
+            raise self.malformed(exc) from None
 
     async def _translate_list(self, exc: Exception) -> Exception:
         if isinstance(exc, self._openai.NotFoundError):
@@ -427,10 +435,8 @@ class OllamaClient(ModelClient):
                 raise self.timed_out() from None
             except (httpx.HTTPError, ConnectionError) as exc:
                 raise self.unavailable(exc) from None
-            except pydantic.ValidationError as exc:  # e.g. tool arguments that are not an object
-                raise self.failed(
-                    None, f"the answer does not follow Ollama's format: {exc.errors()[0]['msg']}"
-                ) from None
+            except (ValueError, AttributeError, TypeError, pydantic.ValidationError) as exc:
+                raise self.malformed(exc) from None  # not JSON, or tool arguments that are not an object
         reply.duration_ms = round((time.monotonic() - started) * 1000, 3)
         if not reply.tool_calls:
             reply.content, reply.tool_calls = recover_text_calls(reply.content)
@@ -442,13 +448,15 @@ class OllamaClient(ModelClient):
         if tools:
             kwargs["tools"] = tools
         if on_delta is None:
-            return self._reply([await self._client.chat(**kwargs, stream=False)], None)
+            return self._reply([await self._client.chat(**kwargs, stream=False)])
         chunks = []
         async for chunk in await self._client.chat(**kwargs, stream=True):
             chunks.append(chunk)
-        return self._reply(chunks, on_delta)
+            if chunk.message is not None and chunk.message.content:
+                on_delta(chunk.message.content)  # live, as the model writes
+        return self._reply(chunks)
 
-    def _reply(self, chunks: list[Any], on_delta: OnDelta | None) -> ModelReply:
+    def _reply(self, chunks: list[Any]) -> ModelReply:
         text: list[str] = []
         calls: list[ToolCall] = []
         last = chunks[-1] if chunks else None
@@ -458,8 +466,6 @@ class OllamaClient(ModelClient):
                 continue
             if message.content:
                 text.append(message.content)
-                if on_delta is not None:
-                    on_delta(message.content)
             for call in message.tool_calls or []:
                 arguments, error = parse_arguments(call.function.arguments)
                 calls.append(
@@ -502,6 +508,8 @@ class OllamaClient(ModelClient):
             raise self.timed_out() from None
         except (httpx.HTTPError, ConnectionError) as exc:
             raise self.unavailable(exc) from None
+        except (ValueError, AttributeError, TypeError, pydantic.ValidationError) as exc:
+            raise self.malformed(exc) from None
         rows = []
         for model in listed.models:
             details = model.details

@@ -221,8 +221,13 @@ class LLMService:
             return None
         try:
             listed = await asyncio.wait_for(self.list_models(server), 10)
-        except (GtpError, TimeoutError) as exc:
-            message = exc.message if isinstance(exc, GtpError) else "no answer within 10s"
+        except Exception as exc:  # health is reported, never raised: one bad server spoils no list
+            if isinstance(exc, GtpError):
+                message = exc.message
+            elif isinstance(exc, TimeoutError):
+                message = "no answer within 10s"
+            else:
+                message = f"{type(exc).__name__}: {exc}"
             return {"ok": False, "error": message}
         return {"ok": True, "models": len(listed["models"])}
 

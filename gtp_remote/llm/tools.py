@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator
 
@@ -198,11 +198,17 @@ class Toolbox:
 
     def _prepare_cli(self, name: str, arguments: dict[str, Any]) -> Prepared:
         tool = self.cli[name]
-        context = {**tool.vars, **self.specialist.config.vars, **arguments}
+        # Configured values win: a model cannot set `writable` or `database` by passing them.
+        context = {**arguments, **tool.vars, **self.specialist.config.vars}
         try:
             command = _TEMPLATES.from_string(tool.command).render(context).strip()
-        except TemplateError as exc:
-            return Prepared(name, arguments, Decision("deny", "not run"), error=f"tool {name}: {exc}")
+        except Exception as exc:  # a template error or a type error in it: the config's, shown to the model
+            return Prepared(
+                name,
+                arguments,
+                Decision("deny", "not run"),
+                error=f"tool {name}: {type(exc).__name__}: {exc}",
+            )
         if tool.allow:
             try:
                 parts = split_command(command)
