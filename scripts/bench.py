@@ -350,6 +350,28 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
                 assert result.summary.ok == n
         return {"cold ms": median(cold), "warm ms": median(warm)}
 
+    @safe(table, "asyncssh alone, one connection per host (the floor)")
+    async def bare() -> dict:
+        import asyncssh
+
+        async def connect(ip: str) -> asyncssh.SSHClientConnection:
+            return await asyncssh.connect(
+                ip, username=bed.user, client_keys=[bed.key], known_hosts=bed.known_hosts
+            )
+
+        cold, warm = [], []
+        for _ in range(trials):
+            started = time.perf_counter()
+            conns = await asyncio.gather(*(connect(ip) for ip in ips))
+            await asyncio.gather(*(c.run(command, check=True) for c in conns))
+            cold.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await asyncio.gather(*(c.run(command, check=True) for c in conns))
+            warm.append((time.perf_counter() - started) * 1000)
+            for c in conns:
+                c.close()
+        return {"cold ms": median(cold), "warm ms": median(warm)}
+
     @safe(table, f"Ansible ad hoc (`ansible all -m command -f {n}`)")
     def ansible() -> tuple[dict, str]:
         work = Path(tempfile.mkdtemp())
@@ -462,7 +484,7 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
         cold = timed_sync(trials, lambda: subprocess.run(["bash", "-c", script], check=True))
         return {"cold ms": median(cold), "warm ms": None}, "a fresh connection per host each time"
 
-    for step in (gtp, ansible, pssh, paramiko_threads, xargs):
+    for step in (gtp, bare, ansible, pssh, paramiko_threads, xargs):
         await step()
     g_cold, g_warm = (
         table.value("gtp-remote (pooled asyncssh)", "cold ms"),
