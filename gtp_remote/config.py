@@ -29,16 +29,15 @@ from pydantic import (
     AliasChoices,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from gtp_remote.errors import InventoryError, UnknownServerError
 from gtp_remote.llm.spec import BUILTIN_TOOLS, CliToolConfig, SpecialistConfig
+from gtp_remote.schema import INVENTORY_CONFIG
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -72,18 +71,10 @@ Port = Annotated[int, BeforeValidator(_port)]
 StrList = Annotated[list[str], BeforeValidator(_str_list)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        frozen=True,
-    )
-
-
-class ProviderConfig(_Model):
+class ProviderConfig(BaseModel):
     """A model server kind and where it listens (``llm.providers.NAME``)."""
+
+    model_config = INVENTORY_CONFIG
 
     type: ProviderKind | None = Field(
         None, description="ollama, lmstudio or openai; defaults to the provider's own name"
@@ -105,22 +96,28 @@ class ProviderConfig(_Model):
         return self
 
 
-class LLMProviders(_Model):
+class LLMProviders(BaseModel):
     """The top-level ``llm`` block."""
+
+    model_config = INVENTORY_CONFIG
 
     providers: dict[str, ProviderConfig] = {}
 
 
-class ServerLLM(_Model):
+class ServerLLM(BaseModel):
     """A server's own model (``servers.NAME.llm``)."""
+
+    model_config = INVENTORY_CONFIG
 
     provider: str
     model: str | None = None
     base_url: str | None = None
 
 
-class Server(_Model):
+class Server(BaseModel):
     """One host gtp-remote can run work on."""
+
+    model_config = INVENTORY_CONFIG
 
     name: str = ""
     description: str | None = None
@@ -172,8 +169,10 @@ class Server(_Model):
         return f"{user}{self.host}{port}{via}"
 
 
-class InventoryFile(_Model):
+class InventoryFile(BaseModel):
     """One inventory document in the multi-server form."""
+
+    model_config = INVENTORY_CONFIG
 
     servers: dict[str, dict[str, Any]] = {}
     llm: LLMProviders | None = None

@@ -25,15 +25,13 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, field_validator
+
+from gtp_remote.schema import INVENTORY_CONFIG
 
 Action = Literal["allow", "deny", "confirm"]
 Operation = Literal["read", "write", "list"]
 
-_MODEL_CONFIG = ConfigDict(
-    extra="forbid", frozen=True, alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
-)
 _PRECEDENCE: tuple[Action, ...] = ("deny", "confirm", "allow")
 _OPERATIONS: tuple[Operation, ...] = ("read", "write", "list")
 _VERBS = {"deny": "denied by", "confirm": "needs approval by", "allow": "allowed by"}
@@ -45,7 +43,7 @@ class RuleSet(BaseModel):
     joined by one space, or a normalised path): shell globs, or ``re:`` + a regex. A path pattern may
     start with ``read:``, ``write:`` or ``list:`` to apply to that operation only."""
 
-    model_config = _MODEL_CONFIG
+    model_config = INVENTORY_CONFIG
 
     allow: list[str] = []
     deny: list[str] = []
@@ -71,7 +69,7 @@ class RuleSet(BaseModel):
 class PolicyConfig(BaseModel):
     """A specialist's policy (``specialists.NAME.policy``); ``default`` applies when no rule matches."""
 
-    model_config = _MODEL_CONFIG
+    model_config = INVENTORY_CONFIG
 
     commands: RuleSet = RuleSet()
     paths: RuleSet = RuleSet()

@@ -11,28 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, field_validator
 
 from gtp_remote.policy import PolicyConfig
+from gtp_remote.schema import INVENTORY_CONFIG
 
 #: The tools every specialist may be given without declaring them.
 BUILTIN_TOOLS = ("run_shell", "read_file", "write_file", "list_dir")
 DEFAULT_TOOLS = list(BUILTIN_TOOLS)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        frozen=True,
-    )
-
-
-class CliToolConfig(_Model):
+class CliToolConfig(BaseModel):
     """``tools.NAME``: a command the model may run by filling in arguments."""
+
+    model_config = INVENTORY_CONFIG
 
     description: str = Field(..., min_length=1, max_length=1000)
     parameters: dict[str, Any] = Field(
@@ -61,8 +53,10 @@ class CliToolConfig(_Model):
         return value
 
 
-class SpecialistConfig(_Model):
+class SpecialistConfig(BaseModel):
     """``specialists.NAME``: a model on a server, with its tools, prompt, policy and limits."""
+
+    model_config = INVENTORY_CONFIG
 
     server: str = Field(..., min_length=1)
     description: str | None = None
