@@ -29,7 +29,7 @@ class ScriptedClient(ModelClient):
         self.replies = replies
         self.seen: list[list[dict[str, Any]]] = []
 
-    async def chat(self, messages, tools, *, on_delta=None, temperature=None) -> ModelReply:  # type: ignore[no-untyped-def]
+    async def _chat(self, messages, tools, *, on_delta, temperature) -> ModelReply:  # type: ignore[no-untyped-def]
         self.seen.append(json.loads(json.dumps(messages)))
         return self.replies.pop(0)
 

@@ -38,6 +38,8 @@ from gtp_remote.errors import (
 OnDelta = Callable[[str], None]
 RETRY_STATUSES = (429, 503)
 RETRY_DELAYS = (0.5, 1.0, 2.0)
+#: What a client library raises when a server answers something that is not its API's format.
+MALFORMED = (ValueError, AttributeError, TypeError, pydantic.ValidationError)
 
 TEXT_CALL_RE = re.compile(
     r"<tool_call>\s*(?P<a>.*?)\s*</tool_call>|\[TOOL_REQUEST\]\s*(?P<b>.*?)\s*\[END_TOOL_REQUEST\]",
@@ -154,7 +156,6 @@ class ModelClient(ABC):
         self.endpoint = endpoint
         self.model = model
 
-    @abstractmethod
     async def chat(
         self,
         messages: list[dict[str, Any]],
@@ -163,7 +164,28 @@ class ModelClient(ABC):
         on_delta: OnDelta | None = None,
         temperature: float | None = None,
     ) -> ModelReply:
-        """One model turn. Streams (and reports text deltas) when ``on_delta`` is given."""
+        """One model turn. Streams (and reports text deltas) when ``on_delta`` is given.
+
+        Whatever the wire format, the reply is timed and tool calls written as text are recovered.
+        """
+        started = time.monotonic()
+        reply = await self._chat(messages, tools, on_delta=on_delta, temperature=temperature)
+        reply.duration_ms = round((time.monotonic() - started) * 1000, 3)
+        if not reply.tool_calls:
+            reply.content, reply.tool_calls = recover_text_calls(reply.content)
+            reply.recovered_text_calls = len(reply.tool_calls)
+        return reply
+
+    @abstractmethod
+    async def _chat(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        on_delta: OnDelta | None,
+        temperature: float | None,
+    ) -> ModelReply:
+        """The wire-format part of ``chat``."""
 
     @abstractmethod
     async def list_models(self) -> list[dict[str, Any]]:
@@ -235,8 +257,7 @@ class OpenAIClient(ModelClient):
             max_retries=3,
         )
 
-    async def chat(self, messages, tools, *, on_delta=None, temperature=None) -> ModelReply:  # type: ignore[no-untyped-def]
-        started = time.monotonic()
+    async def _chat(self, messages, tools, *, on_delta, temperature) -> ModelReply:  # type: ignore[no-untyped-def]
         messages = [_to_openai(m) for m in messages]
         options: dict[str, Any] = {}
         if tools:
@@ -264,12 +285,8 @@ class OpenAIClient(ModelClient):
             raise await self._translate(exc) from None
         except httpx.HTTPError as exc:
             raise self.unavailable(exc) from None
-        except (ValueError, AttributeError, TypeError, pydantic.ValidationError) as exc:
+        except MALFORMED as exc:
             raise self.malformed(exc) from None
-        reply.duration_ms = round((time.monotonic() - started) * 1000, 3)
-        if not reply.tool_calls:
-            reply.content, reply.tool_calls = recover_text_calls(reply.content)
-            reply.recovered_text_calls = len(reply.tool_calls)
         return reply
 
     def _from_completion(self, response: Any) -> ModelReply:
@@ -362,7 +379,7 @@ class OpenAIClient(ModelClient):
             raise await self._translate_list(exc) from None
         except httpx.HTTPError as exc:
             raise self.unavailable(exc) from None
-        except (ValueError, AttributeError, TypeError, pydantic.ValidationError) as exc:
+        except MALFORMED as exc:
             raise self.malformed(exc) from None
 
     async def _translate_list(self, exc: Exception) -> Exception:
@@ -414,8 +431,7 @@ class OllamaClient(ModelClient):
             headers["Authorization"] = f"Bearer {key}"
         self._client = ollama.AsyncClient(host=endpoint.base_url, timeout=endpoint.timeout, headers=headers)
 
-    async def chat(self, messages, tools, *, on_delta=None, temperature=None) -> ModelReply:  # type: ignore[no-untyped-def]
-        started = time.monotonic()
+    async def _chat(self, messages, tools, *, on_delta, temperature) -> ModelReply:  # type: ignore[no-untyped-def]
         converted = [_to_ollama(m) for m in messages]
         options: dict[str, Any] = {}
         if temperature is not None:
@@ -435,12 +451,8 @@ class OllamaClient(ModelClient):
                 raise self.timed_out() from None
             except (httpx.HTTPError, ConnectionError) as exc:
                 raise self.unavailable(exc) from None
-            except (ValueError, AttributeError, TypeError, pydantic.ValidationError) as exc:
+            except MALFORMED as exc:
                 raise self.malformed(exc) from None  # not JSON, or tool arguments that are not an object
-        reply.duration_ms = round((time.monotonic() - started) * 1000, 3)
-        if not reply.tool_calls:
-            reply.content, reply.tool_calls = recover_text_calls(reply.content)
-            reply.recovered_text_calls = len(reply.tool_calls)
         return reply
 
     async def _chat_once(self, messages, tools, on_delta, options) -> ModelReply:  # type: ignore[no-untyped-def]
@@ -508,7 +520,7 @@ class OllamaClient(ModelClient):
             raise self.timed_out() from None
         except (httpx.HTTPError, ConnectionError) as exc:
             raise self.unavailable(exc) from None
-        except (ValueError, AttributeError, TypeError, pydantic.ValidationError) as exc:
+        except MALFORMED as exc:
             raise self.malformed(exc) from None
         rows = []
         for model in listed.models:

@@ -67,7 +67,8 @@ class LLMService:
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
-        self._clients: dict[tuple[str, str, str, str | None, int | None], ModelClient] = {}
+        #: (specialist, model) -> its client; replaced when the URL or the tunnel's port changes.
+        self._clients: dict[tuple[str, str], ModelClient] = {}
         self._prompts = SandboxedEnvironment(
             loader=ChoiceLoader(
                 [FileSystemLoader([str(d) for d in self.inventory.template_dirs]), DictLoader({})]
@@ -184,20 +185,25 @@ class LLMService:
                 ) from None
             actual = urlunsplit(parts._replace(netloc=f"{local_host}:{local_port}"))
         api_key_env = settings.api_key_env if settings else None
-        key = (specialist.kind, actual, specialist.model, api_key_env, specialist.config.max_tokens)
+        endpoint = Endpoint(
+            specialist=specialist.name,
+            kind=specialist.kind,
+            provider=specialist.provider,
+            server=host.name,
+            base_url=actual,
+            shown_url=shown,
+            api_key_env=api_key_env,
+            timeout=settings.timeout if settings else 120.0,
+            max_tokens=specialist.config.max_tokens or (settings.max_tokens if settings else None),
+        )
+        # Keyed by specialist, so error messages name the one asking. A tunnel reopened on a new
+        # port (after a reconnect) replaces the client; the old one's connections died with the old
+        # tunnel, and closing it frees them.
+        key = (specialist.name, specialist.model)
         client = self._clients.get(key)
-        if client is None:
-            endpoint = Endpoint(
-                specialist=specialist.name,
-                kind=specialist.kind,
-                provider=specialist.provider,
-                server=host.name,
-                base_url=actual,
-                shown_url=shown,
-                api_key_env=api_key_env,
-                timeout=settings.timeout if settings else 120.0,
-                max_tokens=specialist.config.max_tokens or (settings.max_tokens if settings else None),
-            )
+        if client is None or client.endpoint != endpoint:
+            if client is not None:
+                await client.close()
             client = self._clients[key] = make_client(endpoint, specialist.model)
         return client
 
