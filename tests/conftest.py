@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +105,30 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     state = tmp_path / "state"
     monkeypatch.setenv("GTP_STATE_DIR", str(state))
     return Settings(state_dir=state)
+
+
+def start_serve(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """``gtp-remote [ARGS] serve`` on a free port, as a user starts it; returns once it listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gtp_remote", *args, "serve", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, port
 
 
 def make_inventory(*servers: Server) -> Inventory:

@@ -21,7 +21,7 @@ from gtp_remote.api.routes import create_app
 from gtp_remote.config import Server, load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.settings import Settings
-from tests.conftest import Bed
+from tests.conftest import Bed, start_serve
 
 pytestmark = pytest.mark.bed
 
@@ -336,28 +336,12 @@ async def test_rate_limit_answers_429_with_retry_after(bed: Bed, settings: Setti
 
 def test_graceful_shutdown_kills_running_jobs_and_marks_them(bed: Bed, tmp_path: Path):
     import signal
-    import socket
     import sqlite3
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     state = tmp_path / "state"
     env = {**os.environ, "GTP_API_TOKEN": "shutdown-token-1", "GTP_STATE_DIR": str(state)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gtp_remote", "-i", str(bed.inventory), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server, port = start_serve(["-i", str(bed.inventory)], env)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         marker = f"sleep 5{os.getpid() % 1000}"
         body = json.dumps({"command": marker, "server": "code", "wait_seconds": 0.5}).encode()
         run = subprocess.run(

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
 
 from gtp_remote.api.openapi import build
-from tests.conftest import Bed
+from tests.conftest import Bed, start_serve
 
 READS = {"readFile", "listFiles", "listServers", "listJobs", "getJob", "health", "listModels"}
 
@@ -75,12 +73,6 @@ def test_cli_prints_the_spec(tmp_path: Path):
     assert spec["openapi"] == "3.0.3" and spec["servers"][0]["url"] == "https://x.example"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.bed
 def test_schemathesis_finds_no_server_errors_and_no_schema_violations(bed: Bed, tmp_path: Path):
     # The fuzzed commands run as the unprivileged test user on a bed host, files confined below fuzz/.
@@ -93,7 +85,6 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(bed: Bed, 
     )
     (bed.hosts["db"].home / "fuzz").mkdir(exist_ok=True)
     os.chown(bed.hosts["db"].home / "fuzz", *(lambda st: (st.st_uid, st.st_gid))(bed.hosts["db"].home.stat()))
-    port = free_port()
     env = {
         **os.environ,
         "GTP_API_TOKEN": "fuzz-token-123456",
@@ -101,20 +92,8 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(bed: Bed, 
         "GTP_RATE_LIMIT": "10000",
         "GTP_RATE_BURST": "10000",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gtp_remote", "-i", str(inventory), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server, port = start_serve(["-i", str(inventory)], env)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         st = Path(sys.executable).parent / "schemathesis"
         run = subprocess.run(
             [

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_serve
 
 
 def curl_block() -> list[str]:
@@ -22,28 +19,12 @@ def curl_block() -> list[str]:
 
 
 def test_readme_curl_examples_work_as_written(tmp_path: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {
         k: v for k, v in os.environ.items() if k not in ("GTP_API_TOKEN", "GTP_TOKENS_FILE", "GTP_INVENTORY")
     }
     env["GTP_STATE_DIR"] = str(tmp_path / "state")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gtp_remote", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server, port = start_serve([], env, cwd=ROOT)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         outputs = []
         script = "\n".join(curl_block()).replace("8787", str(port))
         steps = script.split("\n")
