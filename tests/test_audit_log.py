@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gtp_remote.audit import AuditLog, redact, tail, verify
+from gtp_remote.audit import HEAD_SIZE, AuditLog, AuditWriter, head_path, redact, tail, verify
 
 
 @pytest.fixture
@@ -73,6 +74,44 @@ def test_two_writers_keep_one_chain(tmp_path: Path):
     for i in range(10):
         (a if i % 2 else b).append({"i": i})
     assert verify(path).ok and verify(path).lines == 10
+
+
+async def test_events_recorded_together_share_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(path, secrets=["sekrit-token-value"])
+    batches: list[int] = []
+    append_many = audit.append_many
+    monkeypatch.setattr(audit, "append_many", lambda events: batches.append(len(events)) or append_many(events))
+    writer = AuditWriter(audit)
+    written = await asyncio.gather(*(writer.record({"i": i, "token": "sekrit-token-value"}) for i in range(50)))
+    await writer.close()
+    # Every caller got its own event back, in order, on one whole chain.
+    assert [w["i"] for w in written] == list(range(50)) and [w["seq"] for w in written] == list(range(1, 51))
+    assert all(w["token"] == "[REDACTED]" for w in written)
+    assert verify(path).ok and verify(path).lines == 50
+    # The first event went alone; the 49 queued behind it shared the next write and fsync.
+    assert sum(batches) == 50 and len(batches) < 50, batches
+    # The head is one fixed-size record, rewritten in place.
+    assert head_path(path).stat().st_size == HEAD_SIZE
+    assert json.loads(head_path(path).read_text()) == {"seq": 50, "hash": written[-1]["hash"]}
+
+
+async def test_a_failed_write_reaches_every_waiter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    audit = AuditLog(tmp_path / "audit.jsonl")
+
+    def full(events: list) -> list:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit, "append_many", full)
+    writer = AuditWriter(audit)
+    results = await asyncio.gather(*(writer.record({"i": i}) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, OSError) and "No space" in str(r) for r in results)
+
+
+def test_a_head_from_an_older_version_is_continued(log: Path):
+    head_path(log).write_text(json.dumps(json.loads(head_path(log).read_text())))  # short, unpadded
+    AuditLog(log).append({"after": "upgrade"})
+    assert verify(log).ok and verify(log).lines == 21 and head_path(log).stat().st_size == HEAD_SIZE
 
 
 def test_secrets_never_reach_the_disk(log: Path, tmp_path: Path):

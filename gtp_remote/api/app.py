@@ -8,7 +8,6 @@ client's budgets: 45 seconds (long work answers 202 with a job id) and 100,000 c
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from gtp_remote.api.auth import Authenticator, RateLimiter, Token
 from gtp_remote.api.errors import STATUS, status_of
-from gtp_remote.audit import AuditLog
+from gtp_remote.audit import AuditLog, AuditWriter
 from gtp_remote.errors import (
     ForbiddenError,
     GtpError,
@@ -87,6 +86,7 @@ class Api:
         self.config = config or ApiConfig.from_env()
         state = gateway.settings.state_dir
         self.audit = AuditLog(state / "audit.jsonl", secrets=auth.secrets_for_redaction())
+        self.audit_writer = AuditWriter(self.audit)
         self.store = JobStore(state / "jobs.sqlite3")
         self.store.mark_interrupted()
         self.jobs = JobManager(self.store, on_finish=self._audit_job)
@@ -98,7 +98,8 @@ class Api:
     # -- helpers ----------------------------------------------------------------------------------
 
     async def record(self, event: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.audit.append, event)
+        """Append to the audit log; returns once the event is on disk (shared fsyncs, see AuditWriter)."""
+        await self.audit_writer.record(event)
 
     async def _audit_job(self, job: Job) -> None:
         result = job.result or {}

@@ -677,6 +677,7 @@ def create_app(api: Api) -> web.Application:
     async def shutdown(app: web.Application) -> None:
         await api.jobs.shutdown()
         await api.gateway.close()
+        await api.audit_writer.close()
         api.store.close()
 
     app.on_shutdown.append(shutdown)
