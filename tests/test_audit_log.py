@@ -81,9 +81,12 @@ async def test_events_recorded_together_share_one_write(tmp_path: Path, monkeypa
     audit = AuditLog(path, secrets=["sekrit-token-value"])
     batches: list[int] = []
     append_many = audit.append_many
-    monkeypatch.setattr(audit, "append_many", lambda events: batches.append(len(events)) or append_many(events))
+    monkeypatch.setattr(
+        audit, "append_many", lambda events: batches.append(len(events)) or append_many(events)
+    )
     writer = AuditWriter(audit)
-    written = await asyncio.gather(*(writer.record({"i": i, "token": "sekrit-token-value"}) for i in range(50)))
+    events = [{"i": i, "token": "sekrit-token-value"} for i in range(50)]
+    written = await asyncio.gather(*(writer.record(e) for e in events))
     await writer.close()
     # Every caller got its own event back, in order, on one whole chain.
     assert [w["i"] for w in written] == list(range(50)) and [w["seq"] for w in written] == list(range(1, 51))
