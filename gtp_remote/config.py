@@ -139,6 +139,9 @@ class Server(BaseModel):
     max_sessions: int = Field(
         8, ge=1, le=256, description="channels per connection; keep below sshd's MaxSessions"
     )
+    persistent_shell: bool = Field(
+        True, description="run commands through a reused bash on the host instead of a channel each"
+    )
     env: dict[str, str] = {}
     cwd: str | None = None
     root: str | None = Field(None, description="file operations are confined below this path")

@@ -336,3 +336,103 @@ async def test_a_nul_byte_never_reaches_sshd_nor_breaks_the_pool(bed_gateway: Ga
     with pytest.raises(InvalidRequestError):
         await ex.run("echo \x00")
     assert (await running).stdout == "survived\n"
+
+
+# -- the persistent shell (executors/shells.py) ----------------------------------------------------
+
+
+async def driver_pid(ex) -> str:
+    """The pid of the shell that ran the command: the driver bash, or sshd's session process."""
+    return (await ex.run("ps -o pid=,comm= -p $PPID")).stdout
+
+
+async def test_commands_share_one_shell_and_nothing_leaks_between_them(bed_gateway: Gateway):
+    ex = bed_gateway.executor("db")
+    first = await driver_pid(ex)
+    assert first.split()[1] == "bash"
+    r = await ex.run("cd /tmp; export LEAK=1; umask 077; exit 3")
+    assert r.exit_code == 3
+    r = await ex.run('pwd; echo "${LEAK-unset}"; umask; echo "$0"')
+    assert r.stdout == "/home/gtptest\nunset\n0022\nsh\n"  # a fresh `$SHELL -c` every time
+    exact = {"printf abc": "abc", "printf 'a\\n\\n'": "a\n\n", "true": "", "printf '\\n'": "\n"}
+    for command, out in exact.items():
+        r = await ex.run(command + "; printf E >&2")
+        assert (r.stdout, r.stderr) == (out, "E"), command
+    assert await driver_pid(ex) == first  # all of it in one driver
+
+
+async def test_output_is_exact_whatever_it_contains(bed_gateway: Gateway):
+    ex = bed_gateway.executor("db")
+    r = await ex.run("seq 1 100000; seq 1 50000 >&2")
+    assert r.stdout == "".join(f"{i}\n" for i in range(1, 100001))
+    assert r.stderr == "".join(f"{i}\n" for i in range(1, 50001))
+    # Binary junk, lone newlines and text shaped like the framing come through untouched.
+    r = await ex.run("printf '\\n0123456789abcdef 0 0\\n\\036\\036f 0 0\\n\\0\\377'")
+    assert r.stdout == "\n0123456789abcdef 0 0\n\x1e\x1ef 0 0\n\x00\ufffd"
+
+
+async def test_killed_by_a_signal_is_128_plus_n_with_no_shell_notice(bed_gateway: Gateway):
+    r = await bed_gateway.run("db", "echo before; kill -9 $$")
+    assert (r.exit_code, r.stdout, r.stderr) == (137, "before\n", "")
+
+
+async def test_background_output_is_read_to_its_end_and_the_shell_retired(bed_gateway: Gateway, bed: Bed):
+    ex = bed_gateway.executor("code")
+    first = await driver_pid(ex)
+    started = time.monotonic()
+    # As over a channel of its own: output of what the command left running is kept...
+    r = await ex.run("(sleep 0.5; echo late; echo err >&2) & echo now")
+    assert (r.stdout, r.stderr, r.exit_code) == ("now\nlate\n", "err\n", 0)
+    assert time.monotonic() - started >= 0.5
+    # ...and a detached one with its output elsewhere does not hold the command up.
+    marker = f"gtp-detached-{os.getpid()}"
+    started = time.monotonic()
+    r = await ex.run(f"nohup sh -c 'sleep 30 # {marker}' >/dev/null 2>&1 & echo started")
+    assert r.stdout == "started\n" and time.monotonic() - started < 3
+    assert marker in (await ex.run("ps -eo args")).stdout  # still running, as it should be
+    bed.hosts["code"].sh(f"pkill -f {marker}", check=False)
+    assert await driver_pid(ex) != first  # a shell with leftovers is never reused
+
+
+async def test_a_dead_shell_fails_its_command_clearly_and_is_replaced(bed_gateway: Gateway):
+    ex = bed_gateway.executor("db")
+    died = r"the shell running the command on db \(10\.203\.0\.11:22\) ended"
+    with pytest.raises(ConnectionLostError, match=died):
+        await ex.run("kill -9 $PPID; sleep 0.2")
+    pid = (await driver_pid(ex)).strip()
+    await ex.run(f"kill -9 {pid}", stdin=b"x")  # from a channel of its own (stdin given), while idle
+    r = await ex.run("hostname")
+    assert (r.exit_code, r.stdout) == (0, "db\n")
+    assert (await driver_pid(ex)).strip() != pid
+
+
+async def test_commands_with_stdin_and_sftp_share_the_slots_with_shells(bed: Bed, settings: Settings):
+    async with gateway(settings, bed.server("db", max_sessions=2)) as gw:
+        ex = gw.executor("db")
+        jobs = [ex.run(f"echo {i}") for i in range(30)]
+        jobs += [ex.run("cat", stdin=f"in{i}".encode()) for i in range(10)]
+        jobs += [ex.list_dir("/tmp") for _ in range(5)]
+        results = await asyncio.gather(*jobs)
+    assert [r.stdout for r in results[:40]] == [f"{i}\n" for i in range(30)] + [f"in{i}" for i in range(10)]
+    assert all(isinstance(listing, list) for listing in results[40:])
+
+
+async def test_a_host_without_bash_gets_a_channel_per_command(
+    bed: Bed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    from gtp_remote.executors import shells, ssh
+
+    monkeypatch.setattr(ssh, "DRIVER_COMMAND", "exec no-such-bash --norc")
+    async with gateway(settings, bed.server("db")) as gw:
+        ex = gw.executor("db")
+        parents = {(await driver_pid(ex)).split()[1] for _ in range(3)}
+        r = await ex.run("hostname; exit 4")
+        assert (r.stdout, r.exit_code) == ("db\n", 4)
+        assert parents == {"sshd"}  # each command in a session of its own
+    assert shells.DRIVER_COMMAND.startswith("exec bash")
+
+
+async def test_persistent_shell_can_be_turned_off(bed: Bed, settings: Settings):
+    async with gateway(settings, bed.server("db", persistent_shell=False)) as gw:
+        parents = {(await driver_pid(gw.executor("db"))).split()[1] for _ in range(3)}
+    assert parents == {"sshd"}

@@ -51,6 +51,7 @@ from gtp_remote.errors import (
 from gtp_remote.executors.base import CheckResult, DirEntry, Executor, FileStat, Process, StreamName
 from gtp_remote.executors.hostkeys import HostKeyVerifier
 from gtp_remote.executors.local import file_type
+from gtp_remote.executors.shells import DRIVER_COMMAND, SessionPool, Shell, ShellCommand, ShellGone
 from gtp_remote.settings import Settings
 
 READ_CHUNK = 65536
@@ -85,8 +86,9 @@ class _Link:
     """One live connection and everything that rides on it; replaced whole on reconnect."""
 
     conn: asyncssh.SSHClientConnection
-    sessions: asyncio.Semaphore
+    sessions: SessionPool
     closed: bool = False
+    no_shell: bool = False  # the host has no bash: a channel per command
     sftp: asyncssh.SFTPClient | None = None
     sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tunnels: dict[tuple[str, int], _Tunnel] = field(default_factory=dict)
@@ -304,7 +306,7 @@ class SSHExecutor(Executor):
         verifier.commit()
         self.host_key_status = verifier.status
         self._ever_connected = True
-        link = _Link(conn=conn, sessions=asyncio.Semaphore(s.max_sessions))
+        link = _Link(conn=conn, sessions=SessionPool(s.max_sessions, idle_max=s.max_sessions))
         self._link = link
         return link
 
@@ -330,25 +332,73 @@ class SSHExecutor(Executor):
         script = _remote_script(command, cwd, env)
         for attempt in range(2):
             link = await self._get_link()
-            await link.sessions.acquire()
             try:
-                proc = await self._open_session(link, script)
+                if not stdin and self.server.persistent_shell and not link.no_shell:
+                    proc = await self._in_shell(link, script)
+                    if proc is not None:
+                        return proc
+                return await self._in_channel(link, script, stdin)
             except _LinkGone:
-                link.sessions.release()
                 link.closed = True
                 if self._link is link:
                     self._link = None
                 if attempt == 0:
                     continue
                 raise self._lost_error(None) from None
-            except BaseException:
-                link.sessions.release()
-                raise
-            if stdin:
-                proc.stdin.write(stdin)
-            proc.stdin.write_eof()
-            return _SSHProcess(self, link, proc)
         raise AssertionError("unreachable")
+
+    async def _in_channel(self, link: _Link, script: str, stdin: bytes | None) -> Process:
+        """The command in a session channel of its own."""
+        await link.sessions.slot()
+        try:
+            proc = await self._open_session(link, script)
+        except BaseException:
+            link.sessions.release()
+            raise
+        if stdin:
+            proc.stdin.write(stdin)
+        proc.stdin.write_eof()
+        return _SSHProcess(self, link, proc)
+
+    async def _in_shell(self, link: _Link, script: str) -> Process | None:
+        """The command in a pooled shell (see shells.py); None when the host has none."""
+        for _ in range(2):  # an idle shell may have died since its last command
+            shell = await link.sessions.shell()
+            if shell is None:
+                try:
+                    shell = Shell(await self._open_session(link, DRIVER_COMMAND))
+                except BaseException:
+                    link.sessions.release()
+                    raise
+            command = ShellCommand(shell, link.sessions, self._shell_died)
+            try:
+                await command.start(script)
+                return command
+            except ShellGone:
+                fresh = shell.fresh
+                command.close()
+                if link.closed:
+                    raise _LinkGone from None
+                if fresh:
+                    link.no_shell = True
+                    return None
+            except _LOST:
+                command.close()
+                raise _LinkGone from None
+            except BaseException:
+                await asyncio.shield(command.kill())
+                command.close()
+                raise
+        return None
+
+    def _shell_died(self, exc: BaseException | None) -> GtpError:
+        if exc is not None or not self.connected:
+            return self._lost_error(exc)
+        return ConnectionLostError(
+            f"the shell running the command on {self.where} ended before the command did",
+            server=self.name,
+            hint="the command may or may not have finished on the host; retry",
+        )
 
     async def _open_session(self, link: _Link, script: str) -> asyncssh.SSHClientProcess:
         deadline = time.monotonic() + CHANNEL_RETRY_SECONDS
@@ -380,7 +430,7 @@ class SSHExecutor(Executor):
         async with link.sftp_lock:
             if link.sftp is None:
                 # The sftp subsystem is a session channel for the whole connection's life.
-                await link.sessions.acquire()
+                await link.sessions.slot()
                 try:
                     link.sftp = await link.conn.start_sftp_client()
                 except (asyncssh.Error, OSError) as exc:
