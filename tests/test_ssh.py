@@ -436,3 +436,48 @@ async def test_persistent_shell_can_be_turned_off(bed: Bed, settings: Settings):
     async with gateway(settings, bed.server("db", persistent_shell=False)) as gw:
         parents = {(await driver_pid(gw.executor("db"))).split()[1] for _ in range(3)}
     assert parents == {"sshd"}
+
+
+TRICKLE = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+while True:
+    c, _ = s.accept(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        if c.recv(100):  # (open_tunnel's probe connects and hangs up)
+            for piece in (b"head", b"token"):
+                c.sendall(piece); time.sleep(0.002)
+    except OSError:
+        pass
+    c.close()
+"""
+
+
+async def test_a_tunnel_on_a_fresh_connection_streams_without_a_nagle_stall(bed: Bed, settings: Settings):
+    """sshd leaves Nagle on until a connection's first session: a reply's second small write
+    then waits for the client's delayed ACK (~40 ms). open_tunnel starts a session first."""
+    port = 19000 + os.getpid() % 1000
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", bed.hosts["code"].netns, sys.executable, "-c", TRICKLE, str(port)]
+    )
+    try:
+        for _ in range(100):
+            if f":{port}" in bed.hosts["code"].sh("ss -ltn").stdout:
+                break
+            time.sleep(0.05)
+        async with gateway(settings, bed.server("code")) as gw:  # a new connection, no session yet
+            address = await gw.executor("code").open_tunnel("127.0.0.1", port)
+            gaps = []
+            for _ in range(5):
+                reader, writer = await asyncio.open_connection(*address)
+                writer.write(b"go")
+                assert await reader.readexactly(4) == b"head"
+                got_head = time.monotonic()
+                assert await reader.readexactly(5) == b"token"
+                gaps.append(time.monotonic() - got_head)
+                writer.close()
+        assert sorted(gaps)[2] < 0.025, gaps  # ~2 ms; a stalled write would take ~40 ms
+    finally:
+        server.kill()
+        server.wait()

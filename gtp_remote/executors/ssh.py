@@ -89,6 +89,7 @@ class _Link:
     sessions: SessionPool
     closed: bool = False
     no_shell: bool = False  # the host has no bash: a channel per command
+    had_session: bool = False  # sshd sets TCP_NODELAY on the connection at its first session
     sftp: asyncssh.SFTPClient | None = None
     sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tunnels: dict[tuple[str, int], _Tunnel] = field(default_factory=dict)
@@ -405,7 +406,9 @@ class SSHExecutor(Executor):
         delay = 0.005
         while True:
             try:
-                return await link.conn.create_process(script, encoding=None)
+                proc = await link.conn.create_process(script, encoding=None)
+                link.had_session = True
+                return proc
             except asyncssh.ChannelOpenError as exc:
                 if link.closed or (exc.code == asyncssh.OPEN_CONNECT_FAILED and "closed" in exc.reason):
                     raise _LinkGone from None
@@ -534,6 +537,12 @@ class SSHExecutor(Executor):
         been checked for a while; reopened after a reconnect (tunnels die with their connection).
         """
         link = await self._get_link()
+        if not link.had_session:
+            # OpenSSH's sshd turns Nagle off on the connection only when its first session
+            # starts; on a connection that only forwards, a streamed reply's second write waits
+            # for our delayed ACK (~40 ms to a model's first token). One `true` sets it for good.
+            with contextlib.suppress(GtpError):
+                await self.run("true", timeout=self.server.connect_timeout)
         key = (remote_host, remote_port)
         async with link.tunnel_lock:
             tunnel = link.tunnels.get(key)
