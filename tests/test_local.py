@@ -156,5 +156,7 @@ async def test_nul_bytes_and_bad_env_names_are_refused_before_running():
 
     with pytest.raises(InvalidRequestError, match="command: contains a NUL byte"):
         await local().run("echo a\x00b")
+    with pytest.raises(InvalidRequestError, match=r"env\.A: is not valid UTF-8 text"):
+        await local().run("true", env={"A": "\ud800"})  # JSON can carry a lone surrogate
     with pytest.raises(InvalidRequestError, match="env: '1X' is not a variable name"):
         await local().run("true", env={"1X": "y"})

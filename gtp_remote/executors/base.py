@@ -93,6 +93,10 @@ def _check_command(command: str, cwd: str | None, env: dict[str, str]) -> None:
     for what, text in [("command", command), ("cwd", cwd or ""), *((f"env.{k}", v) for k, v in env.items())]:
         if "\x00" in text:
             raise InvalidRequestError(f"{what}: contains a NUL byte, which no shell accepts")
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise InvalidRequestError(f"{what}: is not valid UTF-8 text (a lone surrogate)") from None
     bad = [k for k in env if not ENV_NAME.match(k)]
     if bad:
         raise InvalidRequestError(

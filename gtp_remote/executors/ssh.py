@@ -5,6 +5,9 @@ Why it is built this way:
 * **One connection, many channels.** A handshake costs ~35 ms (and ~250 ms for an OpenSSH
   client); a channel on an open connection ~3 ms. Every command, SFTP call and tunnel rides on
   the host's one connection, opened on first use and kept alive with keepalives.
+* **Persistent shells.** A command without stdin goes to a ``bash`` already running on the host
+  in one of the pooled session channels (``shells.py``): ~0.4 ms instead of ~1.6 ms for a fresh
+  session, which is what bounds a fan-out. A command with stdin gets a channel of its own.
 * **A channel cap below sshd's MaxSessions.** sshd refuses session channels beyond
   ``MaxSessions`` (10 by default) and frees a slot slightly after the client sees the close, so
   the cap (``max_sessions``, default 8) leaves slack, and a refused open is retried briefly.
@@ -57,6 +60,17 @@ from gtp_remote.settings import Settings
 READ_CHUNK = 65536
 CHANNEL_RETRY_SECONDS = 10.0
 TUNNEL_RECHECK_SECONDS = 30.0
+# asyncssh's defaults with AES-GCM first: one OpenSSL AEAD call per packet (AES-NI) where
+# chacha20-poly1305 costs several Python-level calls; ~0.1 ms less per command round trip and
+# ~15% less CPU under concurrency, measured on the bed. An ssh_config's Ciphers line wins.
+PREFERRED_CIPHERS = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+]
 _LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError)
 
 
@@ -259,8 +273,11 @@ class SSHExecutor(Executor):
                     hint="fix identity_files in the inventory",
                 )
             options["client_keys"] = keys
-        if self._settings.ssh_config is not None:
-            options["config"] = [str(self._settings.ssh_config)]
+        config = self._settings.ssh_config
+        if config is not None:
+            options["config"] = [str(config)]
+        if config is None or "ciphers" not in config.read_text().lower():
+            options["encryption_algs"] = PREFERRED_CIPHERS
         return verifier, options
 
     async def _connect_once(self) -> _Link:
