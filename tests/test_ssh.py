@@ -481,3 +481,60 @@ async def test_a_tunnel_on_a_fresh_connection_streams_without_a_nagle_stall(bed:
     finally:
         server.kill()
         server.wait()
+
+
+FIDELITY = [
+    'echo "$0|${SHLVL-unset}|${FROM_RC-none}|$#|$LINENO"',
+    "nosuchcommand",
+    "cd /does/not/exist",
+    "echo 'a\\nb'",
+    "false; echo after",
+    "trap; echo traps-done",
+    'set | grep -c "^__" || true',
+    "case $- in *m*) echo job-control;; *) echo no-job-control;; esac",
+    "sleep 0.2 & wait; echo waited",
+    "(exit 3)",
+    "exit 4",
+    "printf 'no newline'",
+    "echo out; echo err >&2; kill -0 $$ && echo alive",
+]
+
+
+@pytest.fixture(params=["/bin/sh", "/bin/bash"])
+def login_shell(request: pytest.FixtureRequest, bed: Bed):
+    """The bed user's login shell (shared by all bed hosts), with a ~/.bashrc that bash reads
+    for ssh commands; both put back afterwards."""
+    home = bed.hosts["db"].home
+    rc = home / ".bashrc"
+    saved = rc.read_bytes() if rc.exists() else None
+    rc.write_text("export FROM_RC=yes\nset -e\n")
+    subprocess.run(["usermod", "-s", request.param, bed.user], check=True)
+    try:
+        yield request.param
+    finally:
+        subprocess.run(["usermod", "-s", "/bin/sh", bed.user], check=True)
+        if saved is None:
+            rc.unlink()
+        else:
+            rc.write_bytes(saved)
+
+
+async def test_a_persistent_shell_answers_exactly_as_a_channel_of_its_own(
+    login_shell: str, bed: Bed, settings: Settings
+):
+    answers = {}
+    for persistent in (False, True):
+        async with gateway(settings, bed.server("db", persistent_shell=persistent)) as gw:
+            ex = gw.executor("db")
+            answers[persistent] = [
+                (r.stdout, r.stderr, r.exit_code) for r in [await ex.run(c) for c in FIDELITY]
+            ]
+            if persistent:  # and it was the persistent shell that answered, every time
+                pids = {(await ex.run("echo $$" if login_shell == "/bin/bash" else "echo $PPID")).stdout}
+                assert len(pids) == 1
+    for command, channel, shell in zip(FIDELITY, answers[False], answers[True], strict=True):
+        assert shell == channel, command
+    name = login_shell.rsplit("/", 1)[1]
+    assert answers[True][0][0].startswith(f"{name}|")
+    if name == "bash":  # ~/.bashrc was read, and its set -e applied to the command
+        assert answers[True][0][0] == "bash|1|yes|0|1\n" and answers[True][4] == ("", "", 1)
