@@ -1,10 +1,10 @@
 """Persistent shells: many commands through one long-lived ``bash`` per session channel.
 
-Why: on an open connection, a command in a channel of its own costs sshd a fork, a privilege
-switch and an exec of the login shell; on the test bed that is ~1.6 ms per ``true`` and, across
-50 hosts, the sshd work (not the network or our process) is what bounds a fan-out. Writing the
-command to a ``bash`` that is already running costs one fork there (~0.4 ms). Mitogen and
-Ansible's pipelining save the same cost the same way.
+Why: on an open connection, a command in a channel of its own costs sshd a new session (a
+fork, a privilege switch, session setup) before the login shell's exec, and our side a channel
+open and close: ~2.1 ms per ``true`` on the test bed. Writing the command to a ``bash`` that is
+already running leaves the fork and the shell's exec: ~1.6 ms, and half the client CPU per
+command in a fan-out. Mitogen and Ansible's pipelining save the same cost the same way.
 
 What keeps a command here indistinguishable from one in its own channel:
 

@@ -6,8 +6,8 @@ Why it is built this way:
   client); a channel on an open connection ~3 ms. Every command, SFTP call and tunnel rides on
   the host's one connection, opened on first use and kept alive with keepalives.
 * **Persistent shells.** A command without stdin goes to a ``bash`` already running on the host
-  in one of the pooled session channels (``shells.py``): ~0.4 ms instead of ~1.6 ms for a fresh
-  session, which is what bounds a fan-out. A command with stdin gets a channel of its own.
+  in one of the pooled session channels (``shells.py``), sparing sshd a new session per
+  command. A command with stdin gets a channel of its own.
 * **A channel cap below sshd's MaxSessions.** sshd refuses session channels beyond
   ``MaxSessions`` (10 by default) and frees a slot slightly after the client sees the close, so
   the cap (``max_sessions``, default 8) leaves slack, and a refused open is retried briefly.
