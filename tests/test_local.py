@@ -59,8 +59,11 @@ async def test_cwd_env_and_stdin(tmp_path: Path):
 
 async def test_timeout_kills_the_whole_process_tree():
     marker = f"gtp-local-{os.getpid()}"
+    # Durations no other process on the machine is likely to be sleeping (a "sleep 200" in a
+    # developer's own shell once failed this test).
+    outer, inner = f"sleep 200.{os.getpid()}", f"sleep 300.{os.getpid()}"
     started = time.monotonic()
-    r = await local().run(f"sh -c 'sleep 300; echo {marker}' & sleep 200; echo never", timeout=0.5)
+    r = await local().run(f"sh -c '{inner}; echo {marker}' & {outer}; echo never", timeout=0.5)
     assert r.timed_out and r.exit_code is None
     assert time.monotonic() - started < 5
     # SIGKILL went to the whole group; give a loaded machine a moment to finish the exits, and
@@ -68,7 +71,7 @@ async def test_timeout_kills_the_whole_process_tree():
     for _ in range(50):
         ps = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout
         alive = [line for line in ps.splitlines() if not line.lstrip().startswith("Z")]
-        if not any("sleep 300" in line or "sleep 200" in line for line in alive):
+        if not any(inner in line or outer in line for line in alive):
             break
         await asyncio.sleep(0.1)
     else:
