@@ -23,12 +23,9 @@ Appends take an exclusive ``flock`` on the log, so several processes (the server
 append to one file and the chain stays whole; readers take a shared one so they never see a
 half-written line. To rotate the log, move the log and its head file together.
 
-A direct append is durable (fsynced) before it returns. In the server, :class:`AuditWriter` lets
-events recorded at the same moment share one write, and by default answers once its event is
-written (safe from a crash of the server) while the fsync (safe from a power cut) follows at
-once in the background: on this machine's disk an fsync costs ~0.5 ms, a quarter of a warm
-command. auditd's default (``flush = incremental_async``) makes the same trade.
-``GTP_AUDIT_FSYNC=each`` makes every request wait for its fsync.
+An append is durable (fsynced) before it returns. In the server, :class:`AuditWriter` lets events
+recorded at the same moment share one write and one fsync, so a busy gateway does not queue on
+the disk one event at a time.
 """
 
 from __future__ import annotations
@@ -38,7 +35,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import re
 import threading
@@ -48,7 +44,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-log = logging.getLogger("gtp_remote.audit")
 GENESIS = "0" * 64
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 6
@@ -191,11 +186,10 @@ class AuditLog:
         """
         return self.append_many([event])[0]
 
-    def append_many(self, events: list[dict[str, Any]], *, sync: bool = True) -> list[dict[str, Any]]:
+    def append_many(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write several events under one lock and one fsync (a group commit).
 
-        The fsync is what an append costs; events that arrive together share it. With
-        ``sync=False`` the lines are written but not synced: call :meth:`sync` later.
+        The fsync is what an append costs (~0.2 ms here); events that arrive together share it.
         The lines are on disk when this returns; the head file is rewritten in place without an
         fsync: a crash can leave it behind the log, which ``verify`` accepts and the next append
         catches up, but never ahead of it.
@@ -224,22 +218,13 @@ class AuditLog:
                     lines.append(_canonical(body) + "\n")
                 f.write("".join(lines).encode())
                 f.flush()
-                if sync:
-                    os.fsync(f.fileno())
+                os.fsync(f.fileno())
                 self._last = (seq, prev)
                 self._size = os.fstat(f.fileno()).st_size
                 _write_head(self.path, seq, prev)
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
         return bodies
-
-    def sync(self) -> None:
-        """Flush what earlier ``append_many(sync=False)`` calls wrote to the disk."""
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _chain_end(self, f: IO[bytes], size: int) -> tuple[int, str]:
         """The (seq, hash) the next line continues from.
@@ -267,22 +252,17 @@ class AuditLog:
 
 
 class AuditWriter:
-    """Group commit for async callers: one thread call, one lock and one write per batch.
+    """Group commit for async callers: one thread call, one lock and one fsync per batch.
 
-    ``record`` returns once its event is written to the log. With ``fsync_each`` it also waits
-    for the fsync; otherwise the fsync runs right after in the background, one at a time, each
-    covering every batch written before it started. Events recorded while a batch is being
-    written go out together in the next one. A caller cancelled while waiting does not take its
-    event back: it is written anyway. ``close`` waits for the last write and the last fsync.
+    ``record`` returns once its event is on disk, as a direct append would. Events recorded
+    while a batch is being written wait for it and go out together in the next one. A caller
+    cancelled while waiting does not take its event back: it is written anyway.
     """
 
-    def __init__(self, log: AuditLog, *, fsync_each: bool = False) -> None:
+    def __init__(self, log: AuditLog) -> None:
         self.log = log
-        self.fsync_each = fsync_each
         self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
         self._flushing: asyncio.Task[None] | None = None
-        self._syncing: asyncio.Task[None] | None = None
-        self._unsynced = False
 
     async def record(self, event: dict[str, Any]) -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -296,39 +276,22 @@ class AuditWriter:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    written = await asyncio.to_thread(
-                        self.log.append_many, [e for e, _ in batch], sync=self.fsync_each
-                    )
+                    written = await asyncio.to_thread(self.log.append_many, [e for e, _ in batch])
                 except Exception as exc:  # the disk or the log failed: every waiter hears why
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                if not self.fsync_each:
-                    self._unsynced = True
-                    if self._syncing is None:
-                        self._syncing = asyncio.ensure_future(self._sync())
                 for (_, future), body in zip(batch, written, strict=True):
                     if not future.done():
                         future.set_result(body)
         finally:
             self._flushing = None
 
-    async def _sync(self) -> None:
-        try:
-            while self._unsynced:
-                self._unsynced = False
-                try:
-                    await asyncio.to_thread(self.log.sync)
-                except OSError as exc:  # nobody waits on it: say so where operators look
-                    log.error("audit log %s: fsync failed: %s", self.log.path, exc)
-        finally:
-            self._syncing = None
-
     async def close(self) -> None:
-        """Wait until every recorded event is written and synced."""
-        while self._flushing is not None or self._syncing is not None:
-            await asyncio.shield(self._flushing or self._syncing)  # type: ignore[arg-type]
+        """Wait until every recorded event is written."""
+        while self._flushing is not None:
+            await asyncio.shield(self._flushing)
 
 
 def _read_last_line(f: IO[bytes], size: int) -> bytes:

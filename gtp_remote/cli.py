@@ -410,10 +410,7 @@ def serve(
     except GtpError as exc:
         raise _fail(exc) from None
     _quiet_protocol_errors()
-    try:
-        api = Api(Gateway(inv, settings), Authenticator(tokens))
-    except GtpError as exc:
-        raise _fail(exc) from None
+    api = Api(Gateway(inv, settings), Authenticator(tokens))
     names = ", ".join(t.name for t in tokens)
     _say(
         f"gtp-remote {__version__}: {len(inv.servers)} servers; tokens: {names}\n"

@@ -58,17 +58,10 @@ class ApiConfig:
     burst: int = 60
     public_url: str | None = None
     default_server: str | None = None
-    audit_fsync_each: bool = False
 
     @classmethod
     def from_env(cls) -> ApiConfig:
         origins = os.environ.get("GTP_CORS_ORIGINS")
-        fsync = os.environ.get("GTP_AUDIT_FSYNC", "background")
-        if fsync not in ("background", "each"):
-            raise GtpError(
-                f"GTP_AUDIT_FSYNC: must be 'background' or 'each', got {fsync!r}",
-                hint="'each' makes every request wait for its audit event's fsync",
-            )
         return cls(
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip())
             if origins
@@ -77,7 +70,6 @@ class ApiConfig:
             burst=int(os.environ.get("GTP_RATE_BURST", "60")),
             public_url=os.environ.get("GTP_PUBLIC_URL"),
             default_server=os.environ.get("GTP_DEFAULT_SERVER"),
-            audit_fsync_each=fsync == "each",
         )
 
 
@@ -94,7 +86,7 @@ class Api:
         self.config = config or ApiConfig.from_env()
         state = gateway.settings.state_dir
         self.audit = AuditLog(state / "audit.jsonl", secrets=auth.secrets_for_redaction())
-        self.audit_writer = AuditWriter(self.audit, fsync_each=self.config.audit_fsync_each)
+        self.audit_writer = AuditWriter(self.audit)
         self.store = JobStore(state / "jobs.sqlite3")
         self.store.mark_interrupted()
         self.jobs = JobManager(self.store, on_finish=self._audit_job)
@@ -106,7 +98,7 @@ class Api:
     # -- helpers ----------------------------------------------------------------------------------
 
     async def record(self, event: dict[str, Any]) -> None:
-        """Append to the audit log; returns once the event is written (see AuditWriter for the fsync)."""
+        """Append to the audit log; returns once the event is on disk (shared fsyncs, see AuditWriter)."""
         await self.audit_writer.record(event)
 
     async def _audit_job(self, job: Job) -> None:
