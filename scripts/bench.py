@@ -643,30 +643,40 @@ async def model_traffic(bed: Bed, runs: int) -> Table:
 
         prompt = [{"role": "user", "content": "Write a short paragraph about the sea."}]
 
-        async def stream(base: str) -> tuple[list[float], list[float]]:
-            firsts, rates = [], []
-            async with openai.AsyncOpenAI(base_url=base, api_key="x") as client:
+        async def one(client: openai.AsyncOpenAI) -> tuple[float, float] | None:
+            started = time.perf_counter()
+            first = None
+            pieces = 0
+            chunks = await client.chat.completions.create(
+                model=MODEL_ALIAS, messages=prompt, stream=True, max_tokens=64, temperature=0
+            )
+            async for chunk in chunks:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    first = first or time.perf_counter()
+                    pieces += 1
+            end = time.perf_counter()
+            if first is None:
+                return None
+            return (first - started) * 1000, pieces / (end - first) if end > first else 0.0
+
+        async def both(direct_base: str, tunnel_base: str) -> tuple[tuple[list, list], tuple[list, list]]:
+            """Direct and tunnel requests alternate, so the machine's drift hits both alike."""
+            out: dict[str, tuple[list[float], list[float]]] = {"d": ([], []), "t": ([], [])}
+            async with (
+                openai.AsyncOpenAI(base_url=direct_base, api_key="x") as direct_client,
+                openai.AsyncOpenAI(base_url=tunnel_base, api_key="x") as tunnel_client,
+            ):
                 for i in range(runs + 1):
-                    started = time.perf_counter()
-                    first = None
-                    pieces = 0
-                    chunks = await client.chat.completions.create(
-                        model=MODEL_ALIAS, messages=prompt, stream=True, max_tokens=64, temperature=0
-                    )
-                    async for chunk in chunks:
-                        if chunk.choices and chunk.choices[0].delta.content:
-                            first = first or time.perf_counter()
-                            pieces += 1
-                    end = time.perf_counter()
-                    if i and first:  # the first run warms the model's cache
-                        firsts.append((first - started) * 1000)
-                        rates.append(pieces / (end - first) if end > first else 0.0)
-            return firsts, rates
+                    for key, client in (("d", direct_client), ("t", tunnel_client)):
+                        got = await one(client)
+                        if i and got:  # the first round warms the model's cache and the connections
+                            out[key][0].append(got[0])
+                            out[key][1].append(got[1])
+            return out["d"], out["t"]
 
         async with Gateway(load_inventory(bed.inventory), Settings(Path(tempfile.mkdtemp()))) as gw:
             local_host, local_port = await gw.executor(name).open_tunnel("127.0.0.1", port)
-            direct = await stream(f"http://{ip}:{port}/v1")
-            tunnel = await stream(f"http://{local_host}:{local_port}/v1")
+            direct, tunnel = await both(f"http://{ip}:{port}/v1", f"http://{local_host}:{local_port}/v1")
         for peer, (firsts, rates) in (
             ("direct (bed IP)", direct),
             ("through gtp-remote's SSH tunnel", tunnel),
