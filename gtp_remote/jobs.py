@@ -10,7 +10,9 @@ process died is marked ``interrupted`` (its process was killed with the connecti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import secrets
 import sqlite3
 import time
@@ -22,6 +24,8 @@ from typing import Any, Literal
 from gtp_remote.errors import ConflictError, GtpError, NotFoundError
 from gtp_remote.executors.base import Output
 from gtp_remote.executors.output import OutputBuffer
+
+log = logging.getLogger("gtp_remote.jobs")
 
 Status = Literal["running", "awaiting_approval", "succeeded", "failed", "cancelled", "interrupted"]
 FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
@@ -99,21 +103,35 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
 
 
+CHECKPOINT_EVERY = 200  # row writes between two WAL checkpoints
+
+
 class JobStore:
-    """SQLite persistence. Calls are short and run in a worker thread, off the event loop."""
+    """SQLite persistence.
+
+    A row write runs inline, on the event loop: in WAL mode with synchronous=normal it appends
+    to the WAL without an fsync (~30 us), where handing it to a worker thread cost ~0.3 ms of
+    CPU per write in thread wake-ups and GIL hand-offs (server CPU per warm execute-shell 3.0 ->
+    2.4 ms). The one slow part of a write, the checkpoint that copies the WAL into the database
+    and fsyncs, is taken off the writer (``wal_autocheckpoint=0``) and run every
+    ``CHECKPOINT_EVERY`` writes in a worker thread on a second connection, which also serves
+    the reads. A power cut may lose the last job updates, never corrupt the database.
+    """
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("pragma journal_mode=wal")
-        # WAL with synchronous=normal: a commit no longer waits for fsync (the WAL is synced at
-        # checkpoints); a power cut may lose the last job updates, never corrupt the database.
         self._db.execute("pragma synchronous=normal")
+        self._db.execute("pragma wal_autocheckpoint=0")
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("pragma table_info(jobs)")}
         if "pending" not in columns:  # a state folder from before approvals existed
             self._db.execute("alter table jobs add column pending text")
-        self._lock = asyncio.Lock()
+        self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = asyncio.Lock()  # the reader connection: one worker thread at a time
+        self._writes = 0
+        self._checkpointing: asyncio.Task[None] | None = None
 
     def mark_interrupted(self) -> int:
         """At start: whatever was running belonged to a process that is gone."""
@@ -125,8 +143,8 @@ class JobStore:
         )
         return cur.rowcount
 
-    def save(self, job: Job) -> Awaitable[None]:
-        """Persist the job as it is now (the row is taken at the call, the write runs when awaited)."""
+    def save(self, job: Job) -> None:
+        """Persist the job as it is now (inline: see the class docstring)."""
         row = (
             job.id,
             job.token,
@@ -141,18 +159,26 @@ class JobStore:
             job.finished_at,
             json.dumps(job.pending) if job.pending is not None else None,
         )
-        return self._write(row)
+        self._db.execute("insert or replace into jobs values (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        self._writes += 1
+        if self._writes >= CHECKPOINT_EVERY and self._checkpointing is None:
+            self._writes = 0
+            with contextlib.suppress(RuntimeError):  # no running loop (a synchronous caller)
+                self._checkpointing = asyncio.ensure_future(self._checkpoint())
 
-    async def _write(self, row: tuple[Any, ...]) -> None:
-        async with self._lock:  # FIFO: rows reach the database in the order they were taken
-            await asyncio.to_thread(
-                self._db.execute, "insert or replace into jobs values (?,?,?,?,?,?,?,?,?,?,?,?)", row
-            )
+    async def _checkpoint(self) -> None:
+        try:
+            async with self._lock:
+                await asyncio.to_thread(self._reader.execute, "pragma wal_checkpoint(passive)")
+        except sqlite3.Error as exc:  # the WAL just grows until the next one: say so, carry on
+            log.warning("job store: WAL checkpoint failed: %s", exc)
+        finally:
+            self._checkpointing = None
 
     async def load(self, job_id: str) -> Job | None:
         async with self._lock:
             rows = await asyncio.to_thread(
-                lambda: self._db.execute("select * from jobs where id=?", (job_id,)).fetchall()
+                lambda: self._reader.execute("select * from jobs where id=?", (job_id,)).fetchall()
             )
         return _job(rows[0]) if rows else None
 
@@ -160,10 +186,13 @@ class JobStore:
         query = "select * from jobs {} order by created_at desc limit ?"
         where, args = ("where token=?", (token, limit)) if token else ("", (limit,))
         async with self._lock:
-            rows = await asyncio.to_thread(lambda: self._db.execute(query.format(where), args).fetchall())
+            rows = await asyncio.to_thread(lambda: self._reader.execute(query.format(where), args).fetchall())
         return [_job(r) for r in rows]
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # leave a short WAL behind, all in the database
+            self._db.execute("pragma wal_checkpoint(truncate)")
+        self._reader.close()
         self._db.close()
 
 
@@ -200,14 +229,12 @@ class JobManager:
         self, *, token: str, operation: str, server: str | None, request: dict[str, Any], work: Work
     ) -> Job:
         job = Job(id=secrets.token_hex(8), token=token, operation=operation, server=server, request=request)
-        # The first save runs while the work starts: a warm command takes ~2 ms, and waiting for
-        # the row first would add a thread hop and a write to every one of them.
-        first_save = asyncio.ensure_future(self.store.save(job))
+        self.store.save(job)
         self._live[job.id] = job
-        job.task = asyncio.ensure_future(self._run(job, work, first_save))
+        job.task = asyncio.ensure_future(self._run(job, work))
         return job
 
-    async def _run(self, job: Job, work: Work, first_save: Awaitable[None]) -> None:
+    async def _run(self, job: Job, work: Work) -> None:
         try:
             job.result = await work(job)
             job.status = "failed" if job.result.get("ok") is False else "succeeded"
@@ -221,16 +248,13 @@ class JobManager:
             job.error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
         finally:
             job.finished_at = time.time()
-            await asyncio.shield(self._finish(job, first_save))
+            await asyncio.shield(self._finish(job))
 
-    async def _finish(self, job: Job, first_save: Awaitable[None]) -> None:
+    async def _finish(self, job: Job) -> None:
         try:
-            await first_save
-            # The final row and the audit event are independent writes: do them side by side.
-            finishing = [self.store.save(job)]
+            self.store.save(job)
             if self._on_finish is not None:
-                finishing.append(self._on_finish(job))
-            await asyncio.gather(*finishing)
+                await self._on_finish(job)
         finally:
             self._live.pop(job.id, None)
 
@@ -250,7 +274,7 @@ class JobManager:
         async def ask(pending: dict[str, Any]) -> tuple[bool, str | None]:
             job.decision = asyncio.get_running_loop().create_future()
             job.status, job.pending = "awaiting_approval", pending
-            await self.store.save(job)
+            self.store.save(job)
             job.paused.set()
             try:
                 return await job.decision
@@ -259,7 +283,7 @@ class JobManager:
                 job.pending, job.decision = None, None
                 if job.status == "awaiting_approval":  # not when shutdown() marked it interrupted
                     job.status = "running"
-                    await asyncio.shield(self.store.save(job))
+                    self.store.save(job)
 
         return ask
 
