@@ -538,3 +538,73 @@ async def test_a_persistent_shell_answers_exactly_as_a_channel_of_its_own(
     assert answers[True][0][0].startswith(f"{name}|")
     if name == "bash":  # ~/.bashrc was read, and its set -e applied to the command
         assert answers[True][0][0] == "bash|1|yes|0|1\n" and answers[True][4] == ("", "", 1)
+
+
+async def test_output_of_a_process_that_left_the_group_never_reaches_the_next_command(
+    bed_gateway: Gateway,
+):
+    ex = bed_gateway.executor("db")
+    first = await driver_pid(ex)
+    r = await ex.run("setsid sh -c 'sleep 0.5; echo LATE' & sleep 0.2; echo first")  # gone by the end
+    assert r.stdout == "first\nLATE\n"  # as over a channel: read until nothing holds the output
+    r = await ex.run("sleep 0.7; echo second")
+    assert r.stdout == "second\n"
+    assert await driver_pid(ex) != first  # and that shell was not reused
+
+
+async def test_a_timed_out_command_flooding_output_is_killed_on_time(bed_gateway: Gateway):
+    started = time.monotonic()
+    r = await bed_gateway.run("db", "yes", timeout=1)
+    assert r.timed_out and r.stdout.startswith("y\ny\n")
+    assert time.monotonic() - started < 2.5  # not the kill's grace period on top (was 3 s)
+    assert (await bed_gateway.run("db", "echo after")).stdout == "after\n"
+
+
+async def test_cancelled_twice_while_starting_gives_its_slot_back(
+    bed: Bed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    from gtp_remote.executors import shells
+
+    real_start = shells.ShellCommand.start
+
+    async def slow_start(self, script: str) -> None:  # type: ignore[no-untyped-def]
+        await real_start(self, script)
+        await asyncio.sleep(1)
+
+    async with gateway(settings, bed.server("db", max_sessions=1)) as gw:
+        ex = gw.executor("db")
+        await ex.run("true")
+        monkeypatch.setattr(shells.ShellCommand, "start", slow_start)
+        task = asyncio.ensure_future(ex.run("yes"))
+        await asyncio.sleep(0.3)
+        task.cancel()  # cancelled while starting: kill() runs...
+        await asyncio.sleep(0.05)
+        task.cancel()  # ...and is cancelled again
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        monkeypatch.setattr(shells.ShellCommand, "start", real_start)
+        r = await asyncio.wait_for(ex.run("echo hi"), 10)
+        assert r.stdout == "hi\n"
+
+
+async def test_a_login_shell_that_talks_on_stderr_still_gets_its_shells_reused(bed: Bed, settings: Settings):
+    home = bed.hosts["db"].home
+    rc = home / ".bashrc"
+    saved = rc.read_bytes() if rc.exists() else None
+    rc.write_text("echo rc-noise >&2\n")
+    subprocess.run(["usermod", "-s", "/bin/bash", bed.user], check=True)
+    try:
+        async with gateway(settings, bed.server("db")) as gw:
+            ex = gw.executor("db")
+            drivers = set()
+            for _ in range(3):
+                r = await ex.run("ps -o pid= -p $PPID")
+                assert r.stderr == "rc-noise\n"  # the command's own bash -c reads it, as under sshd
+                drivers.add(r.stdout)
+        assert len(drivers) == 1
+    finally:
+        subprocess.run(["usermod", "-s", "/bin/sh", bed.user], check=True)
+        if saved is None:
+            rc.unlink()
+        else:
+            rc.write_bytes(saved)

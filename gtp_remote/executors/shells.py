@@ -18,10 +18,11 @@ What keeps a command here indistinguishable from one in its own channel:
   before it starts; after it, the driver prints ``\\x1eNONCE STATUS LEFT\\n`` on stdout and
   ``\\x1eNONCE\\n`` on stderr. Output is kept byte for byte, a missing final newline included,
   and streams as it comes (only bytes that could begin a marker wait for the next ones).
-* Leftovers: when processes of the command's group outlive it (``cmd &``), the driver closes its
-  own stdout and stderr and is never reused; the command's streams are then read to their end,
-  which is what sshd does for a channel (it keeps it open while anything still writes to it).
-  Bytes that arrive while a shell is idle (a process that escaped its group) retire it too.
+* Leftovers: when processes of the command's group outlive it (``cmd &``), or processes it
+  started that left the group (``setsid``) still hold its stdout or stderr, the driver closes
+  its own stdout and stderr and is never reused; the command's streams are then read to their
+  end, which is what sshd does for a channel (it keeps it open while anything still writes to
+  it). Bytes that arrive while a shell is idle retire it too.
 * Kill: TERM to the driver (sshd's ``signal`` request is ``killpg`` on the session), whose trap
   kills the command's process group with KILL; a killed driver is never reused.
 * A host without ``bash``: the first command finds the shell gone before it started, the
@@ -58,14 +59,34 @@ _LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, Con
 # its messages: not the same command any more.) It is run by `eval "$__gtp"` from a variable
 # rather than a function, so nothing in it runs in a function's context.
 # `wait 2>/dev/null` keeps bash's own "Killed" notices out of the command's stderr.
-_INIT = b"""unset SHLVL
+# Leftovers: what outlives the command in its process group, and (`__held`) any process of
+# ours started since the command whose stdout or stderr is still the channel's (one that left
+# the group with setsid); the pids started since are read from /proc/loadavg, and when they are
+# too many to check (> 512) the shell is retired anyway. Without /proc (not Linux) the driver
+# exits at once and the connection uses a channel per command. After a clean command `__p` is
+# cleared, so a later kill cannot reach a process group whose id has been reused.
+_INIT = b"""[ -r /proc/loadavg ] && [ -e "/proc/$$/fd/1" ] || exit 127
+unset SHLVL
 set -m
 trap '[ -n "$__p" ] && kill -KILL -- "-$__p" 2>/dev/null; exit 143' TERM
+__held() {
+  read -r _ _ _ _ __q </proc/loadavg || return 0
+  [ "$__q" -ge "$__p" ] && [ $((__q - __p)) -le 512 ] || return 0
+  while [ "$__q" -gt "$__p" ]; do
+    if [ -O "/proc/$__q" ]; then
+      for __f in "/proc/$__q/fd/1" "/proc/$__q/fd/2"; do
+        if [ "$__f" -ef "/proc/$$/fd/1" ] || [ "$__f" -ef "/proc/$$/fd/2" ]; then return 0; fi
+      done
+    fi
+    __q=$((__q - 1))
+  done
+  return 1
+}
 __gtp='( printf "%s\\n" "$__n"; printf "%s\\n" "$__n" >&2; __sh=${SHELL:-/bin/sh}
   exec -a "${__sh##*/}" "$__sh" -c "$__c" ) </dev/null &
 __p=$!
 wait "$__p" 2>/dev/null; __s=$?
-if kill -0 -- "-$__p" 2>/dev/null; then __l=1; else __l=0; fi
+if kill -0 -- "-$__p" 2>/dev/null || __held; then __l=1; else __l=0; __p=; fi
 printf "\\036%s %d %d\\n" "$__n" "$__s" "$__l"
 printf "\\036%s\\n" "$__n" >&2'
 """
@@ -204,6 +225,8 @@ class ShellCommand(Process):
             "stderr": _Stream(proc.stderr, nonce + b"\n", _RS + nonce + b"\n"),
         }
         self._nonce = nonce
+        self._fresh = shell.fresh  # a new driver: what its login shell printed precedes the headers
+        self.sent = False  # the command reached the driver: from here it may have run
         self._status: asyncio.Future[tuple[int, bool]] = asyncio.get_running_loop().create_future()
         self._dirty = False
         self._killed = False
@@ -213,9 +236,10 @@ class ShellCommand(Process):
         """Send the command and wait until it has started (raises ``ShellGone`` if it cannot)."""
         line = b"__n=" + self._nonce + b"; __c=" + shlex.quote(script).encode() + b'; eval "$__gtp"\n'
         try:
-            self.shell.proc.stdin.write((_INIT if self.shell.fresh else b"") + line)
+            self.shell.proc.stdin.write((_INIT if self._fresh else b"") + line)
         except (BrokenPipeError, asyncssh.Error, OSError):
             raise ShellGone from None
+        self.sent = True
         stdout = self._streams["stdout"]
         while stdout.state == "header":
             if not await self._fill(stdout):
@@ -231,7 +255,7 @@ class ShellCommand(Process):
         if s.state == "header":
             i = s.buf.find(s.header)
             if i >= 0:
-                if i > 0 and not self.shell.fresh:
+                if i > 0 and not self._fresh:
                     self._dirty = True  # something wrote while the shell was idle
                 s.buf = s.buf[i + len(s.header) :]
                 s.state = "body"
@@ -317,13 +341,20 @@ class ShellCommand(Process):
         proc = self.shell.proc
         with contextlib.suppress(Exception):
             proc.send_signal("TERM")  # the driver's trap kills the command's process group
+        # Read (and drop) what is still coming, or a full window keeps sshd from closing.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(proc.wait_closed(), KILL_GRACE_SECONDS)
+            await asyncio.wait_for(self._drain(), KILL_GRACE_SECONDS)
         with contextlib.suppress(Exception):
             proc.send_signal("KILL")
         proc.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(proc.wait_closed(), KILL_GRACE_SECONDS)
+
+    async def _drain(self) -> None:
+        for reader in (self.shell.proc.stdout, self.shell.proc.stderr):
+            while await reader.read(READ_CHUNK):
+                pass
+        await self.shell.proc.wait_closed()
 
     @property
     def reusable(self) -> bool:

@@ -392,20 +392,21 @@ class SSHExecutor(Executor):
             try:
                 await command.start(script)
                 return command
-            except ShellGone:
-                fresh = shell.fresh
+            except (ShellGone, *_LOST) as exc:
                 command.close()
-                if link.closed:
+                if link.closed or not isinstance(exc, ShellGone):
+                    if command.sent:  # it may have started: running it again could run it twice
+                        link.closed = True
+                        raise self._lost_error(None) from None
                     raise _LinkGone from None
-                if fresh:
+                if shell.fresh:  # EOF before the header: no bash here, or no /proc
                     link.no_shell = True
                     return None
-            except _LOST:
-                command.close()
-                raise _LinkGone from None
             except BaseException:
-                await asyncio.shield(command.kill())
-                command.close()
+                try:
+                    await asyncio.shield(command.kill())
+                finally:
+                    command.close()  # even when cancelled again while killing: the slot comes back
                 raise
         return None
 
