@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -500,23 +502,28 @@ FIDELITY = [
 ]
 
 
-@pytest.fixture(params=["/bin/sh", "/bin/bash"])
-def login_shell(request: pytest.FixtureRequest, bed: Bed):
-    """The bed user's login shell (shared by all bed hosts), with a ~/.bashrc that bash reads
-    for ssh commands; both put back afterwards."""
-    home = bed.hosts["db"].home
-    rc = home / ".bashrc"
+@contextlib.contextmanager
+def bed_login(bed: Bed, shell: str, bashrc: str) -> Iterator[None]:
+    """The bed user's login shell (shared by all bed hosts) and the ~/.bashrc that bash reads
+    for ssh commands, for a while; both put back afterwards."""
+    rc = bed.hosts["db"].home / ".bashrc"
     saved = rc.read_bytes() if rc.exists() else None
-    rc.write_text("export FROM_RC=yes\nset -e\n")
-    subprocess.run(["usermod", "-s", request.param, bed.user], check=True)
+    rc.write_text(bashrc)
+    subprocess.run(["usermod", "-s", shell, bed.user], check=True)
     try:
-        yield request.param
+        yield
     finally:
         subprocess.run(["usermod", "-s", "/bin/sh", bed.user], check=True)
         if saved is None:
             rc.unlink()
         else:
             rc.write_bytes(saved)
+
+
+@pytest.fixture(params=["/bin/sh", "/bin/bash"])
+def login_shell(request: pytest.FixtureRequest, bed: Bed) -> Iterator[str]:
+    with bed_login(bed, request.param, "export FROM_RC=yes\nset -e\n"):
+        yield request.param
 
 
 async def test_a_persistent_shell_answers_exactly_as_a_channel_of_its_own(
@@ -588,12 +595,7 @@ async def test_cancelled_twice_while_starting_gives_its_slot_back(
 
 
 async def test_a_login_shell_that_talks_on_stderr_still_gets_its_shells_reused(bed: Bed, settings: Settings):
-    home = bed.hosts["db"].home
-    rc = home / ".bashrc"
-    saved = rc.read_bytes() if rc.exists() else None
-    rc.write_text("echo rc-noise >&2\n")
-    subprocess.run(["usermod", "-s", "/bin/bash", bed.user], check=True)
-    try:
+    with bed_login(bed, "/bin/bash", "echo rc-noise >&2\n"):
         async with gateway(settings, bed.server("db")) as gw:
             ex = gw.executor("db")
             drivers = set()
@@ -602,9 +604,3 @@ async def test_a_login_shell_that_talks_on_stderr_still_gets_its_shells_reused(b
                 assert r.stderr == "rc-noise\n"  # the command's own bash -c reads it, as under sshd
                 drivers.add(r.stdout)
         assert len(drivers) == 1
-    finally:
-        subprocess.run(["usermod", "-s", "/bin/sh", bed.user], check=True)
-        if saved is None:
-            rc.unlink()
-        else:
-            rc.write_bytes(saved)

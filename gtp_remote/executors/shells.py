@@ -124,10 +124,9 @@ class SessionPool:
     shell straight to the longest waiter.
     """
 
-    def __init__(self, cap: int, idle_max: int):
+    def __init__(self, cap: int):
         self.cap = cap
-        self.idle_max = idle_max
-        self.used = 0
+        self.used = 0  # idle shells included, so there are never more than ``cap`` of them
         self.idle: list[Shell] = []
         self._waiters: deque[tuple[asyncio.Future[Shell | None], bool]] = deque()
 
@@ -169,9 +168,6 @@ class SessionPool:
             future.set_result(shell if wants_shell else None)
             return
         self.idle.append(shell)
-        if len(self.idle) > self.idle_max:
-            self.idle.pop(0).discard()
-            self.used -= 1
 
     async def _wait(self, wants_shell: bool) -> Shell | None:
         future: asyncio.Future[Shell | None] = asyncio.get_running_loop().create_future()

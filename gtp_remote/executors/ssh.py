@@ -324,7 +324,7 @@ class SSHExecutor(Executor):
         verifier.commit()
         self.host_key_status = verifier.status
         self._ever_connected = True
-        link = _Link(conn=conn, sessions=SessionPool(s.max_sessions, idle_max=s.max_sessions))
+        link = _Link(conn=conn, sessions=SessionPool(s.max_sessions))
         self._link = link
         return link
 
