@@ -69,6 +69,7 @@ class Job:
     decision: asyncio.Future[tuple[bool, str | None]] | None = None
     paused: asyncio.Event = field(default_factory=asyncio.Event)
     listeners: list[asyncio.Queue[tuple[str, dict[str, Any]]]] = field(default_factory=list)
+    waiting: int = 0  # requests inside JobManager.wait, ready to answer with the outcome
 
     @property
     def output_tail(self) -> str:
@@ -262,9 +263,11 @@ class JobManager:
         """Wait up to ``seconds`` for the job to finish or to pause for approval; True if finished."""
         assert job.task is not None
         pause = asyncio.ensure_future(job.paused.wait())
+        job.waiting += 1
         try:
             await asyncio.wait({job.task, pause}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            job.waiting -= 1
             pause.cancel()
         return job.task.done()
 

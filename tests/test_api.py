@@ -303,6 +303,43 @@ async def test_audit_log_records_requests_and_commands_and_verifies(client: Clie
     assert failed.returncode == 1 and "line 2" in failed.stderr
 
 
+async def test_a_waited_for_command_and_its_request_share_one_fsync(
+    bed: Bed, settings: Settings, tmp_path: Path
+):
+    """Both events are on disk when the answer arrives, written together; a job nobody waits
+    for writes its own."""
+    api = make_api(bed, settings, tmp_path)
+    batches: list[list[str]] = []
+    append_many = api.audit.append_many
+
+    def spy(events: list) -> list:
+        batches.append([e["kind"] for e in events])
+        return append_many(events)
+
+    api.audit.append_many = spy  # type: ignore[method-assign]
+    server = TestServer(create_app(api), host="127.0.0.1")
+    await server.start_server()
+    log = settings.state_dir / "audit.jsonl"
+    try:
+        async with aiohttp.ClientSession() as session:
+            c = Client(session, str(server.make_url("")).rstrip("/"))
+            status, data = await c.post("/command/execute-shell", {"command": "echo hi"})
+            assert status == 200 and data["stdout"] == "hi\n"
+            assert batches == [["command", "request"]]
+            kinds = [json.loads(line)["kind"] for line in log.read_text().splitlines()]
+            assert kinds == ["command", "request"]
+            batches.clear()
+            status, data = await c.post("/command/execute-shell", {"command": "sleep 0.5", "wait_seconds": 0})
+            assert status == 202
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if len(batches) == 2:
+                    break
+            assert batches == [["request"], ["command"]]
+    finally:
+        await server.close()
+
+
 async def test_cors_and_request_id(client: Client):
     status, _, headers = await client.call(
         "OPTIONS",

@@ -388,6 +388,65 @@ def test_harmless_text_is_unchanged(text: str):
     assert redact(text) == text
 
 
+def test_the_quick_check_never_skips_text_a_pattern_would_change(monkeypatch: pytest.MonkeyPatch):
+    """redact() skips the patterns when no trigger word is in the text: on text built from the
+    patterns' own pieces, the answers must be those of running every pattern."""
+    import random
+    import re
+
+    import gtp_remote.audit as audit
+
+    pieces = [
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+        "Bearer ",
+        "bearer\t",
+        "Authorization: Basic ",
+        "sk-",
+        "AKIA",
+        "ASIA",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "--db-password",
+        "--api-key",
+        "--token",
+        "PASSWORD",
+        "passwd",
+        "pwd",
+        "Secret",
+        "TOKEN",
+        "api_key",
+        "apikey",
+        "access-key",
+        "private_key",
+        "://",
+        "https://u",
+        ":",
+        "=",
+        " ",
+        "\t",
+        "@",
+        "'",
+        '"',
+        "&",
+        ";",
+        "x",
+        "ABCDEFGHIJKLMNOP0123",
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        "/",
+        "-",
+        "\n",
+        "é",
+    ]
+    rng = random.Random(5)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(4000)]
+    quick = [redact(t) for t in texts]
+    monkeypatch.setattr(audit, "_TRIGGERS", re.compile(""))  # matches everything: no skipping
+    assert [redact(t) for t in texts] == quick
+    assert sum(q != t for q, t in zip(quick, texts, strict=True)) > 1000  # the corpus does hit the patterns
+
+
 def test_literal_secrets_longest_first_and_short_ones_ignored():
     assert redact("abcdef123 abcdef123456", ["abcdef123", "abcdef123456"]) == f"{R} {R}"
     assert redact("id=abc abc", ["abc", ""]) == "id=abc abc"  # < 6 chars: would wreck the log
@@ -396,7 +455,8 @@ def test_literal_secrets_longest_first_and_short_ones_ignored():
 def test_the_method_uses_the_configured_and_added_secrets(path: Path):
     log = AuditLog(path, secrets=[SECRET, "", "short"])
     assert log.redact(f"x {SECRET} short") == f"x {R} short"
-    log.add_secret("late-token-987654")
+    assert log.redact("late-token-987654 tiny") == "late-token-987654 tiny"  # remembered ...
+    log.add_secret("late-token-987654")  # ... until a secret is added
     log.add_secret("tiny")
     assert log.redact("late-token-987654 tiny") == f"{R} tiny"
 

@@ -111,6 +111,51 @@ async def test_a_failed_write_reaches_every_waiter(tmp_path: Path, monkeypatch: 
     assert all(isinstance(r, OSError) and "No space" in str(r) for r in results)
 
 
+async def test_an_added_event_goes_out_with_the_next_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(path)
+    batches: list[list[str]] = []
+    append_many = audit.append_many
+    monkeypatch.setattr(
+        audit,
+        "append_many",
+        lambda events: batches.append([e["what"] for e in events]) or append_many(events),
+    )
+    writer = AuditWriter(audit)
+    writer.add({"what": "job"})
+    assert not path.read_text()  # queued, not written
+    await writer.record({"what": "request"})
+    # On disk before record returned, in one write and fsync, in the order they came.
+    assert batches == [["job", "request"]]
+    assert [json.loads(line)["what"] for line in path.read_text().splitlines()] == ["job", "request"]
+
+
+async def test_an_added_event_alone_is_written_soon_and_on_close(tmp_path: Path):
+    path = tmp_path / "audit.jsonl"
+    writer = AuditWriter(AuditLog(path))
+    writer.add({"what": "alone"})
+    for _ in range(100):
+        await asyncio.sleep(writer.ADD_WINDOW / 5)
+        if path.read_text():
+            break
+    assert [json.loads(line)["what"] for line in path.read_text().splitlines()] == ["alone"]
+    writer.add({"what": "at close"})
+    await writer.close()
+    assert verify(path).ok and verify(path).lines == 2
+
+
+async def test_a_failed_write_of_added_events_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    monkeypatch.setattr(audit, "append_many", lambda events: (_ for _ in ()).throw(OSError(28, "No space")))
+    writer = AuditWriter(audit)
+    writer.add({"i": 1})
+    with pytest.raises(OSError, match="No space"):
+        await writer.record({"i": 2})
+    assert "1 queued event(s) could not be written" in caplog.text
+
+
 def test_a_head_from_an_older_version_is_continued(log: Path):
     head_path(log).write_text(json.dumps(json.loads(head_path(log).read_text())))  # short, unpadded
     AuditLog(log).append({"after": "upgrade"})

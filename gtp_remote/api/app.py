@@ -102,47 +102,53 @@ class Api:
         await self.audit_writer.record(event)
 
     async def _audit_job(self, job: Job) -> None:
+        """A finished job's event. When a request is waiting to answer with the outcome, the event
+        is only queued: that request's own event, written before its response goes out, takes
+        it to disk in the same write and fsync (see AuditWriter.add). Otherwise it is written
+        now."""
+        event = self._job_event(job)
+        if job.waiting:
+            self.audit_writer.add(event)
+        else:
+            await self.record(event)
+
+    def _job_event(self, job: Job) -> dict[str, Any]:
         result = job.result or {}
         if job.operation == "execute-llm":
-            await self.record(
-                {
-                    "kind": "llm",
-                    "token": job.token,
-                    "request_id": job.request.get("_request_id"),
-                    "client": job.request.get("_client"),
-                    "job_id": job.id,
-                    "server": result.get("server") or job.server,
-                    "specialist": job.request.get("provider"),
-                    "provider": result.get("provider"),
-                    "model": result.get("model"),
-                    "instructions": job.request.get("instructions"),
-                    "steps": len(result.get("steps") or []),
-                    "usage": result.get("usage"),
-                    "duration_ms": result.get("duration_ms"),
-                    "stop_reason": result.get("stop_reason"),
-                    "outcome": job.status,
-                    "error": job.error or result.get("error"),
-                }
-            )
-            return
-        await self.record(
-            {
-                "kind": "command",
+            return {
+                "kind": "llm",
                 "token": job.token,
                 "request_id": job.request.get("_request_id"),
                 "client": job.request.get("_client"),
                 "job_id": job.id,
-                "server": job.server,
-                "operation": job.operation,
-                "command": job.request.get("command") or job.request.get("language"),
-                "exit_code": result.get("exit_code"),
+                "server": result.get("server") or job.server,
+                "specialist": job.request.get("provider"),
+                "provider": result.get("provider"),
+                "model": result.get("model"),
+                "instructions": job.request.get("instructions"),
+                "steps": len(result.get("steps") or []),
+                "usage": result.get("usage"),
                 "duration_ms": result.get("duration_ms"),
-                "bytes": (result.get("stdout_bytes") or 0) + (result.get("stderr_bytes") or 0),
-                "summary": result.get("summary"),
+                "stop_reason": result.get("stop_reason"),
                 "outcome": job.status,
-                "error": job.error,
+                "error": job.error or result.get("error"),
             }
-        )
+        return {
+            "kind": "command",
+            "token": job.token,
+            "request_id": job.request.get("_request_id"),
+            "client": job.request.get("_client"),
+            "job_id": job.id,
+            "server": job.server,
+            "operation": job.operation,
+            "command": job.request.get("command") or job.request.get("language"),
+            "exit_code": result.get("exit_code"),
+            "duration_ms": result.get("duration_ms"),
+            "bytes": (result.get("stdout_bytes") or 0) + (result.get("stderr_bytes") or 0),
+            "summary": result.get("summary"),
+            "outcome": job.status,
+            "error": job.error,
+        }
 
     def server_for(self, caller: Token, requested: str | None) -> str:
         """The server a request acts on: its own field, else the caller's current, else the default."""
