@@ -571,3 +571,19 @@ async def test_cli_ask_approves_with_yes_and_refuses_without_a_terminal(scripted
     assert result["steps"][0]["status"] == "rejected" and kubectl_calls(kubectl) == ["delete namespace old"]
     run = await asyncio.to_thread(gtp, "ask", "nobody", "hi", env=cli_env)
     assert run.returncode == 2 and "error: no specialist" in run.stderr and "Traceback" not in run.stderr
+
+
+async def test_the_host_probe_reads_what_uname_and_pwd_would_say(bed_gateway):
+    """The prompt's host line comes from /proc through shell builtins: the same text as
+    ``uname -n; uname -sr; pwd``, on a bed host and locally."""
+    from gtp_remote.config import Server
+    from gtp_remote.executors.local import LocalExecutor
+    from gtp_remote.llm.service import HOST_PROBE
+
+    local = LocalExecutor(Server.model_validate({"name": "here", "protocol": "local"}))
+    executors = [bed_gateway.executor("db"), local]
+    for executor in executors:
+        probe = await executor.run(HOST_PROBE)
+        plain = await executor.run("uname -n; uname -sr; pwd")
+        assert probe.ok and probe.stdout == plain.stdout and len(probe.stdout.splitlines()) == 3
+    await local.close()

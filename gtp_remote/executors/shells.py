@@ -64,9 +64,10 @@ _LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, Con
 # group with setsid); the pids started since are read from /proc/loadavg, and when they are too
 # many to check (> 512) the shell is retired anyway. One glob lists the fds of those that still
 # run and that we may look into, in C: a loop over the pids in bash cost ~7 us per pid, and on a
-# busy host (or the test bed, whose hosts share one pid space) the range is hundreds of pids. Without /proc (not Linux) the driver
-# exits at once and the connection uses a channel per command. After a clean command `__p` is
-# cleared, so a later kill cannot reach a process group whose id has been reused.
+# busy host (or the test bed, whose hosts share one pid space) the range is hundreds of pids.
+# Without /proc (not Linux) the driver exits at once and the connection uses a channel per
+# command. After a clean command `__p` is cleared, so a later kill cannot reach a process group
+# whose id has been reused.
 _INIT = b"""[ -r /proc/loadavg ] && [ -e "/proc/$$/fd/1" ] || exit 127
 unset SHLVL
 set -m

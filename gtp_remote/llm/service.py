@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from gtp_remote.config import DEFAULT_BASE_URLS, Inventory
@@ -49,6 +49,16 @@ When you are done, answer with a short summary of what you found or changed.
 """
 
 
+# What the prompt says about the host: `uname -n`, `uname -sr` and `pwd`, read from /proc by
+# shell builtins where there is one (the same values, without two execs: ~2 ms of each call).
+HOST_PROBE = (
+    "if [ -r /proc/sys/kernel/osrelease ]; then"
+    " read -r h </proc/sys/kernel/hostname; read -r s </proc/sys/kernel/ostype;"
+    ' read -r r </proc/sys/kernel/osrelease; printf \'%s\\n%s %s\\n\' "$h" "$s" "$r";'
+    " else uname -n; uname -sr; fi; pwd"
+)
+
+
 @dataclass(frozen=True)
 class Specialist:
     """A resolved specialist: the config plus the provider, model and server it ends up using."""
@@ -77,6 +87,7 @@ class LLMService:
             autoescape=False,
             keep_trailing_newline=True,
         )
+        self._default_template: Template | None = None  # compiled once: ~1.5 ms a time
 
     @property
     def inventory(self) -> Inventory:
@@ -244,7 +255,7 @@ class LLMService:
         executor = self.gateway.executor(specialist.server)
         host = {"hostname": specialist.server, "os": "unknown", "cwd": "unknown", "name": specialist.server}
         try:
-            probe = await executor.run("uname -n; uname -sr; pwd", timeout=15)
+            probe = await executor.run(HOST_PROBE, timeout=15)
             lines = probe.stdout.splitlines()
             if len(lines) >= 3:
                 host.update(hostname=lines[0], os=lines[1], cwd=lines[2])
@@ -273,7 +284,9 @@ class LLMService:
             if specialist.config.template:
                 template = self._prompts.get_template(specialist.config.template)
             else:
-                template = self._prompts.from_string(DEFAULT_TEMPLATE)
+                if self._default_template is None:
+                    self._default_template = self._prompts.from_string(DEFAULT_TEMPLATE)
+                template = self._default_template
             return template.render(context).strip()
         except TemplateError as exc:
             raise InventoryError(
