@@ -25,7 +25,8 @@ half-written line. To rotate the log, move the log and its head file together.
 
 An append is durable (fsynced) before it returns. In the server, :class:`AuditWriter` lets events
 recorded at the same moment share one write and one fsync, so a busy gateway does not queue on
-the disk one event at a time.
+the disk one event at a time; a job's event that a waiting request will report is queued and
+goes out with that request's own, before its response.
 """
 
 from __future__ import annotations
