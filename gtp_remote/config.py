@@ -217,11 +217,12 @@ class Inventory:
         parts = [p.strip() for p in target.split(",") if p.strip()]
         if not parts:
             raise UnknownServerError("empty target", hint="name a server, group:NAME or all")
-        groups = self.groups()
+        groups: dict[str, list[str]] | None = None  # built only when a group is named
         for part in parts:
             if part == "all":
                 names.extend(self.servers)
             elif part.startswith("group:"):
+                groups = self.groups() if groups is None else groups
                 group = part.removeprefix("group:")
                 if group not in groups:
                     known = ", ".join(sorted(groups)) or "none defined"
