@@ -861,7 +861,7 @@ def machine() -> str:
     def version(cmd: list[str]) -> str:
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-            return (done.stdout or done.stderr).strip().splitlines()[0]
+            return (done.stdout or done.stderr).strip().splitlines()[0].split(" Copyright")[0]
         except (OSError, IndexError, subprocess.SubprocessError):
             return "not installed"
 
@@ -885,6 +885,9 @@ def machine() -> str:
         ("parallel-ssh", package("parallel-ssh")),
         ("paramiko", package("paramiko")),
         ("llama-cpp-python", package("llama-cpp-python")),
+        ("aiohttp", package("aiohttp")),
+        ("wrk", version(["wrk", "-v"])),
+        ("hyperfine", version(["hyperfine", "--version"])),
     ]
     return "| | |\n| --- | --- |\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
 
