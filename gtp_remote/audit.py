@@ -317,7 +317,8 @@ class AuditWriter:
         return await asyncio.shield(future)
 
     def add(self, event: dict[str, Any]) -> None:
-        """Queue ``event``; it is on disk before any later ``record`` returns."""
+        """Queue ``event``; it is on disk before any later ``record`` returns (a record whose
+        batch fails raises, and the event stays queued for the next)."""
         self._pending.append((event, None))
         if self._flushing is None and self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.ADD_WINDOW, self._start)
@@ -336,12 +337,18 @@ class AuditWriter:
                 try:
                     written = await asyncio.to_thread(self.log.append_many, [e for e, _ in batch])
                 except Exception as exc:  # the disk or the log failed: every waiter hears why
-                    unheard = sum(1 for _, future in batch if future is None)
-                    if unheard:
-                        _log.error("audit: %d queued event(s) could not be written: %s", unheard, exc)
                     for _, future in batch:
                         if future is not None and not future.done():
                             future.set_exception(exc)
+                    # Queued events have no one to tell: they go back to the front, so no later
+                    # record() can succeed without them. Tried again only along with a waiter's
+                    # event, so a broken disk is not retried in a loop.
+                    unheard = [item for item in batch if item[1] is None]
+                    if unheard:
+                        _log.error("audit: %d queued event(s) not written yet: %s", len(unheard), exc)
+                        self._pending[:0] = unheard
+                        if all(future is None for _, future in self._pending):
+                            break
                     continue
                 for (_, future), body in zip(batch, written, strict=True):
                     if future is not None and not future.done():
@@ -349,11 +356,18 @@ class AuditWriter:
         finally:
             self._flushing = None
 
-    async def close(self) -> None:
-        """Wait until every recorded or added event is written."""
+    async def flush(self) -> None:
+        """Wait until every event recorded or added so far has been tried (written, unless the
+        log failed: then queued events stay queued and their error was logged)."""
         self._start()
         while self._flushing is not None:
             await asyncio.shield(self._flushing)
+
+    async def close(self) -> None:
+        """Write everything still queued."""
+        await self.flush()
+        if self._pending:
+            _log.error("audit: %d queued event(s) could not be written before closing", len(self._pending))
 
 
 def _read_last_line(f: IO[bytes], size: int) -> bytes:

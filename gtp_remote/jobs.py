@@ -327,6 +327,8 @@ class JobManager:
         """Graceful stop: kill what runs (remote processes included) and record it as interrupted."""
         jobs = list(self._live.values())
         for job in jobs:
+            if job.finished_at is not None:  # finishing: it saves and audits its own outcome
+                continue
             job.status = "interrupted"
             job.error = {"code": "interrupted", "message": "the server shut down while the job ran"}
             if job.task is not None:

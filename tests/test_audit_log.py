@@ -144,16 +144,48 @@ async def test_an_added_event_alone_is_written_soon_and_on_close(tmp_path: Path)
     assert verify(path).ok and verify(path).lines == 2
 
 
-async def test_a_failed_write_of_added_events_is_logged(
+async def test_a_queued_event_whose_write_failed_goes_out_with_the_next_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(path)
+    append_many = audit.append_many
+    failures = [OSError(28, "No space left on device")]
+
+    def flaky(events: list) -> list:
+        if failures:
+            raise failures.pop()
+        return append_many(events)
+
+    monkeypatch.setattr(audit, "append_many", flaky)
+    writer = AuditWriter(audit)
+    writer.add({"what": "job"})
+    await asyncio.sleep(writer.ADD_WINDOW * 3)  # its own batch: it fails, and nobody waits on it
+    assert "1 queued event(s) not written yet" in caplog.text and not path.read_text()
+    await writer.record({"what": "request"})  # cannot succeed without the queued one
+    assert [json.loads(line)["what"] for line in path.read_text().splitlines()] == ["job", "request"]
+
+
+async def test_a_broken_log_fails_every_record_and_is_not_retried_in_a_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
     audit = AuditLog(tmp_path / "audit.jsonl")
-    monkeypatch.setattr(audit, "append_many", lambda events: (_ for _ in ()).throw(OSError(28, "No space")))
+    calls: list[int] = []
+
+    def broken(events: list) -> list:
+        calls.append(len(events))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit, "append_many", broken)
     writer = AuditWriter(audit)
     writer.add({"i": 1})
     with pytest.raises(OSError, match="No space"):
         await writer.record({"i": 2})
-    assert "1 queued event(s) could not be written" in caplog.text
+    with pytest.raises(OSError, match="No space"):
+        await writer.record({"i": 3})
+    await writer.close()
+    assert calls == [2, 2, 1]  # the queued event rides with each record, then one last try
+    assert "could not be written before closing" in caplog.text
 
 
 def test_a_head_from_an_older_version_is_continued(log: Path):

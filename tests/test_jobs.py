@@ -75,3 +75,28 @@ async def test_a_checkpoint_runs_in_a_worker_thread(tmp_path: Path, monkeypatch:
     assert seen[0] == "pragma wal_checkpoint(passive)"
     assert seen[1] != threading.main_thread().name
     store.close()
+
+
+async def test_shutdown_leaves_a_finishing_job_its_outcome(tmp_path: Path):
+    """A job already saving and auditing its outcome when the server stops keeps it."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    audited: list[str] = []
+
+    async def slow_audit(job: Job) -> None:
+        entered.set()
+        await release.wait()
+        audited.append(job.status)
+
+    manager = jobs.JobManager(JobStore(tmp_path / "jobs.sqlite3"), on_finish=slow_audit)
+
+    async def work(job: Job) -> dict:
+        return {"ok": True}
+
+    started = await manager.start(token="t", operation="execute-shell", server="db", request={}, work=work)
+    await entered.wait()
+    stopping = asyncio.ensure_future(manager.shutdown())
+    await asyncio.sleep(0.05)
+    release.set()
+    await stopping
+    assert started.status == "succeeded" and audited == ["succeeded"]
+    assert (await manager.store.load(started.id)).status == "succeeded"

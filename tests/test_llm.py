@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -337,6 +338,34 @@ async def test_openai_wire_streams_fragmented_arguments_and_usage_as_sse(api, sc
     sent = scripted["k8s-master"].requests()[0]
     assert sent["path"] == "/v1/chat/completions" and sent["body"]["stream"] is True
     assert sent["body"]["stream_options"] == {"include_usage": True}
+
+
+async def test_a_streamed_outcome_is_audited_before_it_is_sent(api, scripted, settings, monkeypatch):
+    scripted["k8s-master"].script({"content": "Nothing to do.", "chunk": 2})
+    audit = api.api.audit
+    append_many = audit.append_many
+
+    def slow_disk(events: list) -> list:  # the job's event takes a while to reach the disk
+        if any(e.get("kind") == "llm" for e in events):
+            time.sleep(0.3)
+        return append_many(events)
+
+    monkeypatch.setattr(audit, "append_many", slow_disk)
+    headers = {"Authorization": f"Bearer {TOKENS['alice']}"}
+    body = {"instructions": "Anything?", "provider": "devops-llm", "stream": True}
+    async with api.session.post(api.base + "/command/execute-llm", json=body, headers=headers) as r:
+        kind = None
+        async for raw in r.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif kind == "final" and line.startswith("data: "):
+                job_id = json.loads(line.removeprefix("data: "))["job_id"]
+                # read at once, before the stream ends: the job's event is already on disk
+                assert [e["job_id"] for e in audit_events(settings, "llm")] == [job_id]
+                break
+        else:
+            raise AssertionError("no final event")
 
 
 async def test_ollama_wire_streams_whole_tool_calls_and_counters_as_sse(api, scripted, app_db):

@@ -245,6 +245,10 @@ async def _stream_job(request: web.Request, job: Job) -> web.StreamResponse:
                     break
                 await response.write(b": heartbeat\n\n")
                 continue
+            if kind in ("final", "error") and job.task is not None:
+                # The outcome goes out once the job's own audit event is on disk, as in a reply.
+                await asyncio.wait({job.task})
+                await api_of(request).audit_writer.flush()
             await send(kind, data)
             if kind in ("final", "error"):
                 break
