@@ -76,6 +76,7 @@ __held() {
   read -r _ _ _ _ __q </proc/loadavg || return 0
   [ "$__q" -ge "$__p" ] && [ $((__q - __p)) -le 512 ] || return 0
   [ "$__q" -gt "$__p" ] || return 1
+  local __fs=()
   shopt -s nullglob
   eval "__fs=(/proc/{$((__p + 1))..$__q}/fd/[12])"
   shopt -u nullglob
