@@ -158,6 +158,13 @@ def cpu_ms(who: int = resource.RUSAGE_SELF) -> float:
     return (usage.ru_utime + usage.ru_stime) * 1000
 
 
+def machine_cpu_ms() -> float:
+    """Busy time of the whole machine so far (all cores, every process: /proc/stat, in ticks)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def stats(samples: list[float]) -> dict[str, float | None]:
     return {"p50 ms": pct(samples, 50), "p95 ms": pct(samples, 95), "runs": float(len(samples))}
 
@@ -375,6 +382,7 @@ class Warm:
 
     spaced: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    machine: list[float] = field(default_factory=list)
     back_to_back: list[float] = field(default_factory=list)
 
     def values(self, cold: list[float]) -> dict[str, float | None]:
@@ -383,16 +391,25 @@ class Warm:
             "warm ms": statistics.median(self.spaced),
             "back to back ms": statistics.median(self.back_to_back) if self.back_to_back else None,
             "warm client CPU ms": statistics.median(self.cpu),
+            "warm machine CPU ms": statistics.median(self.machine),
         }
+
+    def start(self) -> tuple[float, float, float]:
+        return time.perf_counter(), cpu_ms(), machine_cpu_ms()
+
+    def stop(self, started: tuple[float, float, float]) -> None:
+        wall, cpu, machine = started
+        self.spaced.append((time.perf_counter() - wall) * 1000)
+        self.cpu.append(cpu_ms() - cpu)
+        self.machine.append(machine_cpu_ms() - machine)
 
 
 async def warm_async(into: Warm, run: Callable[[], Awaitable[Any]]) -> None:
     for _ in range(WARM_RUNS):
         await asyncio.sleep(SETTLE)
-        started, cpu = time.perf_counter(), cpu_ms()
+        started = into.start()
         await run()
-        into.spaced.append((time.perf_counter() - started) * 1000)
-        into.cpu.append(cpu_ms() - cpu)
+        into.stop(started)
     into.back_to_back += await timed(WARM_RUNS, run)
 
 
@@ -404,10 +421,9 @@ def check_all(outputs: Iterable[str]) -> None:
 def warm_sync(into: Warm, run: Callable[[], Any]) -> None:
     for _ in range(WARM_RUNS):
         time.sleep(SETTLE)
-        started, cpu = time.perf_counter(), cpu_ms()
+        started = into.start()
         run()
-        into.spaced.append((time.perf_counter() - started) * 1000)
-        into.cpu.append(cpu_ms() - cpu)
+        into.stop(started)
     into.back_to_back += timed_sync(WARM_RUNS, run)
 
 
@@ -425,7 +441,7 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
     names = ",".join(name for name, _, _ in hosts)
     table = Table(
         f"2. Fan-out `uname -a` to {n} hosts (median of {trials})",
-        ["cold ms", "warm ms", "back to back ms", "warm client CPU ms"],
+        ["cold ms", "warm ms", "back to back ms", "warm client CPU ms", "warm machine CPU ms"],
         text="The bed's hosts are network namespaces on the client's own 2 cores, so wall times "
         "include every host's sshd, shell and `uname` work (with 50 hosts, most of the time). "
         f"*Warm*: connections open and idle for {SETTLE} s before the run; *back to back*: runs "
@@ -434,7 +450,9 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
         f"{WARM_RUNS} warm runs, {WARM_RUNS} back to back; medians over all trials. "
         "*Warm client CPU* is what a warm run cost the client process alone (user + system, its "
         "threads and children included): the part that stays on the client when the hosts are "
-        "other machines.",
+        "other machines. *Warm machine CPU* is the whole machine's busy time during a warm run "
+        "(/proc/stat, in 10 ms ticks): client, sshds, shells and commands of every host. On 2 "
+        "cores no run can take less than half of it.",
     )
     command = "uname -a"
 
@@ -526,15 +544,18 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
         cold = [run(None)[0] for _ in range(trials)]
         control = Path(tempfile.mkdtemp(prefix="cm", dir="/tmp"))
         run(control)
-        warm = []
+        warm, machine = [], []
         for _ in range(trials):
             time.sleep(SETTLE)
+            busy = machine_cpu_ms()
             warm.append(run(control))
+            machine.append(machine_cpu_ms() - busy)
         values = {
             "cold ms": median(cold),
             "warm ms": median([w for w, _ in warm]),
             "back to back ms": None,
             "warm client CPU ms": median([c for _, c in warm]),
+            "warm machine CPU ms": median(machine),
         }
         return values, (
             f"warm: its ControlPersist sockets open (ssh masters' CPU not counted), {trials} runs; "
