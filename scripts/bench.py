@@ -456,9 +456,6 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
     )
     command = "uname -a"
 
-    def median(samples: list[float]) -> float:
-        return statistics.median(samples)
-
     @safe(table, "gtp-remote (pooled asyncssh, persistent shells)")
     async def gtp() -> dict:
         cold, warm = [], Warm()
@@ -551,11 +548,11 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
             warm.append(run(control))
             machine.append(machine_cpu_ms() - busy)
         values = {
-            "cold ms": median(cold),
-            "warm ms": median([w for w, _ in warm]),
+            "cold ms": statistics.median(cold),
+            "warm ms": statistics.median([w for w, _ in warm]),
             "back to back ms": None,
-            "warm client CPU ms": median([c for _, c in warm]),
-            "warm machine CPU ms": median(machine),
+            "warm client CPU ms": statistics.median([c for _, c in warm]),
+            "warm machine CPU ms": statistics.median(machine),
         }
         return values, (
             f"warm: its ControlPersist sockets open (ssh masters' CPU not counted), {trials} runs; "
@@ -618,7 +615,7 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
             f"xargs -P {n} -I{{}} {ssh} {{}} {shlex.quote(command)} >/dev/null"
         )
         cold = timed_sync(trials, lambda: subprocess.run(["bash", "-c", script], check=True))
-        values = {"cold ms": median(cold), "warm ms": None, "back to back ms": None}
+        values = {"cold ms": statistics.median(cold), "warm ms": None, "back to back ms": None}
         return values, "a fresh connection per host each time"
 
     for step in (gtp, bare, ansible, pssh, paramiko_threads, xargs):

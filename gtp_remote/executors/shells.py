@@ -300,19 +300,20 @@ class ShellCommand(Process):
                 # Did the driver end, or the whole connection? Let the channel finish closing.
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.shell.proc.wait_closed(), 1)
-                error = self._died(None)
-                if not self._status.done():
-                    self._status.set_exception(error)
-                raise error
+                raise self._fail(None)
 
     async def _read_more(self, s: _Stream) -> bool:
         try:
             return await self._fill(s)
         except _LOST as exc:
-            error = self._died(exc)
-            if not self._status.done():
-                self._status.set_exception(error)
-            raise error from None
+            raise self._fail(exc) from None
+
+    def _fail(self, exc: BaseException | None) -> GtpError:
+        """The shell or the connection died mid-command: the error, also for a waiting ``wait``."""
+        error = self._died(exc)
+        if not self._status.done():
+            self._status.set_exception(error)
+        return error
 
     def _finished(self, s: _Stream, line: bytes) -> None:
         status, left = line.split()
