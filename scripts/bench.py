@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import platform
+import pwd
 import re
 import resource
 import shlex
@@ -163,6 +164,15 @@ def machine_cpu_ms() -> float:
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle, iowait
     return (sum(fields) - idle) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def command_cpu_ms(argv: list[str], runs: int) -> float:
+    """Mean CPU time (user + system) of one run of a program, fork and exec included, its output
+    discarded: what the machine must spend on it whoever starts it."""
+    before = cpu_ms(resource.RUSAGE_CHILDREN)
+    for _ in range(runs):
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return (cpu_ms(resource.RUSAGE_CHILDREN) - before) / runs
 
 
 def stats(samples: list[float]) -> dict[str, float | None]:
@@ -374,6 +384,7 @@ async def one_command(bed: Bed, runs: int, fresh_runs: int) -> Table:
 
 SETTLE = 0.3  # seconds of quiet before a "warm" run: the last run's ACKs and teardown are over
 WARM_RUNS = 3  # warm runs of each kind per trial
+FLOOR_RUNS = 300  # runs of the bare command that time the floor
 
 
 @dataclass
@@ -452,7 +463,9 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
         "threads and children included): the part that stays on the client when the hosts are "
         "other machines. *Warm machine CPU* is the whole machine's busy time during a warm run "
         "(/proc/stat, in 10 ms ticks): client, sshds, shells and commands of every host. On 2 "
-        "cores no run can take less than half of it.",
+        "cores no run can take less than half of it. The *floor* row is the work every host must "
+        "do whatever the client: its login shell running the command, timed here on the same "
+        "cores.",
     )
     command = "uname -a"
 
@@ -618,7 +631,18 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
         values = {"cold ms": statistics.median(cold), "warm ms": None, "back to back ms": None}
         return values, "a fresh connection per host each time"
 
-    for step in (gtp, bare, ansible, pssh, paramiko_threads, xargs):
+    @safe(table, "floor: the hosts' own work, no ssh, no client")
+    def floor() -> tuple[dict, str]:
+        shell = pwd.getpwnam(bed.user).pw_shell or "/bin/sh"
+        per_command = command_cpu_ms([shell, "-c", command], FLOOR_RUNS)
+        cores = os.cpu_count() or 1
+        values = {"warm ms": n * per_command / cores, "warm machine CPU ms": n * per_command}
+        return values, (
+            f"{n} × `{shell} -c '{command}'` (how sshd runs a command), {per_command:.2f} ms of CPU "
+            f"each, on {cores} cores: the least any client's warm run can take on this bed"
+        )
+
+    for step in (gtp, bare, ansible, pssh, paramiko_threads, xargs, floor):
         await step()
     gtp_name, pssh_name = (
         "gtp-remote (pooled asyncssh, persistent shells)",
@@ -635,6 +659,9 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
             both = f"{p_warm / g_warm:.1f}x" + (
                 f" (back to back: {p_b2b / g_b2b:.1f}x)" if g_b2b and p_b2b else ""
             )
+            f_warm = table.value("floor: the hosts' own work, no ssh, no client", "warm ms")
+            if f_warm:
+                both += f"; 2x means {ms(p_warm / 2)} ms, the floor is {ms(f_warm)} ms"
             table.check("warm >= 2x faster than parallel-ssh", both, p_warm / g_warm >= 2)
         if g_cold and p_cold:
             table.check(
