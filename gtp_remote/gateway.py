@@ -67,6 +67,9 @@ class Gateway:
         self.settings = settings or Settings.from_env()
         self._executors: dict[str, Executor] = {}
         self._limits = ConnectLimits()
+        #: Variables of the gateway's own environment that hold secrets (model API keys here,
+        #: the API's tokens added by the API): local commands never see them (nor any GTP_*).
+        self.hidden_env: set[str] = {p.api_key_env for p in inventory.providers.values() if p.api_key_env}
         from gtp_remote.llm.service import LLMService  # the LLM side needs the gateway, not vice versa
 
         self.llm = LLMService(self)
@@ -91,7 +94,7 @@ class Gateway:
         server = self.inventory.get(name)
         executor: Executor
         if server.protocol == "local":
-            executor = LocalExecutor(server)
+            executor = LocalExecutor(server, hidden_env=self.hidden_env)
         else:
             jump = None
             if server.jump and server.jump in self.inventory.servers:

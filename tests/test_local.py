@@ -163,3 +163,38 @@ async def test_nul_bytes_and_bad_env_names_are_refused_before_running():
         await local().run("true", env={"A": "\ud800"})  # JSON can carry a lone surrogate
     with pytest.raises(InvalidRequestError, match="env: '1X' is not a variable name"):
         await local().run("true", env={"1X": "y"})
+
+
+async def test_local_commands_never_see_the_gateways_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A caller allowed to run commands cannot read a token allowed more, nor a model's key."""
+    from gtp_remote.api.app import Api, ApiConfig
+    from gtp_remote.api.auth import Authenticator, load_tokens
+    from gtp_remote.config import load_inventory
+    from gtp_remote.gateway import Gateway
+    from gtp_remote.settings import Settings
+
+    monkeypatch.setenv("OPS_TOKEN", "ops-secret-value")
+    monkeypatch.setenv("CLOUD_KEY", "model-key-value")
+    monkeypatch.setenv("GTP_API_TOKEN", "unused-but-secret")
+    monkeypatch.setenv("PLAIN_SETTING", "kept")
+    (tmp_path / "tokens.yaml").write_text("tokens:\n  ops: {env: OPS_TOKEN, operations: [approve]}\n")
+    monkeypatch.setenv("GTP_TOKENS_FILE", str(tmp_path / "tokens.yaml"))
+    (tmp_path / "hosts").mkdir()
+    (tmp_path / "hosts" / "servers.yaml").write_text(
+        "servers:\n  here: {protocol: local}\n"
+        "llm:\n  providers:\n    cloud: {type: openai, baseUrl: 'http://127.0.0.1:9', apiKeyEnv: CLOUD_KEY}\n"
+    )
+    settings = Settings(tmp_path / "state")
+    auth = Authenticator(load_tokens(settings.state_dir))
+    api = Api(Gateway(load_inventory(tmp_path / "hosts"), settings), auth, ApiConfig())
+    try:
+        r = await api.gateway.run("here", "env", env={"GIVEN": "by the request"})
+    finally:
+        await api.gateway.close()
+    seen = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    assert (seen.get("PLAIN_SETTING"), seen.get("GIVEN")) == ("kept", "by the request")
+    for name in ("OPS_TOKEN", "CLOUD_KEY", "GTP_API_TOKEN", "GTP_TOKENS_FILE"):
+        assert name not in seen, name
+    for value in ("ops-secret-value", "model-key-value", "unused-but-secret"):
+        assert value not in r.stdout
+    assert auth.secrets_for_redaction() == ["ops-secret-value"]  # the audit log blanks it too

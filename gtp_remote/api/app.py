@@ -84,6 +84,7 @@ class Api:
         self.gateway = gateway
         self.auth = auth
         self.config = config or ApiConfig.from_env()
+        gateway.hidden_env |= auth.env_names()
         state = gateway.settings.state_dir
         self.audit = AuditLog(state / "audit.jsonl", secrets=auth.secrets_for_redaction())
         self.audit_writer = AuditWriter(self.audit)

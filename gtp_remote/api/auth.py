@@ -60,6 +60,7 @@ class Token:
     digest: bytes = field(repr=False)
     servers: tuple[str, ...] | None = None
     operations: frozenset[str] = frozenset(OPERATIONS)
+    env: str | None = None  # the environment variable that holds it, when it comes from one
 
     def require(self, operation: str) -> None:
         if operation not in self.operations:
@@ -111,9 +112,13 @@ class Authenticator:
             raise UnauthorizedError("invalid bearer token", hint="check the token configured in the client")
         return found
 
+    def env_names(self) -> set[str]:
+        """The environment variables that hold tokens: never passed on to a local command."""
+        return {t.env for t in self.tokens if t.env}
+
     def secrets_for_redaction(self) -> list[str]:
         """Token values we know in clear (from the environment), so the audit log can blank them."""
-        return [v for v in (os.environ.get("GTP_API_TOKEN"),) if v]
+        return [v for v in (os.environ.get(name) for name in sorted(self.env_names())) if v]
 
 
 def load_tokens(state_dir: Path, *, announce=print) -> list[Token]:  # type: ignore[no-untyped-def]
@@ -122,7 +127,7 @@ def load_tokens(state_dir: Path, *, announce=print) -> list[Token]:  # type: ign
     if path.is_file():
         return _from_file(path)
     if os.environ.get("GTP_API_TOKEN"):
-        return [Token("default", digest(os.environ["GTP_API_TOKEN"]))]
+        return [Token("default", digest(os.environ["GTP_API_TOKEN"]), env="GTP_API_TOKEN")]
     value, created = stored_token(state_dir)
     if created:
         announce(f"generated an API token (shown once; stored in {state_dir / 'api-token'}):\n  {value}")
@@ -159,7 +164,7 @@ def _from_file(path: Path) -> list[Token]:
         else:
             token_digest = bytes.fromhex(entry.sha256 or "")
         servers = tuple(entry.servers) if entry.servers is not None else None
-        tokens.append(Token(name, token_digest, servers, frozenset(entry.operations)))
+        tokens.append(Token(name, token_digest, servers, frozenset(entry.operations), entry.env))
     if not tokens:
         raise InventoryError(f"{path}: defines no tokens")
     return tokens

@@ -3,6 +3,10 @@
 Commands run in ``/bin/sh`` in a new session (process group), so a timeout or a cancel kills
 the command and every child it started. File calls run in a worker thread so a slow disk never
 blocks the event loop.
+
+A command gets the gateway's environment less its secrets: every ``GTP_*`` variable (the API's
+token among them) and the ones the gateway names as holding secrets (model API keys, tokens),
+so that a caller allowed to run commands cannot read the keys of callers allowed more.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import socket
 import stat as stat_mod
 import tempfile
 import time
+from collections.abc import Collection
 
+from gtp_remote.config import Server
 from gtp_remote.errors import (
     FileExistsConflictError,
     FileMissingError,
@@ -74,6 +80,17 @@ class _LocalProcess(Process):
 class LocalExecutor(Executor):
     """Runs on the machine gtp-remote itself runs on."""
 
+    def __init__(self, server: Server, hidden_env: Collection[str] = ()):
+        super().__init__(server)
+        self.hidden_env = hidden_env  # the gateway's set, shared: names added later count too
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        """What a command starts with: the gateway's environment less its secrets, then ``env``."""
+        inherited = {
+            k: v for k, v in os.environ.items() if not k.startswith("GTP_") and k not in self.hidden_env
+        }
+        return {**inherited, **env}
+
     async def _spawn(
         self, command: str, cwd: str | None, env: dict[str, str], stdin: bytes | None
     ) -> Process:
@@ -84,7 +101,7 @@ class LocalExecutor(Executor):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=os.path.expanduser(cwd) if cwd else None,  # noqa: ASYNC240 - no I/O, a string op
-                env={**os.environ, **env},
+                env=self.environment(env),
                 start_new_session=True,
             )
         except OSError as exc:
