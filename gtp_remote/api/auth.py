@@ -123,9 +123,15 @@ class Authenticator:
 
 def load_tokens(state_dir: Path, *, announce=print) -> list[Token]:  # type: ignore[no-untyped-def]
     """The tokens this server accepts (see the module docstring for the order)."""
-    path = Path(os.environ.get("GTP_TOKENS_FILE") or state_dir / "tokens.yaml")
+    named = os.environ.get("GTP_TOKENS_FILE")
+    path = Path(named or state_dir / "tokens.yaml")
     if path.is_file():
         return _from_file(path)
+    if named:  # a named file that is missing must not fall back to a token with every permission
+        raise InventoryError(
+            f"GTP_TOKENS_FILE names {path}, which is not a file",
+            hint="fix the path, or unset GTP_TOKENS_FILE to use GTP_API_TOKEN or the generated token",
+        )
     if os.environ.get("GTP_API_TOKEN"):
         return [Token("default", digest(os.environ["GTP_API_TOKEN"]), env="GTP_API_TOKEN")]
     value, created = stored_token(state_dir)
