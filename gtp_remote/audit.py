@@ -46,6 +46,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from gtp_remote.settings import private_file
+
 GENESIS = "0" * 64
 _log = logging.getLogger("gtp_remote.audit")
 REDACTED = "[REDACTED]"
@@ -185,13 +187,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._last: tuple[int, str] | None = None  # (seq, hash) of the last line we know of
         self._size = -1  # the file size right after our last write
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            with contextlib.suppress(OSError):  # an existing file may be someone else's: best effort
-                os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
+        private_file(path)
 
     def add_secret(self, value: str) -> None:
         """Blank a value learnt later (a token created at run time); short values are ignored

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from gtp_remote.errors import ConflictError, GtpError, NotFoundError
 from gtp_remote.executors.base import Output
 from gtp_remote.executors.output import OutputBuffer
+from gtp_remote.settings import private_file
 
 log = logging.getLogger("gtp_remote.jobs")
 
@@ -120,7 +121,7 @@ class JobStore:
     """
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # SQLite gives its -wal and -shm files the database's mode
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("pragma journal_mode=wal")
         self._db.execute("pragma synchronous=normal")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -301,6 +302,29 @@ async def test_audit_log_records_requests_and_commands_and_verifies(client: Clie
     log.write_text("".join(lines[:1] + lines[2:]))
     failed = subprocess.run(cli, capture_output=True, text=True)
     assert failed.returncode == 1 and "line 2" in failed.stderr
+
+
+async def test_state_is_private_and_keeps_env_names_not_values(client: Client, settings: Settings):
+    """The job database and audit log are their owner's alone; an env value is never stored; the
+    code execute-code ran is in the audit log."""
+    status, data = await client.post(
+        "/command/execute-shell", {"command": 'test -n "$PGPASSWORD"', "env": {"PGPASSWORD": "s3cret-Vq7x"}}
+    )
+    assert (status, data["exit_code"]) == (200, 0)
+    status, data = await client.post(
+        "/command/execute-code", {"code": "print('ran' + 'here')", "language": "python", "server": "code"}
+    )
+    assert (status, data["stdout"]) == (200, "ranhere\n")
+    state = settings.state_dir
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    stored = sorted(p for p in state.iterdir() if p.name.startswith(("jobs.sqlite3", "audit")))
+    assert {p.name for p in stored} >= {"jobs.sqlite3", "jobs.sqlite3-wal", "audit.jsonl"}
+    for path in stored:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert b"s3cret-Vq7x" not in path.read_bytes(), path
+    events = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    code = next(e for e in events if e.get("operation") == "execute-code")
+    assert code["command"] == "python" and code["code"] == "print('ran' + 'here')"
 
 
 async def test_a_waited_for_command_and_its_request_share_one_fsync(

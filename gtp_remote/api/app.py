@@ -143,6 +143,7 @@ class Api:
             "server": job.server,
             "operation": job.operation,
             "command": job.request.get("command") or job.request.get("language"),
+            "code": job.request.get("code"),  # execute-code: what ran (its first 2000 characters)
             "exit_code": result.get("exit_code"),
             "duration_ms": result.get("duration_ms"),
             "bytes": (result.get("stdout_bytes") or 0) + (result.get("stderr_bytes") or 0),

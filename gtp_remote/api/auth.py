@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gtp_remote.config import Inventory
 from gtp_remote.errors import ForbiddenError, InventoryError, RateLimitedError, UnauthorizedError
+from gtp_remote.settings import private_dir
 
 #: What a token may be allowed to do. ``llm`` delegates to specialists (whose tools run commands),
 #: ``approve`` decides on any job's action awaiting approval, ``admin`` also sees every token's jobs.
@@ -145,7 +146,7 @@ def stored_token(state_dir: Path) -> tuple[str, bool]:
     stored = state_dir / "api-token"
     if stored.is_file():
         return stored.read_text().strip(), False
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     value = secrets.token_urlsafe(32)
     fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

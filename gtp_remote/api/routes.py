@@ -89,7 +89,11 @@ async def execute_shell(request: web.Request) -> web.StreamResponse:
     body: m.ExecuteShell = await parse(request, m.ExecuteShell)
     caller = request[CALLER]
     caller.require("exec")
-    record = body.model_dump() | {"_request_id": request[REQUEST_ID], "_client": request.remote}
+    record = body.model_dump(exclude={"env"}) | {
+        "env": sorted(body.env),  # names only: values are often passwords, and this is stored
+        "_request_id": request[REQUEST_ID],
+        "_client": request.remote,
+    }
     if body.target:
         api.resolve_target(caller, body.target)
         command = body.command if not body.cwd else f"cd {_quote(body.cwd)} || exit 126\n{body.command}"

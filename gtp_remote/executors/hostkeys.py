@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncssh
 
 from gtp_remote.errors import HostKeyError
+from gtp_remote.settings import private_dir
 
 
 class HostKeyVerifier:
@@ -61,7 +62,7 @@ class HostKeyVerifier:
         """Pin the key accepted on first use; done only after the login succeeded."""
         if self._pending_pin is None:
             return
-        self.pin_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.pin_file.parent)
         fd = os.open(self.pin_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a") as f:
             f.write(self._pending_pin)
