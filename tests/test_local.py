@@ -145,6 +145,17 @@ async def test_paths_are_confined_to_root(tmp_path: Path):
     with pytest.raises(PathNotAllowedError):
         await ex.write_file("dirlink/new.txt", "x")
     assert not (tmp_path / "new.txt").exists()
+    # A link to nothing outside: appending through it would create its target.
+    (root / "dangling").symlink_to(tmp_path / "planted.txt")
+    (root / "chain").symlink_to("dangling")
+    for path in ("dangling", "chain"):
+        for mode in ("append", "overwrite", "create"):
+            with pytest.raises(PathNotAllowedError, match="outside its root"):
+                await ex.write_file(path, "x", mode=mode)
+    assert not (tmp_path / "planted.txt").exists()
+    (root / "later").symlink_to("inside-later.txt")  # a link to nothing inside is fine
+    await ex.write_file("later", "made", mode="append")
+    assert (root / "inside-later.txt").read_text() == "made"
     await ex.write_file("inside.txt", "ok")
     assert (root / "inside.txt").read_text() == "ok"
 

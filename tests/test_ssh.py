@@ -202,6 +202,7 @@ async def test_sftp_paths_are_confined_to_root(bed: Bed, settings: Settings):
     setup = (
         "mkdir -p data/sub && echo secret > outside.txt"
         " && ln -sfn ../outside.txt data/escape && ln -sfn .. data/up"
+        " && rm -f planted.txt && ln -sfn ../planted.txt data/dangling"
     )
     async with gateway(settings, bed.server("db")) as gw:
         assert (await gw.run("db", setup)).exit_code == 0
@@ -220,9 +221,13 @@ async def test_sftp_paths_are_confined_to_root(bed: Bed, settings: Settings):
         with pytest.raises(PathNotAllowedError):
             await ex.write_file("up/planted.txt", "x")
         assert not (bed.hosts["db"].home / "planted.txt").exists()
+        for mode in ("append", "overwrite"):  # a link to nothing outside: append would create it
+            with pytest.raises(PathNotAllowedError, match="leads outside its root"):
+                await ex.write_file("dangling", "x", mode=mode)
+        assert not (bed.hosts["db"].home / "planted.txt").exists()
         await ex.write_file("sub/ok.txt", "inside")
         assert (bed.hosts["db"].home / "data/sub/ok.txt").read_text() == "inside"
-        assert [e.name for e in await ex.list_dir(".")] == ["escape", "sub", "up"]
+        assert [e.name for e in await ex.list_dir(".")] == ["dangling", "escape", "sub", "up"]
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ class CheckResult(BaseModel):
 
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_SYMLINK_HOPS = 40  # what Linux allows before ELOOP
 
 
 def _check_command(command: str, cwd: str | None, env: dict[str, str]) -> None:
@@ -306,8 +307,12 @@ class Executor(abc.ABC):
             hint=f"use a path below {self.server.root}",
         )
 
-    async def _resolve(self, path: str, must_exist: bool) -> str:
-        """Canonical path; when the last component may not exist yet, resolve its parent."""
+    async def _resolve(self, path: str, must_exist: bool, hops: int = 0) -> str:
+        """Canonical path; when the last component may not exist yet, resolve its parent.
+
+        A last component that is a symlink to nothing is followed by hand: writing through it
+        (append opens it) would create its target, which must be checked, not the link's name.
+        """
         if must_exist:
             return await self._realpath(path)
         parent, leaf = posixpath.split(posixpath.normpath(path))
@@ -316,10 +321,21 @@ class Executor(abc.ABC):
         try:
             return await self._realpath(path)
         except Exception:
-            return posixpath.join(await self._realpath(parent or "."), leaf)
+            real_parent = await self._realpath(parent or ".")
+        candidate = posixpath.join(real_parent, leaf)
+        target = await self._readlink(candidate)
+        if target is None:
+            return candidate
+        if hops >= MAX_SYMLINK_HOPS:
+            raise InvalidRequestError(f"path {path!r} on {self.name}: too many levels of symbolic links")
+        return await self._resolve(posixpath.join(real_parent, target), False, hops + 1)
 
     @abc.abstractmethod
     async def _realpath(self, path: str) -> str: ...
+
+    @abc.abstractmethod
+    async def _readlink(self, path: str) -> str | None:
+        """The target of a symlink; None when ``path`` is not one (or does not exist)."""
 
     @abc.abstractmethod
     async def _read_file(self, path: str, offset: int, limit: int | None) -> bytes: ...

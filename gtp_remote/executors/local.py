@@ -139,6 +139,12 @@ class LocalExecutor(Executor):
 
         return await self._io(real, path)
 
+    async def _readlink(self, path: str) -> str | None:
+        try:
+            return await asyncio.to_thread(os.readlink, path)
+        except OSError:  # not a link, or not there
+            return None
+
     async def _read_file(self, path: str, offset: int, limit: int | None) -> bytes:
         def read() -> bytes:
             with open(path, "rb") as f:

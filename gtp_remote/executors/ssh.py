@@ -485,6 +485,14 @@ class SSHExecutor(Executor):
             await sftp.stat(real)  # OpenSSH resolves paths that do not exist; we want an error
             return real
 
+    async def _readlink(self, path: str) -> str | None:
+        async with self._file_op(path) as sftp:
+            try:
+                target = await sftp.readlink(path)
+            except asyncssh.SFTPError:  # not a link, or not there
+                return None
+        return target if isinstance(target, str) else target.decode()
+
     async def _read_file(self, path: str, offset: int, limit: int | None) -> bytes:
         async with self._file_op(path) as sftp, sftp.open(path, "rb") as f:
             return await f.read(-1 if limit is None else limit, offset)
