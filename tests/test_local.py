@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gtp_remote.config import Server
-from gtp_remote.errors import PathNotAllowedError, RemoteFileError
+from gtp_remote.errors import InvalidRequestError, PathNotAllowedError, RemoteFileError
 from gtp_remote.executors.base import Output, RunResult
 from gtp_remote.executors.local import LocalExecutor
 from gtp_remote.executors.output import OutputBuffer, clip_text
@@ -163,6 +163,13 @@ async def test_paths_are_confined_to_root(tmp_path: Path):
 async def test_check():
     result = await local().check()
     assert result.reachable and result.protocol == "local" and result.hostname
+
+
+async def test_a_cwd_that_is_not_there_is_the_requests_mistake_and_check_reports_it(tmp_path: Path):
+    with pytest.raises(InvalidRequestError, match=f"here: cannot enter cwd {tmp_path}/nope: No such file"):
+        await local().run("true", cwd=str(tmp_path / "nope"))
+    result = await local(cwd=str(tmp_path / "gone")).check()
+    assert not result.reachable and result.error and "cannot enter cwd" in result.error["message"]
 
 
 async def test_nul_bytes_and_bad_env_names_are_refused_before_running():

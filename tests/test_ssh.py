@@ -18,6 +18,7 @@ from gtp_remote.errors import (
     ConnectionLostError,
     HostKeyError,
     HostUnreachableError,
+    InventoryError,
     PathNotAllowedError,
     TunnelError,
     UnknownServerError,
@@ -324,6 +325,31 @@ async def test_ssh_config_is_honoured(bed: Bed, settings: Settings, tmp_path: Pa
     async with Gateway(make_inventory(server), Settings(settings.state_dir, ssh_config=config)) as gw:
         r = await gw.run("db", "id -un; hostname")
     assert r.stdout == "gtptest\ndb\n"
+
+
+async def test_a_broken_known_hosts_or_ssh_config_is_a_typed_error_naming_the_file(
+    bed: Bed, settings: Settings, tmp_path: Path
+):
+    """Set-up mistakes on the gateway's side: named, typed, and per host in a fan-out."""
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{bed.hosts['db'].ip} {bed.hosts['db'].public_key}\nlonely-host-name\n")
+    db = bed.server("db", known_hosts=str(known))
+    async with gateway(settings, db, bed.server("code")) as gw:
+        with pytest.raises(HostKeyError, match=f"known_hosts file {known}: Invalid known hosts entry"):
+            await gw.run("db", "true")
+        result = await gw.fan_out("db,code", "hostname")
+        assert [(h.server, h.status) for h in result.results] == [("db", "unreachable"), ("code", "ok")]
+        assert result.results[0].error["code"] == "host_key_rejected"
+    missing = tmp_path / "no-such-config"
+    inventory = make_inventory(bed.server("db"))
+    async with Gateway(inventory, Settings(settings.state_dir, ssh_config=missing)) as gw:
+        with pytest.raises(InventoryError, match=f"ssh config {missing}: No such file or directory"):
+            await gw.run("db", "true")
+    broken = tmp_path / "ssh_config"
+    broken.write_text("Host *\n  Port not-a-number\n")
+    async with Gateway(inventory, Settings(settings.state_dir, ssh_config=broken)) as gw:
+        with pytest.raises(InventoryError, match=f"ssh config {broken}: .*"):
+            await gw.run("db", "true")
 
 
 async def test_check_reports_reachability_latency_and_host(bed_gateway: Gateway):

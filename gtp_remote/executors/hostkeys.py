@@ -26,10 +26,29 @@ class HostKeyVerifier:
         self.policy = policy
         self.pin_file = pin_file
         readable = [str(f) for f in files if f.is_file()]
-        self.known = asyncssh.read_known_hosts(readable) if readable else asyncssh.import_known_hosts("")
+        try:
+            self.known = asyncssh.read_known_hosts(readable) if readable else asyncssh.import_known_hosts("")
+        except (ValueError, OSError) as exc:
+            raise self._unreadable(readable, exc) from None
         self.status = "trusted"
         self.error: HostKeyError | None = None
         self._pending_pin: str | None = None
+
+    def _unreadable(self, files: list[str], exc: Exception) -> HostKeyError:
+        """Which file could not be read, and why: no host key can be checked without it."""
+        culprit = ", ".join(files)
+        for file in files:
+            try:
+                asyncssh.read_known_hosts(file)
+            except (ValueError, OSError):
+                culprit = file
+                break
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return HostKeyError(
+            f"cannot check the host key of {self.server}: known_hosts file {culprit}: {reason}",
+            server=self.server,
+            hint="fix or remove that line (ssh-keygen -R HOST -f FILE rewrites the file)",
+        )
 
     def validate(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         """Called by asyncssh only for a key that known_hosts does not already trust."""

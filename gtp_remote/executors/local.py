@@ -27,6 +27,7 @@ from gtp_remote.errors import (
     FileMissingError,
     FilePermissionError,
     GtpError,
+    InvalidRequestError,
     RemoteFileError,
 )
 from gtp_remote.executors.base import (
@@ -105,11 +106,14 @@ class LocalExecutor(Executor):
                 start_new_session=True,
             )
         except OSError as exc:
-            raise GtpError(
-                f"{self.name}: cannot start the command: {exc.strerror or exc}",
-                server=self.name,
-                hint="check the server's cwd" if cwd else None,
-            ) from None
+            if cwd and exc.filename is not None and not os.path.isdir(os.path.expanduser(cwd)):  # noqa: ASYNC240
+                raise InvalidRequestError(
+                    f"{self.name}: cannot enter cwd {cwd}: {exc.strerror or exc}",
+                    server=self.name,
+                    hint="use a directory that exists there (the request's cwd, or the server's)",
+                ) from None
+            reason = exc.strerror or exc
+            raise GtpError(f"{self.name}: cannot start the command: {reason}", server=self.name) from None
         if stdin is not None:
             assert proc.stdin is not None
             proc.stdin.write(stdin)
@@ -213,7 +217,10 @@ class LocalExecutor(Executor):
 
     async def check(self) -> CheckResult:
         started = time.monotonic()
-        result = await self.run("true", timeout=10)
+        try:
+            result = await self.run("true", timeout=10)
+        except GtpError as exc:  # reported, not raised: one bad server must not hide the others
+            return CheckResult(server=self.name, protocol="local", reachable=False, error=exc.to_dict())
         return CheckResult(
             server=self.name,
             protocol="local",

@@ -48,6 +48,7 @@ from gtp_remote.errors import (
     GtpError,
     HostKeyError,
     HostUnreachableError,
+    InventoryError,
     RemoteFileError,
     TunnelError,
 )
@@ -273,12 +274,23 @@ class SSHExecutor(Executor):
                     hint="fix identity_files in the inventory",
                 )
             options["client_keys"] = keys
-        config = self._settings.ssh_config
+        config, text = self._settings.ssh_config, ""
         if config is not None:
             options["config"] = [str(config)]
-        if config is None or "ciphers" not in config.read_text().lower():
+            try:
+                text = config.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise self._config_error(getattr(exc, "strerror", None) or str(exc)) from None
+        if config is None or "ciphers" not in text.lower():
             options["encryption_algs"] = PREFERRED_CIPHERS
         return verifier, options
+
+    def _config_error(self, reason: str) -> InventoryError:
+        return InventoryError(
+            f"{self.where}: ssh config {self._settings.ssh_config}: {reason}",
+            server=self.name,
+            hint="fix that file, or point GTP_SSH_CONFIG at another",
+        )
 
     async def _connect_once(self) -> _Link:
         s = self.server
@@ -304,6 +316,8 @@ class SSHExecutor(Executor):
             ) from None
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
             raise AuthFailedError(f"{self.where}: cannot load identity file: {exc}", server=s.name) from None
+        except asyncssh.ConfigParseError as exc:
+            raise self._config_error(str(exc)) from None
         except TimeoutError:
             raise HostUnreachableError(
                 f"{self.where} did not answer within {s.connect_timeout:g}s",
