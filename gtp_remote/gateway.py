@@ -20,7 +20,7 @@ from gtp_remote.config import Inventory, load_inventory
 from gtp_remote.errors import InvalidRequestError
 from gtp_remote.executors.base import CheckResult, DirEntry, Executor, FileStat, Output, RunResult
 from gtp_remote.executors.local import LocalExecutor
-from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT
+from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, json_chars
 from gtp_remote.executors.ssh import ConnectLimits, SSHExecutor
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult, fan_out
 from gtp_remote.settings import Settings
@@ -142,14 +142,25 @@ class Gateway:
 
     # -- files ------------------------------------------------------------------------------------
 
-    async def read_file(self, server: str, path: str, *, offset: int = 0, limit: int = 65536) -> FileContent:
+    async def read_file(
+        self,
+        server: str,
+        path: str,
+        *,
+        offset: int = 0,
+        limit: int = 65536,
+        max_json_chars: int | None = None,
+    ) -> FileContent:
+        """Up to ``limit`` bytes from ``offset``; with ``max_json_chars``, fewer when the content
+        would take more inside JSON (binary bytes escape to 6 characters each): ``bytes_read``
+        and ``eof`` then say where the next read starts, so nothing is skipped."""
         executor = self.executor(server)
         stat = await executor.stat(path)
         data = await executor.read_file(path, offset=offset, limit=limit)
-        try:
-            text, binary = data.decode("utf-8"), False
-        except UnicodeDecodeError:
-            text, binary = data.decode("utf-8", "replace"), True
+        text, binary = _decode(data)
+        if max_json_chars is not None and json_chars(text) > max_json_chars:
+            data = data[: _fitting_bytes(data, binary, max_json_chars)]
+            text, binary = _decode(data)
         return FileContent(
             server=server,
             path=stat.path,
@@ -239,3 +250,26 @@ class Gateway:
         await self.llm.close()
         executors, self._executors = list(self._executors.values()), {}
         await asyncio.gather(*(e.close() for e in executors), return_exceptions=True)
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    """The text of file bytes, and whether they were binary (not UTF-8)."""
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace"), True
+
+
+def _fitting_bytes(data: bytes, binary: bool, max_json_chars: int) -> int:
+    """The longest prefix of ``data`` whose text fits ``max_json_chars`` inside JSON; text is cut
+    on a character boundary so that it stays UTF-8."""
+    lo, hi = 0, len(data)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if json_chars(data[:mid].decode("utf-8", "replace")) <= max_json_chars:
+            lo = mid
+        else:
+            hi = mid - 1
+    while not binary and 0 < lo < len(data) and data[lo] & 0xC0 == 0x80:  # inside a character
+        lo -= 1
+    return lo

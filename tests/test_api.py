@@ -304,6 +304,39 @@ async def test_audit_log_records_requests_and_commands_and_verifies(client: Clie
     assert failed.returncode == 1 and "line 2" in failed.stderr
 
 
+async def test_responses_stay_under_100k_characters_of_json_even_for_nul_bytes(
+    client: Client, tmp_path: Path
+):
+    """A NUL takes 6 characters in JSON: outputs and file reads are measured as sent."""
+    url = client.base
+
+    async def raw(path: str, body: dict) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {TOKENS['alice']}"}
+        async with client.session.post(url + path, json=body, headers=headers) as r:
+            text = await r.text()
+            assert len(text) < 100_000, (path, len(text))
+            return r.status, json.loads(text)
+
+    command = "head -c 300000 /dev/zero; printf END; head -c 90000 /dev/zero >&2"
+    status, data = await raw("/command/execute-shell", {"command": command, "server": "local"})
+    counts = (data["truncated"], data["stdout_bytes"], data["stderr_bytes"])
+    assert (status, *counts) == (200, True, 300003, 90000)
+    assert data["stdout"].startswith("\0") and data["stdout"].endswith("\0END")
+    blob = bytes(range(256)) * 200 + "é".encode() * 5000  # 61,200 bytes, mostly escaped
+    (tmp_path / "gw" / "blob.bin").write_bytes(blob)
+    offset, reads = 0, []
+    while True:  # each read says where the next starts: together they cover the file exactly
+        status, data = await raw("/file/read", {"path": "blob.bin", "server": "local", "offset": offset})
+        piece = blob[offset : offset + data["bytes_read"]]
+        assert status == 200 and piece and data["content"] == piece.decode("utf-8", "replace")
+        reads.append(data)
+        offset += data["bytes_read"]
+        if data["eof"]:
+            break
+    assert offset == len(blob) and len(reads) > 1 and reads[0]["binary"]
+    assert not reads[-1]["binary"] and reads[-1]["content"].endswith("é")  # cut between characters
+
+
 async def test_state_is_private_and_keeps_env_names_not_values(client: Client, settings: Settings):
     """The job database and audit log are their owner's alone; an env value is never stored; the
     code execute-code ran is in the audit log."""

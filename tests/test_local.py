@@ -14,7 +14,7 @@ from gtp_remote.config import Server
 from gtp_remote.errors import InvalidRequestError, PathNotAllowedError, RemoteFileError
 from gtp_remote.executors.base import Output, RunResult
 from gtp_remote.executors.local import LocalExecutor
-from gtp_remote.executors.output import OutputBuffer, clip_text
+from gtp_remote.executors.output import OutputBuffer, clip_json, clip_text, json_chars
 
 
 def local(**changes: object) -> LocalExecutor:
@@ -43,6 +43,14 @@ def test_clip_text():
     assert clip_text("short", 10) == ("short", False)
     clipped, cut = clip_text("x" * 1000 + "END", 200)
     assert cut and clipped.endswith("END") and len(clipped) < 260
+
+
+def test_clip_json_counts_characters_as_json_sends_them():
+    assert clip_json("plain", 10) == ("plain", False)
+    for text in ("\0" * 5000 + "END", '"\n' * 5000 + "END", "é" * 5000 + "END"):
+        clipped, cut = clip_json(text, 1000)
+        assert cut and json_chars(clipped) <= 1000 and clipped.endswith("END"), text[:3]
+        assert json_chars(clipped) > 900  # not clipped far more than needed
 
 
 async def test_run_keeps_stdout_stderr_and_exit_code():

@@ -33,7 +33,7 @@ from gtp_remote.errors import (
     RateLimitedError,
     UnknownServerError,
 )
-from gtp_remote.executors.output import clip_text
+from gtp_remote.executors.output import clip_json
 from gtp_remote.fanout import FanOutResult
 from gtp_remote.gateway import Gateway
 from gtp_remote.jobs import Job, JobManager, JobStore
@@ -269,9 +269,10 @@ async def parse(request: web.Request, model: type[BaseModel]) -> Any:
 
 
 def clip_run(result: dict[str, Any], budget: int) -> dict[str, Any]:
-    """Keep a run's outputs inside ``budget`` characters, head and tail, stderr getting a quarter."""
-    stdout, cut_out = clip_text(result.get("stdout", ""), budget * 3 // 4)
-    stderr, cut_err = clip_text(result.get("stderr", ""), budget // 4)
+    """Keep a run's outputs inside ``budget`` characters of JSON, head and tail, stderr getting a
+    quarter."""
+    stdout, cut_out = clip_json(result.get("stdout", ""), budget * 3 // 4)
+    stderr, cut_err = clip_json(result.get("stderr", ""), budget // 4)
     return {
         **result,
         "stdout": stdout,

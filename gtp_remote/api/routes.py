@@ -298,7 +298,9 @@ async def file_read(request: web.Request) -> web.StreamResponse:
     body: m.FileRead = await parse(request, m.FileRead)
     request[CALLER].require("files.read")
     server = api.server_for(request[CALLER], body.server)
-    content = await api.gateway.read_file(server, body.path, offset=body.offset, limit=body.limit)
+    content = await api.gateway.read_file(
+        server, body.path, offset=body.offset, limit=body.limit, max_json_chars=OUTPUT_BUDGET
+    )
     await _file_audit(api, request, "read", server, content.path, bytes=content.bytes_read, outcome="ok")
     return json_response(content.model_dump())
 

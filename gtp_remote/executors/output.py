@@ -7,6 +7,8 @@ dropped and replaced by a marker that says how much was cut.
 
 from __future__ import annotations
 
+import json
+
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 
 
@@ -52,3 +54,23 @@ def clip_text(text: str, limit: int) -> tuple[str, bool]:
     half = max(limit // 2 - 40, 0)
     cut = len(text) - 2 * half
     return f"{text[:half]}\n[... {cut} characters truncated ...]\n{text[-half:] if half else ''}", True
+
+
+def json_chars(text: str) -> int:
+    """Characters ``text`` takes inside a JSON string as we send it (``ensure_ascii=False``):
+    a quote or a newline takes 2, any other control character 6 (NUL bytes in binary output)."""
+    return len(json.dumps(text, ensure_ascii=False)) - 2
+
+
+def clip_json(text: str, limit: int) -> tuple[str, bool]:
+    """``clip_text``, but so that the text takes at most ``limit`` characters inside JSON."""
+    if len(text) * 6 <= limit or json_chars(text) <= limit:  # even all escaped, it fits
+        return text, False
+    lo, hi = 0, limit  # the most characters clip_text may keep: found by bisection
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if json_chars(clip_text(text, mid)[0]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return clip_text(text, lo)[0], True
