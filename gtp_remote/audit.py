@@ -41,6 +41,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -305,6 +306,10 @@ class AuditWriter:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]] | None]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # A thread of its own: file reads and checkpoints that hold the shared pool's threads
+        # (a slow disk, a hung network mount) must never keep the audit, and so every request,
+        # waiting.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="gtp-audit")
 
     async def record(self, event: dict[str, Any]) -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -331,7 +336,9 @@ class AuditWriter:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    written = await asyncio.to_thread(self.log.append_many, [e for e, _ in batch])
+                    events = [e for e, _ in batch]
+                    loop = asyncio.get_running_loop()
+                    written = await loop.run_in_executor(self._thread, self.log.append_many, events)
                 except Exception as exc:  # the disk or the log failed: every waiter hears why
                     for _, future in batch:
                         if future is not None and not future.done():
@@ -364,6 +371,7 @@ class AuditWriter:
         await self.flush()
         if self._pending:
             _log.error("audit: %d queued event(s) could not be written before closing", len(self._pending))
+        self._thread.shutdown(wait=False)
 
 
 def _read_last_line(f: IO[bytes], size: int) -> bytes:

@@ -168,6 +168,17 @@ async def test_paths_are_confined_to_root(tmp_path: Path):
     assert (root / "inside.txt").read_text() == "ok"
 
 
+async def test_pipes_and_devices_are_refused_not_waited_on(tmp_path: Path):
+    os.mkfifo(tmp_path / "fifo")
+    ex = local(root=str(tmp_path))
+    calls = (ex.read_file("fifo"), ex.write_file("fifo", "x", mode="append"), local().read_file("/dev/zero"))
+    for call in calls:
+        with pytest.raises(InvalidRequestError, match="is not a regular file"):
+            await asyncio.wait_for(call, 5)
+    with pytest.raises(InvalidRequestError, match="is a directory"):
+        await local().read_file(str(tmp_path))
+
+
 async def test_check():
     result = await local().check()
     assert result.reachable and result.protocol == "local" and result.hostname

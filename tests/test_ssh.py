@@ -18,6 +18,7 @@ from gtp_remote.errors import (
     ConnectionLostError,
     HostKeyError,
     HostUnreachableError,
+    InvalidRequestError,
     InventoryError,
     PathNotAllowedError,
     TunnelError,
@@ -197,6 +198,16 @@ async def test_sftp_atomic_overwrite_keeps_mode(bed_gateway: Gateway, bed: Bed):
     stat = await ex.write_file("run.sh", "new")
     assert stat.mode == "0o750"
     assert (bed.hosts["db"].home / "run.sh").read_text() == "new"
+
+
+async def test_sftp_refuses_a_pipe_instead_of_blocking_the_connections_files(bed_gateway: Gateway, bed: Bed):
+    assert (await bed_gateway.run("code", "rm -f sftp.fifo && mkfifo sftp.fifo")).exit_code == 0
+    ex = bed_gateway.executor("code")
+    for call in (ex.read_file("sftp.fifo"), ex.write_file("sftp.fifo", "x", mode="append")):
+        with pytest.raises(InvalidRequestError, match=r"sftp\.fifo on code is not a regular file"):
+            await asyncio.wait_for(call, 5)
+    await asyncio.wait_for(ex.write_file("after-fifo.txt", "still works"), 5)
+    assert (bed.hosts["code"].home / "after-fifo.txt").read_text() == "still works"
 
 
 async def test_sftp_paths_are_confined_to_root(bed: Bed, settings: Settings):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import codecs
+import contextlib
 import posixpath
 import re
 import time
@@ -22,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from gtp_remote.config import Server
-from gtp_remote.errors import CommandTimeoutError, InvalidRequestError, PathNotAllowedError
+from gtp_remote.errors import CommandTimeoutError, FileMissingError, InvalidRequestError, PathNotAllowedError
 from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, OutputBuffer
 
 StreamName = Literal["stdout", "stderr"]
@@ -260,7 +261,20 @@ class Executor(abc.ABC):
 
     async def read_file(self, path: str, *, offset: int = 0, limit: int | None = None) -> bytes:
         """Read ``limit`` bytes (all when None) of ``path`` from ``offset``."""
-        return await self._read_file(await self.confine(path), offset, limit)
+        real = await self.confine(path)
+        await self._require_regular(path, real)
+        return await self._read_file(real, offset, limit)
+
+    async def _require_regular(self, path: str, real: str) -> None:
+        """Refuse a pipe, socket or device: reading one can block forever (and over SFTP, block
+        every other file operation on the connection), or never end."""
+        kind = (await self._stat(real)).type
+        if kind != "file":
+            raise InvalidRequestError(
+                f"{path} on {self.name} is {'a directory' if kind == 'dir' else 'not a regular file'}",
+                server=self.name,
+                hint="list a directory with /file/list; read a device or pipe with a command (head -c N)",
+            )
 
     async def write_file(
         self, path: str, data: bytes | str, *, mode: Literal["create", "overwrite", "append"] = "overwrite"
@@ -269,6 +283,9 @@ class Executor(abc.ABC):
         so a reader sees the old file or the new one, never half of it."""
         payload = data.encode() if isinstance(data, str) else data
         real = await self.confine(path, must_exist=False)
+        if mode == "append":  # the others replace the name with a new file, whatever it was
+            with contextlib.suppress(FileMissingError):
+                await self._require_regular(path, real)
         await self._write_file(real, payload, mode)
         return await self._stat(real)
 
