@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from gtp_remote import patch
 from gtp_remote.config import Inventory, load_inventory
-from gtp_remote.errors import InvalidRequestError
+from gtp_remote.errors import InvalidRequestError, PayloadTooLargeError
 from gtp_remote.executors.base import CheckResult, DirEntry, Executor, FileStat, Output, RunResult
 from gtp_remote.executors.local import LocalExecutor
 from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, json_chars
@@ -28,6 +28,7 @@ from gtp_remote.settings import Settings
 #: How ``run_code`` hands code to each language: on stdin, so nothing is left on the host.
 CODE_RUNNERS = {"python": "python3 -", "bash": "bash -s", "sh": "sh -s", "node": "node -"}
 Language = Literal["python", "bash", "sh", "node"]
+PATCH_MAX_BYTES = 10 * 1024 * 1024  # a patch reads the whole file into memory, and writes it back
 
 
 class FileContent(BaseModel):
@@ -204,7 +205,22 @@ class Gateway:
 
     async def patch_file(self, server: str, path: str, diff: str, *, dry_run: bool = False) -> PatchResult:
         executor = self.executor(server)
-        original = (await executor.read_file(path)).decode("utf-8")
+        size = (await executor.stat(path)).size
+        if size > PATCH_MAX_BYTES:
+            raise PayloadTooLargeError(
+                f"{path} on {server} is {size} bytes; patches apply to files of at most {PATCH_MAX_BYTES}",
+                server=server,
+                hint="edit a file this large with a command (sed, a script) instead",
+            )
+        data = await executor.read_file(path)
+        try:
+            original = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequestError(
+                f"{path} on {server} is not UTF-8 text (byte {exc.start}): a diff cannot be applied to it",
+                server=server,
+                hint="patch text files only; rewrite a binary file with /file/write or a command",
+            ) from None
         patched, hunks = patch.apply(original, diff)
         if dry_run:
             stat_size = len(patched.encode())

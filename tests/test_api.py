@@ -133,6 +133,17 @@ async def test_file_operations_change_the_hosts_files_not_the_gateways(client: C
     assert (bed.hosts["code"].home / name).read_text() == "line one\nline 2\n"
     status, data = await client.post("/file/patch", {"path": name, "diff": diff, "server": "code"})
     assert status == 400 and data["error"]["code"] == "patch_failed" and "hunk 1" in data["error"]["message"]
+    (bed.hosts["code"].home / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    latin = "--- a/latin1.txt\n+++ b/latin1.txt\n@@ -1 +1 @@\n-café\n+cafe\n"
+    status, data = await client.post("/file/patch", {"path": "latin1.txt", "diff": latin, "server": "code"})
+    assert (status, data["error"]["code"]) == (400, "invalid_request")
+    assert "latin1.txt on code is not UTF-8 text (byte 3)" in data["error"]["message"]
+    with open(bed.hosts["code"].home / "huge.log", "wb") as f:
+        f.truncate(11 * 1024 * 1024)  # sparse: no disk used
+    status, data = await client.post("/file/patch", {"path": "huge.log", "diff": latin, "server": "code"})
+    assert (status, data["error"]["code"]) == (413, "payload_too_large") and "11534336 bytes" in str(data)
+    for left in ("latin1.txt", "huge.log"):
+        (bed.hosts["code"].home / left).unlink()
     status, data = await client.post(
         "/file/write", {"path": name, "content": "x", "mode": "create", "server": "code"}
     )
