@@ -63,6 +63,7 @@ async def fan_out(
     forks: int = DEFAULT_FORKS,
     timeout: float | None = None,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    env: dict[str, str] | None = None,
     on_done: Callable[[HostResult], None] | None = None,
 ) -> FanOutResult:
     """Run ``command`` on every server; results come back in the order of ``servers``."""
@@ -73,7 +74,9 @@ async def fan_out(
         async with gate:
             t0 = time.monotonic()
             try:
-                r = await executor_for(server.name).run(command, timeout=timeout, output_limit=output_limit)
+                r = await executor_for(server.name).run(
+                    command, timeout=timeout, env=env, output_limit=output_limit
+                )
             except GtpError as exc:
                 result = HostResult(
                     server=server.name,

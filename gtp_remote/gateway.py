@@ -238,6 +238,7 @@ class Gateway:
         forks: int = DEFAULT_FORKS,
         timeout: float | None = None,
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        env: dict[str, str] | None = None,
         on_done: Callable[[HostResult], None] | None = None,
     ) -> FanOutResult:
         servers = self.inventory.resolve(target)
@@ -248,6 +249,7 @@ class Gateway:
             forks=forks,
             timeout=timeout,
             output_limit=output_limit,
+            env=env,
             on_done=on_done,
         )
 

@@ -94,6 +94,9 @@ async def test_execute_shell_on_a_target(client: Client):
     assert status == 200
     assert [r["stdout"] for r in data["results"]] == ["db\n", "code\n", "k8s-master\n"]
     assert data["summary"]["ok"] == 3
+    body = {"command": 'echo "$GREETING from $(hostname)"', "target": "db,code", "env": {"GREETING": "hi"}}
+    status, data = await client.post("/command/execute-shell", body)
+    assert [r["stdout"] for r in data["results"]] == ["hi from db\n", "hi from code\n"]
 
 
 async def test_execute_code_runs_on_the_server_and_leaves_nothing(client: Client, bed: Bed):

@@ -100,7 +100,7 @@ async def execute_shell(request: web.Request) -> web.StreamResponse:
 
         async def fan(job: Job) -> dict[str, Any]:
             result = await api.gateway.fan_out(
-                body.target or "", command, timeout=body.timeout, output_limit=RUN_OUTPUT_LIMIT
+                body.target or "", command, timeout=body.timeout, output_limit=RUN_OUTPUT_LIMIT, env=body.env
             )
             return compact_fan_out(result)
 
