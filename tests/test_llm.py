@@ -533,6 +533,21 @@ async def test_models_and_model_health_through_the_tunnels(api, scripted):
     assert health["db"]["ok"] and health["k8s-master"]["models"] == 1
 
 
+async def test_one_provider_on_two_servers_keeps_a_client_for_each(api, scripted):
+    """db and code both use the bare ``ollama`` provider: asked at once, neither closes the other's
+    client (they were cached under the provider's name alone)."""
+    scripted["db"].script(models=["test-model"])
+    scripted["code"].script(models=["test-model"])
+    llm = api.api.gateway.llm
+    db, code = (llm.resolve("ollama", current=None, server=s, model=None) for s in ("db", "code"))
+    first = await llm.client(db)
+    assert await llm.client(code) is not first and await llm.client(db) is first
+    answers = await asyncio.gather(
+        *(api.get(f"/llm/models?server={s}", TOKENS["alice"]) for _ in range(5) for s in ("db", "code"))
+    )
+    assert [status for status, _ in answers] == [200] * 10, answers
+
+
 # -- a real model --------------------------------------------------------------------------------
 
 

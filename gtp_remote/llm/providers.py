@@ -431,6 +431,9 @@ class OllamaClient(ModelClient):
             headers["Authorization"] = f"Bearer {key}"
         self._client = ollama.AsyncClient(host=endpoint.base_url, timeout=endpoint.timeout, headers=headers)
 
+    async def close(self) -> None:
+        await self._client.close()
+
     async def _chat(self, messages, tools, *, on_delta, temperature) -> ModelReply:  # type: ignore[no-untyped-def]
         converted = [_to_ollama(m) for m in messages]
         options: dict[str, Any] = {}

@@ -78,7 +78,7 @@ class LLMService:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
         #: (specialist, model) -> its client; replaced when the URL or the tunnel's port changes.
-        self._clients: dict[tuple[str, str], ModelClient] = {}
+        self._clients: dict[tuple[str, str, str], ModelClient] = {}
         self._prompts = SandboxedEnvironment(
             loader=ChoiceLoader(
                 [FileSystemLoader([str(d) for d in self.inventory.template_dirs]), DictLoader({})]
@@ -207,10 +207,12 @@ class LLMService:
             timeout=settings.timeout if settings else 120.0,
             max_tokens=specialist.config.max_tokens or (settings.max_tokens if settings else None),
         )
-        # Keyed by specialist, so error messages name the one asking. A tunnel reopened on a new
-        # port (after a reconnect) replaces the client; the old one's connections died with the old
-        # tunnel, and closing it frees them.
-        key = (specialist.name, specialist.model)
+        # Keyed by specialist and server (a bare provider's name is the same on every server it
+        # is asked on), so error messages name the one asking and concurrent jobs on two servers
+        # never replace each other's client. A tunnel reopened on a new port (after a reconnect)
+        # replaces the client; the old one's connections died with the old tunnel, and closing
+        # it frees them.
+        key = (specialist.name, specialist.model, host.name)
         client = self._clients.get(key)
         if client is None or client.endpoint != endpoint:
             if client is not None:
