@@ -302,12 +302,19 @@ async def test_jobs_survive_a_restart(bed: Bed, settings: Settings, tmp_path: Pa
 async def test_audit_log_records_requests_and_commands_and_verifies(client: Client, settings: Settings):
     await client.post("/command/execute-shell", {"command": "echo password=hunter2 Bearer abcdefghijkl"})
     await client.post("/file/read", {"path": "/etc/hostname"})
+    assert (await client.post("/file/read", {"path": "../../etc/shadow", "server": "local"}))[0] == 403
+    assert (await client.post("/file/list", {"path": "no-such-dir", "server": "local"}))[0] == 404
     log = settings.state_dir / "audit.jsonl"
     events = [json.loads(line) for line in log.read_text().splitlines()]
     kinds = [e["kind"] for e in events]
     assert "request" in kinds and "command" in kinds and "file" in kinds
     command = next(e for e in events if e["kind"] == "command")
     assert command["token"] == "alice" and command["server"] == "db" and command["exit_code"] == 0
+    refused = [(e["operation"], e["path"], e["outcome"]) for e in events if e["kind"] == "file"][1:]
+    assert refused == [
+        ("read", "../../etc/shadow", "path_not_allowed"),
+        ("list", "no-such-dir", "file_not_found"),
+    ]
     assert "hunter2" not in log.read_text() and "abcdefghijkl" not in log.read_text()
     assert TOKENS["alice"] not in log.read_text()
     cli = [sys.executable, "-m", "gtp_remote", "audit", "verify", str(log)]

@@ -298,9 +298,13 @@ async def file_read(request: web.Request) -> web.StreamResponse:
     body: m.FileRead = await parse(request, m.FileRead)
     request[CALLER].require("files.read")
     server = api.server_for(request[CALLER], body.server)
-    content = await api.gateway.read_file(
-        server, body.path, offset=body.offset, limit=body.limit, max_json_chars=OUTPUT_BUDGET
-    )
+    try:
+        content = await api.gateway.read_file(
+            server, body.path, offset=body.offset, limit=body.limit, max_json_chars=OUTPUT_BUDGET
+        )
+    except GtpError as exc:  # a refused path is worth seeing in the log as much as a read one
+        await _file_audit(api, request, "read", server, body.path, outcome=exc.code)
+        raise
     await _file_audit(api, request, "read", server, content.path, bytes=content.bytes_read, outcome="ok")
     return json_response(content.model_dump())
 
@@ -326,7 +330,11 @@ async def file_list(request: web.Request) -> web.StreamResponse:
     body: m.FileList = await parse(request, m.FileList)
     request[CALLER].require("files.read")
     server = api.server_for(request[CALLER], body.server)
-    listing = await api.gateway.list_dir(server, body.path, recursive=body.recursive, max_entries=500)
+    try:
+        listing = await api.gateway.list_dir(server, body.path, recursive=body.recursive, max_entries=500)
+    except GtpError as exc:
+        await _file_audit(api, request, "list", server, body.path, outcome=exc.code)
+        raise
     await _file_audit(api, request, "list", server, listing.path, entries=len(listing.entries), outcome="ok")
     return json_response(listing.model_dump())
 
