@@ -37,6 +37,7 @@ TOKENS = {
     "viewer": "viewer-llm-token",
     "analyst": "analyst-llm-token",
     "dbops": "dbops-llm-token",
+    "dbonly": "dbonly-llm-token",
 }
 
 
@@ -53,6 +54,7 @@ async def api(bed: Bed, settings: Settings, tmp_path: Path, monkeypatch: pytest.
             ),
             Token("analyst", digest(TOKENS["analyst"]), operations=frozenset({"llm"})),
             Token("dbops", digest(TOKENS["dbops"]), servers=("db",), operations=frozenset({"approve"})),
+            Token("dbonly", digest(TOKENS["dbonly"]), servers=("db",), operations=frozenset({"llm"})),
             Token("ops", digest(TOKENS["ops"]), operations=frozenset({"approve"})),
             Token("viewer", digest(TOKENS["viewer"]), operations=frozenset({"files.read"})),
         ]
@@ -476,6 +478,16 @@ async def test_scopes_and_request_validation(api, scripted, app_db):
     assert status == 400 and "works on server 'db'" in data["error"]["message"]
     status, data = await ask(api, "database-llm", "")
     assert status == 400 and "instructions" in data["error"]["message"]
+    # A token scoped to db learns no other server's name from an error.
+    status, data = await ask(api, "no-such-llm", "hi", token="dbonly")
+    assert status == 404 and "database-llm" in data["error"]["hint"]
+    named = data["error"]["hint"].replace(";", ",").replace(":", ",").split(", ")
+    assert "db" in named and not {"code", "k8s-master", "code-llm", "devops-llm"} & set(named), named
+    status, data = await ask(api, "ollama", "hi", server="nowhere", token="dbonly")
+    assert (status, data["error"]["hint"]) == (404, "your servers: db")
+    status, data = await ask(api, "code-llm", "hi", server="db", token="dbonly")
+    assert status == 400 and "works on another server" in data["error"]["message"]
+    assert "'code'" not in data["error"]["message"]
 
 
 async def test_a_provider_on_a_chosen_server_and_a_server_by_name(api, scripted, bed):

@@ -161,7 +161,14 @@ async def execute_llm(request: web.Request) -> web.StreamResponse:
     current = None
     with contextlib.suppress(GtpError):
         current = api.server_for(caller, body.server)
-    specialist = api.gateway.llm.resolve(body.provider, current=current, server=body.server, model=body.model)
+    inventory = api.gateway.inventory
+    specialist = api.gateway.llm.resolve(
+        body.provider,
+        current=current,
+        server=body.server,
+        model=body.model,
+        visible=lambda name: caller.may_use(inventory, name),
+    )
     caller.require_server(api.gateway.inventory, specialist.server)
     if not specialist.configured:
         # A server's model or a bare provider gets the built-in tools with no policy: as powerful

@@ -9,6 +9,7 @@ reached through the executor's SSH tunnel, never by the gateway's own localhost.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,7 @@ from gtp_remote.errors import (
     InventoryError,
     ModelUnavailableError,
     TunnelError,
+    UnknownServerError,
     UnknownSpecialistError,
 )
 from gtp_remote.executors.output import clip_text
@@ -95,23 +97,34 @@ class LLMService:
 
     # -- resolution ------------------------------------------------------------------------------------
 
-    def names(self) -> dict[str, list[str]]:
+    def names(self, visible: Callable[[str], bool] = lambda _: True) -> dict[str, list[str]]:
+        """What can be asked, on the servers ``visible`` lets the caller see."""
         inv = self.inventory
         return {
-            "specialists": sorted(inv.specialists),
-            "servers": sorted(n for n, s in inv.servers.items() if s.llm),
+            "specialists": sorted(n for n, spec in inv.specialists.items() if visible(spec.server)),
+            "servers": sorted(n for n, s in inv.servers.items() if s.llm and visible(n)),
             "providers": sorted(set(inv.providers) | set(DEFAULT_BASE_URLS)),
         }
 
     def resolve(
-        self, name: str, *, current: str | None, server: str | None = None, model: str | None = None
+        self,
+        name: str,
+        *,
+        current: str | None,
+        server: str | None = None,
+        model: str | None = None,
+        visible: Callable[[str], bool] = lambda _: True,
     ) -> Specialist:
+        """The specialist, server model or provider ``name`` stands for. ``visible`` says which
+        servers the caller may see: errors name no other (a scoped token learns nothing more)."""
         inv = self.inventory
         if name in inv.specialists:
             config = inv.specialists[name]
             if server and server != config.server:
+                shown = f"server '{config.server}'" if visible(config.server) else "another server"
+                works_on = f"works on {shown}"
                 raise InvalidRequestError(
-                    f"specialist '{name}' works on server '{config.server}', not '{server}'",
+                    f"specialist '{name}' {works_on}, not on '{server}'",
                     hint="omit server, or name a provider to use a model on another server",
                 )
             configured = True
@@ -126,11 +139,13 @@ class LLMService:
                 raise InvalidRequestError(
                     f"provider '{name}' needs a server: pass server or POST /server/set"
                 )
-            inv.get(target)
+            if target not in inv.servers:
+                shown = ", ".join(n for n in inv.servers if visible(n)) or "none"
+                raise UnknownServerError(f"unknown server '{target}'", hint=f"your servers: {shown}")
             config = SpecialistConfig(server=target, provider=name)
             configured = False
         else:
-            names = self.names()
+            names = self.names(visible)
             raise UnknownSpecialistError(
                 f"no specialist, server model or provider named '{name}'",
                 hint=(
