@@ -449,6 +449,17 @@ async def test_rate_limit_answers_429_with_retry_after(bed: Bed, settings: Setti
     assert int(statuses[2][1]["Retry-After"]) >= 1
 
 
+async def test_wrong_tokens_are_audited_until_an_address_floods_then_refused(
+    client: Client, settings: Settings
+):
+    """Nobody without a token can make the gateway fsync a line per request without limit."""
+    statuses = [(await client.get("/server/list", token=f"guess-{i}"))[0] for i in range(30)]
+    assert statuses == [401] * 20 + [429] * 10
+    assert (await client.get("/server/list"))[0] == 200  # a valid token from there still works
+    events = [json.loads(line) for line in (settings.state_dir / "audit.jsonl").read_text().splitlines()]
+    assert [e["status"] for e in events if e["kind"] == "request"] == [401] * 20 + [200]
+
+
 def test_graceful_shutdown_kills_running_jobs_and_marks_them(bed: Bed, tmp_path: Path):
     import signal
     import sqlite3

@@ -31,6 +31,7 @@ from gtp_remote.errors import (
     NotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
+    UnauthorizedError,
     UnknownServerError,
 )
 from gtp_remote.executors.output import clip_json
@@ -92,6 +93,9 @@ class Api:
         self.store.mark_interrupted()
         self.jobs = JobManager(self.store, on_finish=self._audit_job)
         self.limiter = RateLimiter(self.config.rate, self.config.burst)
+        # Refused tokens, per client address: past this a client is answered 429 and no longer
+        # audited line by line, so nobody without a token can keep the disk busy with fsyncs.
+        self.refused = RateLimiter(2, 20, what="requests with a wrong or missing token from this address")
         self.current: dict[str, str] = {}  # token name -> current server: per caller, never global
         self.health: dict[str, dict[str, Any]] = {}
         self.model_health: dict[str, dict[str, Any]] = {}
@@ -366,8 +370,17 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     caller: Token | None = None
     status = 500
+    audited = True
     try:
-        caller = api.auth.authenticate(request.headers.get("Authorization"))
+        try:
+            caller = api.auth.authenticate(request.headers.get("Authorization"))
+        except UnauthorizedError:
+            try:
+                api.refused.check(request.remote or "")
+            except RateLimitedError:
+                audited = False
+                raise
+            raise
         api.limiter.check(caller.name)
         request[CALLER] = caller
         response = await handler(request)
@@ -377,15 +390,16 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = status_of(exc)
         raise
     finally:
-        await api.record(
-            {
-                "kind": "request",
-                "request_id": request.get(REQUEST_ID),
-                "token": caller.name if caller else None,
-                "client": request.remote,
-                "method": request.method,
-                "path": request.path,
-                "status": status,
-                "duration_ms": round((time.monotonic() - started) * 1000, 3),
-            }
-        )
+        if audited:
+            await api.record(
+                {
+                    "kind": "request",
+                    "request_id": request.get(REQUEST_ID),
+                    "token": caller.name if caller else None,
+                    "client": request.remote,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 3),
+                }
+            )

@@ -178,11 +178,14 @@ def _from_file(path: Path) -> list[Token]:
 
 
 class RateLimiter:
-    """A token bucket per caller: ``rate`` requests a second, bursts up to ``burst``."""
+    """A token bucket per key: ``rate`` requests a second, bursts up to ``burst``."""
 
-    def __init__(self, rate: float, burst: int):
+    MAX_KEYS = 4096  # past this, buckets that are full again are forgotten (keys can be addresses)
+
+    def __init__(self, rate: float, burst: int, what: str = "requests for this token"):
         self.rate = rate
         self.burst = burst
+        self.what = what
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def check(self, key: str) -> None:
@@ -193,8 +196,11 @@ class RateLimiter:
             wait = (1 - level) / self.rate
             self._buckets[key] = (level, now)
             raise RateLimitedError(
-                f"too many requests for this token (limit {self.rate:g}/s, bursts of {self.burst})",
+                f"too many {self.what} (limit {self.rate:g}/s, bursts of {self.burst})",
                 retry_after=wait,
                 hint=f"retry after {wait:.1f}s",
             )
         self._buckets[key] = (level - 1, now)
+        if len(self._buckets) > self.MAX_KEYS:
+            refill = self.burst / self.rate
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < refill}
