@@ -6,7 +6,10 @@ blocks the event loop.
 
 A command gets the gateway's environment less its secrets: every ``GTP_*`` variable (the API's
 token among them) and the ones the gateway names as holding secrets (model API keys, tokens),
-so that a caller allowed to run commands cannot read the keys of callers allowed more.
+so that a command does not hand them on by accident (``env``, a crash report, a child's log). It
+is no boundary: a command runs as the gateway's user and can read the gateway's own
+``/proc/PID/environ`` and state folder; callers who must not see the tokens get no ``local``
+server (the README says so).
 """
 
 from __future__ import annotations
