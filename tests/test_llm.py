@@ -485,9 +485,12 @@ async def test_scopes_and_request_validation(api, scripted, app_db):
     assert "db" in named and not {"code", "k8s-master", "code-llm", "devops-llm"} & set(named), named
     status, data = await ask(api, "ollama", "hi", server="nowhere", token="dbonly")
     assert (status, data["error"]["hint"]) == (404, "your servers: db")
-    status, data = await ask(api, "code-llm", "hi", server="db", token="dbonly")
-    assert status == 400 and "works on another server" in data["error"]["message"]
-    assert "'code'" not in data["error"]["message"]
+    for hidden in ({"server": "db"}, {}, {"model": "x"}):  # a specialist on code: unknown to it
+        status, data = await ask(api, "code-llm", "hi", token="dbonly", **hidden)
+        assert (status, data["error"]["code"]) == (404, "unknown_specialist"), data
+        assert "'code'" not in data["error"]["message"]
+    status, data = await ask(api, "code", "hi", token="dbonly")  # code's own model, likewise
+    assert (status, data["error"]["code"]) == (404, "unknown_specialist"), data
 
 
 async def test_a_provider_on_a_chosen_server_and_a_server_by_name(api, scripted, bed):

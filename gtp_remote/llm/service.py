@@ -116,19 +116,18 @@ class LLMService:
         visible: Callable[[str], bool] = lambda _: True,
     ) -> Specialist:
         """The specialist, server model or provider ``name`` stands for. ``visible`` says which
-        servers the caller may see: errors name no other (a scoped token learns nothing more)."""
+        servers the caller may see: a specialist or server model on any other is as unknown to
+        it as a name that does not exist, so a scoped token learns nothing more from an error."""
         inv = self.inventory
-        if name in inv.specialists:
+        if name in inv.specialists and visible(inv.specialists[name].server):
             config = inv.specialists[name]
             if server and server != config.server:
-                shown = f"server '{config.server}'" if visible(config.server) else "another server"
-                works_on = f"works on {shown}"
                 raise InvalidRequestError(
-                    f"specialist '{name}' {works_on}, not on '{server}'",
+                    f"specialist '{name}' works on server '{config.server}', not '{server}'",
                     hint="omit server, or name a provider to use a model on another server",
                 )
             configured = True
-        elif name in inv.servers and inv.servers[name].llm:
+        elif name in inv.servers and inv.servers[name].llm and visible(name):
             if server and server != name:
                 raise InvalidRequestError(f"'{name}' is a server's model; server must be '{name}' or omitted")
             config = SpecialistConfig(server=name, description=f"the model of server {name}")
