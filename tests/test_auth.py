@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gtp_remote.api.auth import Authenticator, load_tokens
-from gtp_remote.errors import ForbiddenError, InventoryError, UnauthorizedError
+from gtp_remote.api.auth import Authenticator, RateLimiter, load_tokens
+from gtp_remote.errors import ForbiddenError, InventoryError, RateLimitedError, UnauthorizedError
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +44,32 @@ def test_a_named_tokens_file_that_is_missing_stops_the_server(
     """Falling back to the generated token would give every permission to whoever holds it."""
     monkeypatch.setenv("GTP_TOKENS_FILE", str(tmp_path / "tokns.yaml"))
     monkeypatch.setenv("GTP_API_TOKEN", "would-be-fallback")
-    with pytest.raises(InventoryError, match=r"GTP_TOKENS_FILE names .*tokns\.yaml, which is not a file"):
+    with pytest.raises(InventoryError, match=r"GTP_TOKENS_FILE names .*tokns\.yaml, which is not a readable"):
+        load_tokens(tmp_path)
+    monkeypatch.delenv("GTP_TOKENS_FILE")
+    (tmp_path / "tokens.yaml").symlink_to(tmp_path / "unmounted" / "tokens.yaml")  # the default place
+    with pytest.raises(InventoryError, match=r"tokens\.yaml, which is not a readable file"):
+        load_tokens(tmp_path)
+    (tmp_path / "tokens.yaml").unlink()
+    (tmp_path / "tokens.yaml").mkdir()
+    with pytest.raises(InventoryError, match=r"tokens\.yaml, which is not a readable file"):
         load_tokens(tmp_path)
     assert not (tmp_path / "api-token").exists()
+
+
+def test_rate_buckets_are_per_key_and_bounded(monkeypatch: pytest.MonkeyPatch):
+    limiter = RateLimiter(rate=0.001, burst=2, what="tries")
+    monkeypatch.setattr(RateLimiter, "MAX_KEYS", 3)
+    for _ in range(2):
+        limiter.check("a")
+    with pytest.raises(RateLimitedError, match=r"too many tries \(limit 0\.001/s, bursts of 2\)"):
+        limiter.check("a")
+    for key in ("b", "c"):
+        limiter.check(key)
+    with pytest.raises(RateLimitedError):
+        limiter.check("a")  # still remembered: seen more recently than none of the others
+    limiter.check("d")  # a fourth key: the least recently seen ("b") is forgotten
+    assert list(limiter._buckets) == ["c", "a", "d"]
 
 
 def test_a_token_variable_that_is_not_set_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

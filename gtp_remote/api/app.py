@@ -93,14 +93,29 @@ class Api:
         self.store.mark_interrupted()
         self.jobs = JobManager(self.store, on_finish=self._audit_job)
         self.limiter = RateLimiter(self.config.rate, self.config.burst)
-        # Refused tokens, per client address: past this a client is answered 429 and no longer
-        # audited line by line, so nobody without a token can keep the disk busy with fsyncs.
+        # Refused tokens, per client address: past this a client is answered 429 and its refused
+        # requests are counted, one audit line a second for all of them, so nobody without a
+        # token can keep the disk busy with fsyncs. (Tokens are long and random: this is not
+        # what stops guessing them.)
         self.refused = RateLimiter(2, 20, what="requests with a wrong or missing token from this address")
+        self._suppressed = 0
+        self._suppressed_at = -1.0
         self.current: dict[str, str] = {}  # token name -> current server: per caller, never global
         self.health: dict[str, dict[str, Any]] = {}
         self.model_health: dict[str, dict[str, Any]] = {}
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def suppress_refused(self) -> int:
+        """Count one refused request that is over its address's limit. Returns how many refused
+        requests its audit line stands for: 0 (none: counted for the next line) or, once a
+        second, all counted since the last line."""
+        self._suppressed += 1
+        now = time.monotonic()
+        if self._suppressed_at >= 0 and now - self._suppressed_at < 1.0:
+            return 0
+        count, self._suppressed, self._suppressed_at = self._suppressed, 0, now
+        return count
 
     async def record(self, event: dict[str, Any]) -> None:
         """Append to the audit log; returns once the event is on disk (shared fsyncs, see AuditWriter)."""
@@ -370,7 +385,7 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     caller: Token | None = None
     status = 500
-    audited = True
+    suppressed: int | None = None  # None: an audit line of its own; else how many this line counts
     try:
         try:
             caller = api.auth.authenticate(request.headers.get("Authorization"))
@@ -378,7 +393,7 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
             try:
                 api.refused.check(request.remote or "")
             except RateLimitedError:
-                audited = False
+                suppressed = api.suppress_refused()
                 raise
             raise
         api.limiter.check(caller.name)
@@ -390,16 +405,17 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = status_of(exc)
         raise
     finally:
-        if audited:
-            await api.record(
-                {
-                    "kind": "request",
-                    "request_id": request.get(REQUEST_ID),
-                    "token": caller.name if caller else None,
-                    "client": request.remote,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status,
-                    "duration_ms": round((time.monotonic() - started) * 1000, 3),
-                }
-            )
+        if suppressed != 0:
+            event = {
+                "kind": "request",
+                "request_id": request.get(REQUEST_ID),
+                "token": caller.name if caller else None,
+                "client": request.remote,
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "duration_ms": round((time.monotonic() - started) * 1000, 3),
+            }
+            if suppressed is not None:
+                event["refused_count"] = suppressed  # this one and those not logged since the last
+            await api.record(event)

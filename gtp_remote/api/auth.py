@@ -16,6 +16,7 @@ import hmac
 import os
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,10 +129,13 @@ def load_tokens(state_dir: Path, *, announce=print) -> list[Token]:  # type: ign
     path = Path(named or state_dir / "tokens.yaml")
     if path.is_file():
         return _from_file(path)
-    if named:  # a named file that is missing must not fall back to a token with every permission
+    # A tokens file that was meant to be there must not fall back to a token with every
+    # permission: one named but missing, or a dangling link or a folder in its place.
+    if named or path.exists() or path.is_symlink():
         raise InventoryError(
-            f"GTP_TOKENS_FILE names {path}, which is not a file",
-            hint="fix the path, or unset GTP_TOKENS_FILE to use GTP_API_TOKEN or the generated token",
+            f"{'GTP_TOKENS_FILE names ' if named else ''}{path}, which is not a readable file",
+            hint="fix the path or the link; without a tokens file, remove it (and unset GTP_TOKENS_FILE)"
+            " to use GTP_API_TOKEN or the generated token",
         )
     if os.environ.get("GTP_API_TOKEN"):
         return [Token("default", digest(os.environ["GTP_API_TOKEN"]), env="GTP_API_TOKEN")]
@@ -180,17 +184,19 @@ def _from_file(path: Path) -> list[Token]:
 class RateLimiter:
     """A token bucket per key: ``rate`` requests a second, bursts up to ``burst``."""
 
-    MAX_KEYS = 4096  # past this, buckets that are full again are forgotten (keys can be addresses)
+    MAX_KEYS = 4096  # the least recently seen keys beyond this are forgotten (keys can be addresses)
 
     def __init__(self, rate: float, burst: int, what: str = "requests for this token"):
         self.rate = rate
         self.burst = burst
         self.what = what
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def check(self, key: str) -> None:
         now = time.monotonic()
-        level, then = self._buckets.get(key, (float(self.burst), now))
+        level, then = self._buckets.pop(key, (float(self.burst), now))
+        if len(self._buckets) >= self.MAX_KEYS:
+            self._buckets.popitem(last=False)
         level = min(self.burst, level + (now - then) * self.rate)
         if level < 1:
             wait = (1 - level) / self.rate
@@ -201,6 +207,3 @@ class RateLimiter:
                 hint=f"retry after {wait:.1f}s",
             )
         self._buckets[key] = (level - 1, now)
-        if len(self._buckets) > self.MAX_KEYS:
-            refill = self.burst / self.rate
-            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < refill}
