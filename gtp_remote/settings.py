@@ -37,8 +37,13 @@ class Settings:
 
 
 def private_dir(path: Path) -> None:
-    """Create a folder of the state (and its parents) that only its owner may enter."""
+    """Create a folder of the state (and its parents) that only its owner may enter; one made
+    before (by an older version, or by hand) is closed too, when it is ours."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            path.chmod(0o700)
 
 
 def private_file(path: Path) -> None:

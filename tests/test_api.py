@@ -361,6 +361,12 @@ async def test_responses_stay_under_100k_characters_of_json_even_for_nul_bytes(
 async def test_state_is_private_and_keeps_env_names_not_values(client: Client, settings: Settings):
     """The job database and audit log are their owner's alone; an env value is never stored; the
     code execute-code ran is in the audit log."""
+    from gtp_remote.settings import private_dir
+
+    older = settings.state_dir.parent / "older-state"
+    older.mkdir(mode=0o755)
+    private_dir(older)  # a folder an older version made is closed too
+    assert stat.S_IMODE(older.stat().st_mode) == 0o700
     status, data = await client.post(
         "/command/execute-shell", {"command": 'test -n "$PGPASSWORD"', "env": {"PGPASSWORD": "s3cret-Vq7x"}}
     )
