@@ -301,9 +301,32 @@ def clip_run(result: dict[str, Any], budget: int) -> dict[str, Any]:
 
 
 def compact_fan_out(result: FanOutResult) -> dict[str, Any]:
+    """A fan-out's rows inside the budget. Each host's output gets its share (200 characters at
+    least); with hundreds of hosts even that, and the rows themselves, would not fit: then the
+    outputs of hosts that succeeded go first, then every output, then the rows of hosts that
+    succeeded (counted in ``results_omitted``), then any row beyond the budget. The summary
+    always counts every host."""
     per_host = max(OUTPUT_BUDGET // max(len(result.results), 1), 200)
     rows = [clip_run(r.model_dump(), per_host) for r in result.results]
-    return {"results": rows, "summary": result.summary.model_dump(), "ok": result.ok}
+    body: dict[str, Any] = {"results": rows, "summary": result.summary.model_dump(), "ok": result.ok}
+
+    def fits() -> bool:
+        return len(json.dumps(body, ensure_ascii=False)) <= OUTPUT_BUDGET
+
+    for which in ("ok", "all"):
+        if fits():
+            return body
+        for row in rows:
+            if which == "all" or row["status"] == "ok":
+                row["stdout"] = row["stderr"] = ""
+                row["output_omitted"] = True
+    if not fits():
+        kept = [r for r in rows if r["status"] != "ok"]
+        while kept and len(json.dumps({**body, "results": kept}, ensure_ascii=False)) > OUTPUT_BUDGET:
+            kept = kept[: len(kept) * 9 // 10]
+        body["results"] = kept
+        body["results_omitted"] = len(rows) - len(kept)
+    return body
 
 
 # -- middlewares ---------------------------------------------------------------------------------

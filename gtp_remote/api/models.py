@@ -134,7 +134,11 @@ class ShellResult(BaseModel):
 class MultiShellResult(BaseModel):
     job_id: str
     status: str
-    results: list[HostResult]
+    results: list[HostResult] = Field(
+        description="One row per host; rows may carry output_omitted: true when hundreds of hosts "
+        "would not fit the response, and the rows of hosts that succeeded may then be left out."
+    )
+    results_omitted: int | None = Field(None, description="Rows left out to fit; summary counts every host.")
     summary: Summary
 
 

@@ -64,9 +64,9 @@ def json_chars(text: str) -> int:
 
 def clip_json(text: str, limit: int) -> tuple[str, bool]:
     """``clip_text``, but so that the text takes at most ``limit`` characters inside JSON."""
-    if len(text) * 6 <= limit or json_chars(text) <= limit:  # even all escaped, it fits
-        return text, False
-    lo, hi = 0, limit  # the most characters clip_text may keep: found by bisection
+    if len(text) <= limit and (len(text) * 6 <= limit or json_chars(text) <= limit):
+        return text, False  # (longer than limit, it cannot fit: not measured whole)
+    lo, hi = 0, min(limit, len(text))  # the most characters clip_text may keep: found by bisection
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if json_chars(clip_text(text, mid)[0]) <= limit:
