@@ -164,6 +164,17 @@ async def test_paths_are_confined_to_root(tmp_path: Path):
     (root / "later").symlink_to("inside-later.txt")  # a link to nothing inside is fine
     await ex.write_file("later", "made", mode="append")
     assert (root / "inside-later.txt").read_text() == "made"
+    # A target outside is refused as such (403), before anything there is looked up (no 404
+    # telling what exists outside).
+    (root / "far").symlink_to(tmp_path / "no-such-dir" / "x")
+    with pytest.raises(PathNotAllowedError, match="outside its root"):
+        await ex.write_file("far", "x", mode="append")
+    # `..` after a link is the kernel's: deep/a/b/.. is deep/a, not root.
+    (root / "deep" / "a" / "b").mkdir(parents=True)
+    (root / "s").symlink_to(root / "deep" / "a" / "b")
+    (root / "tricky").symlink_to("s/../made.txt")
+    await ex.write_file("tricky", "here", mode="append")
+    assert (root / "deep" / "a" / "made.txt").read_text() == "here" and not (root / "made.txt").exists()
     await ex.write_file("inside.txt", "ok")
     assert (root / "inside.txt").read_text() == "ok"
 

@@ -306,13 +306,19 @@ class Executor(abc.ABC):
         root = self.server.root
         base = root or self.server.cwd
         full = path if posixpath.isabs(path) or base is None else posixpath.join(base, path)
-        if root is not None and posixpath.isabs(full) == posixpath.isabs(root):
+        if root is None:
+            return await self._resolve(full, must_exist)
+        if posixpath.isabs(full) == posixpath.isabs(root):
             # First by the text alone, so nothing about the world outside root is revealed...
             self._refuse_outside(path, posixpath.normpath(full), posixpath.normpath(root))
-        real = await self._resolve(full, must_exist)
-        if root is not None:
-            # ...then on the resolved path, which catches symlinks pointing outside.
-            self._refuse_outside(path, real, await self._resolve(root, True))
+        real_root = await self._resolve(root, True)
+
+        def inside(hop: str) -> None:  # ...a link followed by hand, likewise, before looking...
+            self._refuse_outside(path, posixpath.normpath(hop), real_root)
+
+        real = await self._resolve(full, must_exist, inside)
+        # ...then on the resolved path, which catches symlinks pointing outside.
+        self._refuse_outside(path, real, real_root)
         return real
 
     def _refuse_outside(self, path: str, resolved: str, root: str) -> None:
@@ -324,15 +330,19 @@ class Executor(abc.ABC):
             hint=f"use a path below {self.server.root}",
         )
 
-    async def _resolve(self, path: str, must_exist: bool, hops: int = 0) -> str:
+    async def _resolve(
+        self, path: str, must_exist: bool, inside: Callable[[str], None] | None = None, hops: int = 0
+    ) -> str:
         """Canonical path; when the last component may not exist yet, resolve its parent.
 
         A last component that is a symlink to nothing is followed by hand: writing through it
         (append opens it) would create its target, which must be checked, not the link's name.
+        Each target is shown to ``inside`` before anything is looked up there. ``..`` is left
+        to the server's own resolution (``a/link/../b`` is not ``a/b`` when ``link`` is a link).
         """
         if must_exist:
             return await self._realpath(path)
-        parent, leaf = posixpath.split(posixpath.normpath(path))
+        parent, leaf = posixpath.split(path.rstrip("/") or "/")
         if leaf in ("", ".", ".."):
             return await self._realpath(path)
         try:
@@ -345,7 +355,10 @@ class Executor(abc.ABC):
             return candidate
         if hops >= MAX_SYMLINK_HOPS:
             raise InvalidRequestError(f"path {path!r} on {self.name}: too many levels of symbolic links")
-        return await self._resolve(posixpath.join(real_parent, target), False, hops + 1)
+        hop = posixpath.join(real_parent, target)
+        if inside is not None:
+            inside(hop)
+        return await self._resolve(hop, False, inside, hops + 1)
 
     @abc.abstractmethod
     async def _realpath(self, path: str) -> str: ...
