@@ -188,6 +188,13 @@ async def test_pipes_and_devices_are_refused_not_waited_on(tmp_path: Path):
             await asyncio.wait_for(call, 5)
     with pytest.raises(InvalidRequestError, match="is a directory"):
         await local().read_file(str(tmp_path))
+    # A pipe swapped in after that check: the open itself refuses it without waiting.
+    for raw in (
+        ex._read_file(str(tmp_path / "fifo"), 0, None),
+        ex._write_file(str(tmp_path / "fifo"), b"x", "append"),
+    ):
+        with pytest.raises(RemoteFileError, match=r"not a regular file|No such device"):  # ENXIO: no reader
+            await asyncio.wait_for(raw, 5)
 
 
 async def test_check():

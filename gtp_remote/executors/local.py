@@ -15,6 +15,8 @@ server (the README says so).
 from __future__ import annotations
 
 import asyncio
+import errno
+import io
 import os
 import platform
 import signal
@@ -53,6 +55,17 @@ def file_type(mode: int) -> str:
     if stat_mod.S_ISREG(mode):
         return "file"
     return "other"
+
+
+def _open_regular(path: str, flags: int) -> io.FileIO:
+    """Open without blocking (a pipe with no writer or reader would wait forever) and refuse
+    anything but a regular file, in one step with the open, so nothing can be swapped in."""
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    os.set_blocking(fd, True)
+    return io.FileIO(fd, "r" if flags & os.O_ACCMODE == os.O_RDONLY else "a")
 
 
 class _LocalProcess(Process):
@@ -154,7 +167,8 @@ class LocalExecutor(Executor):
 
     async def _read_file(self, path: str, offset: int, limit: int | None) -> bytes:
         def read() -> bytes:
-            with open(path, "rb") as f:
+            # O_NONBLOCK: a pipe swapped in after the regular-file check cannot hang the thread.
+            with _open_regular(path, os.O_RDONLY) as f:
                 f.seek(offset)
                 return f.read() if limit is None else f.read(limit)
 
@@ -163,7 +177,7 @@ class LocalExecutor(Executor):
     async def _write_file(self, path: str, data: bytes, mode: str) -> None:
         def write() -> None:
             if mode == "append":
-                with open(path, "ab") as f:
+                with _open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as f:
                     f.write(data)
                 return
             exists = os.path.lexists(path)
