@@ -137,10 +137,7 @@ class Server(BaseModel):
     connect_timeout: float = Field(10.0, gt=0)
     keepalive: float = Field(15.0, ge=0, description="seconds between keepalives; 0 disables")
     max_sessions: int = Field(
-        8,
-        ge=2,  # file operations keep one SFTP channel open: with 1, commands would wait forever
-        le=256,
-        description="channels per connection, at least 2 (one is SFTP's); keep below sshd's MaxSessions",
+        8, ge=1, le=256, description="channels per connection; keep below sshd's MaxSessions"
     )
     persistent_shell: bool = Field(
         True, description="run commands through a reused bash on the host instead of a channel each"

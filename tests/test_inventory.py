@@ -166,13 +166,6 @@ def test_camel_and_snake_case_both_accepted(tmp_path: Path):
     assert inv.servers["b"].max_sessions == 5
 
 
-def test_one_session_is_refused_since_sftp_keeps_one(tmp_path: Path):
-    write(tmp_path, "a.yaml", "servers:\n  a: {host: x, maxSessions: 1}\n")
-    message = error_of(tmp_path)
-    assert "servers.a.maxSessions" in message or "servers.a.max_sessions" in message, message
-    assert "greater than or equal to 2" in message
-
-
 def test_targets(tmp_path: Path):
     write(
         tmp_path,

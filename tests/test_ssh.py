@@ -609,6 +609,18 @@ async def test_a_timed_out_command_flooding_output_is_killed_on_time(bed_gateway
     assert (await bed_gateway.run("db", "echo after")).stdout == "after\n"
 
 
+async def test_one_session_channel_serves_commands_and_files_in_turn(bed: Bed, settings: Settings):
+    """With max_sessions 1 (sshd MaxSessions 1), SFTP must not keep the only channel."""
+    async with gateway(settings, bed.server("db", max_sessions=1)) as gw:
+        ex = gw.executor("db")
+        for i in range(3):
+            assert (await asyncio.wait_for(ex.run(f"echo {i}"), 10)).stdout == f"{i}\n"
+            await asyncio.wait_for(ex.write_file("one-slot.txt", f"turn {i}"), 10)
+            assert await asyncio.wait_for(ex.read_file("one-slot.txt"), 10) == f"turn {i}".encode()
+        both = await asyncio.wait_for(asyncio.gather(ex.run("echo both"), ex.read_file("one-slot.txt")), 10)
+        assert both == [both[0], b"turn 2"] and both[0].stdout == "both\n"
+
+
 async def test_cancelled_twice_while_starting_gives_its_slot_back(
     bed: Bed, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):

@@ -458,28 +458,35 @@ class SSHExecutor(Executor):
 
     # -- files over SFTP --------------------------------------------------------------------------
 
-    async def _sftp(self) -> asyncssh.SFTPClient:
-        link = await self._get_link()
+    async def _start_sftp(self, link: _Link) -> asyncssh.SFTPClient:
+        """An SFTP client on a session channel of its own (a slot of the pool)."""
+        await link.sessions.slot()
+        try:
+            return await link.conn.start_sftp_client()
+        except (asyncssh.Error, OSError) as exc:
+            link.sessions.release()
+            raise ChannelError(
+                f"{self.where}: cannot start SFTP: {getattr(exc, 'reason', exc)}",
+                server=self.name,
+                hint="check that sshd_config has a 'Subsystem sftp' line",
+            ) from None
+
+    async def _sftp(self, link: _Link) -> asyncssh.SFTPClient:
+        """The connection's SFTP client, kept for the connection's whole life."""
         if link.sftp is not None:
             return link.sftp
         async with link.sftp_lock:
             if link.sftp is None:
-                # The sftp subsystem is a session channel for the whole connection's life.
-                await link.sessions.slot()
-                try:
-                    link.sftp = await link.conn.start_sftp_client()
-                except (asyncssh.Error, OSError) as exc:
-                    link.sessions.release()
-                    raise ChannelError(
-                        f"{self.where}: cannot start SFTP: {getattr(exc, 'reason', exc)}",
-                        server=self.name,
-                        hint="check that sshd_config has a 'Subsystem sftp' line",
-                    ) from None
+                link.sftp = await self._start_sftp(link)
         return link.sftp
 
     @contextlib.asynccontextmanager
     async def _file_op(self, path: str) -> AsyncIterator[asyncssh.SFTPClient]:
-        sftp = await self._sftp()
+        link = await self._get_link()
+        # With one session channel allowed, a kept SFTP client would hold it for good and every
+        # command would wait forever: there each file operation opens its own and closes it.
+        transient = link.sessions.cap < 2
+        sftp = await (self._start_sftp(link) if transient else self._sftp(link))
         try:
             yield sftp
         except asyncssh.SFTPError as exc:
@@ -491,6 +498,12 @@ class SSHExecutor(Executor):
             raise kind(f"{self.name}: {path}: {exc.reason}", server=self.name) from None
         except _LOST as exc:
             raise self._lost_error(exc) from None
+        finally:
+            if transient:
+                sftp.exit()
+                with contextlib.suppress(Exception):
+                    await sftp.wait_closed()
+                link.sessions.release()
 
     async def _realpath(self, path: str) -> str:
         path = path[2:] if path.startswith("~/") else ("." if path == "~" else path)
