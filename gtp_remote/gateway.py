@@ -155,9 +155,7 @@ class Gateway:
         """Up to ``limit`` bytes from ``offset``; with ``max_json_chars``, fewer when the content
         would take more inside JSON (binary bytes escape to 6 characters each): ``bytes_read``
         and ``eof`` then say where the next read starts, so nothing is skipped."""
-        executor = self.executor(server)
-        stat = await executor.stat(path)
-        data = await executor.read_file(path, offset=offset, limit=limit)
+        stat, data = await self.executor(server).read_file_stat(path, offset=offset, limit=limit)
         text, binary = _decode(data)
         if max_json_chars is not None and json_chars(text) > max_json_chars:
             data = data[: _fitting_bytes(data, binary, max_json_chars)]

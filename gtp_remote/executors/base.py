@@ -261,20 +261,28 @@ class Executor(abc.ABC):
 
     async def read_file(self, path: str, *, offset: int = 0, limit: int | None = None) -> bytes:
         """Read ``limit`` bytes (all when None) of ``path`` from ``offset``."""
-        real = await self.confine(path)
-        await self._require_regular(path, real)
-        return await self._read_file(real, offset, limit)
+        return (await self.read_file_stat(path, offset=offset, limit=limit))[1]
 
-    async def _require_regular(self, path: str, real: str) -> None:
+    async def read_file_stat(
+        self, path: str, *, offset: int = 0, limit: int | None = None
+    ) -> tuple[FileStat, bytes]:
+        """The file's stat and ``limit`` bytes of it from ``offset``: one path resolution and
+        one stat for both (each is a round trip over SFTP)."""
+        real = await self.confine(path)
+        stat = await self._require_regular(path, real)
+        return stat, await self._read_file(real, offset, limit)
+
+    async def _require_regular(self, path: str, real: str) -> FileStat:
         """Refuse a pipe, socket or device: reading one can block forever (and over SFTP, block
         every other file operation on the connection), or never end."""
-        kind = (await self._stat(real)).type
-        if kind != "file":
+        stat = await self._stat(real)
+        if stat.type != "file":
             raise InvalidRequestError(
-                f"{path} on {self.name} is {'a directory' if kind == 'dir' else 'not a regular file'}",
+                f"{path} on {self.name} is {'a directory' if stat.type == 'dir' else 'not a regular file'}",
                 server=self.name,
                 hint="list a directory with /file/list; read a device or pipe with a command (head -c N)",
             )
+        return stat
 
     async def write_file(
         self, path: str, data: bytes | str, *, mode: Literal["create", "overwrite", "append"] = "overwrite"
