@@ -455,6 +455,9 @@ async def test_unknown_model_unknown_name_and_dead_model_server(api, scripted, b
     status, data = await ask(api, "no-such-llm", "hi")
     assert status == 404 and data["error"]["code"] == "unknown_specialist"
     assert "database-llm" in data["error"]["hint"] and "ollama" in data["error"]["hint"]
+    status, data = await ask(api, "ollama", "hi", server="k8s-master")  # its model is lmstudio's
+    assert (status, data["error"]["code"]) == (400, "invalid_request")
+    assert data["error"]["message"].startswith("no model for ollama: pass model, or set llm.model")
     status, data = await ask(api, "ghost-llm", "hi")
     assert status == 502, data
     assert (

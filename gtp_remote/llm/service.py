@@ -163,8 +163,8 @@ class LLMService:
         settings = inv.providers.get(provider)
         chosen = chosen or (settings.default_model if settings else None)
         if not chosen:
-            raise InventoryError(
-                f"no model for {name}: set llm.model on server '{host.name}' or "
+            raise InvalidRequestError(  # the request can name one: not the gateway's failure
+                f"no model for {name}: pass model, or set llm.model on server '{host.name}' or "
                 f"llm.providers.{provider}.defaultModel",
                 server=host.name,
             )
