@@ -609,16 +609,75 @@ async def test_a_timed_out_command_flooding_output_is_killed_on_time(bed_gateway
     assert (await bed_gateway.run("db", "echo after")).stdout == "after\n"
 
 
-async def test_one_session_channel_serves_commands_and_files_in_turn(bed: Bed, settings: Settings):
-    """With max_sessions 1 (sshd MaxSessions 1), SFTP must not keep the only channel."""
-    async with gateway(settings, bed.server("db", max_sessions=1)) as gw:
+@pytest.fixture
+def one_session_sshd(bed: Bed, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A second sshd on db, port 2222, with MaxSessions 1 (as some hardened hosts have)."""
+    host = bed.hosts["db"]
+    config = (host.dir / "sshd_config").read_text()
+    config = config.replace(f"ListenAddress {host.ip}:22", f"ListenAddress {host.ip}:2222")
+    config = config.replace("ListenAddress 127.0.0.1:22\n", "")
+    config = config.replace(f"PidFile {host.dir}/sshd.pid", f"PidFile {tmp_path}/sshd.pid")
+    (tmp_path / "sshd_config").write_text(config + "MaxSessions 1\n")
+    proc = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            host.netns,
+            "/usr/sbin/sshd",
+            "-D",
+            "-f",
+            str(tmp_path / "sshd_config"),
+            "-E",
+            str(tmp_path / "sshd.log"),
+        ]
+    )
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{host.ip}]:2222 {host.public_key}\n")
+    for _ in range(100):
+        if (tmp_path / "sshd.pid").exists():
+            break
+        time.sleep(0.05)
+    yield 2222, known
+    proc.terminate()
+    proc.wait()
+
+
+async def test_one_session_channel_serves_commands_and_files_in_turn(
+    bed: Bed, settings: Settings, one_session_sshd: tuple[int, Path]
+):
+    """Against sshd's MaxSessions 1, with max_sessions 1: SFTP does not keep the only channel,
+    and a channel refused while sshd frees the last one is waited for."""
+    port, known = one_session_sshd
+    server = bed.server("db", port=port, known_hosts=str(known), max_sessions=1)
+    async with gateway(settings, server) as gw:
         ex = gw.executor("db")
         for i in range(3):
-            assert (await asyncio.wait_for(ex.run(f"echo {i}"), 10)).stdout == f"{i}\n"
-            await asyncio.wait_for(ex.write_file("one-slot.txt", f"turn {i}"), 10)
-            assert await asyncio.wait_for(ex.read_file("one-slot.txt"), 10) == f"turn {i}".encode()
-        both = await asyncio.wait_for(asyncio.gather(ex.run("echo both"), ex.read_file("one-slot.txt")), 10)
-        assert both == [both[0], b"turn 2"] and both[0].stdout == "both\n"
+            assert (await asyncio.wait_for(ex.run(f"echo {i}"), 15)).stdout == f"{i}\n"
+            await asyncio.wait_for(ex.write_file("one-slot.txt", f"turn {i}"), 15)
+            assert await asyncio.wait_for(ex.read_file("one-slot.txt"), 15) == f"turn {i}".encode()
+        both = await asyncio.wait_for(asyncio.gather(ex.run("echo both"), ex.read_file("one-slot.txt")), 15)
+        assert both[0].stdout == "both\n" and both[1] == b"turn 2"
+
+
+async def test_a_file_operation_cancelled_while_sftp_starts_gives_the_only_slot_back(
+    bed: Bed, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    import asyncssh
+
+    async def stuck(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(30)
+
+    async with gateway(settings, bed.server("db", max_sessions=1)) as gw:
+        ex = gw.executor("db")
+        await ex.run("true")
+        monkeypatch.setattr(asyncssh.SSHClientConnection, "start_sftp_client", stuck)
+        task = asyncio.ensure_future(ex.read_file("/etc/hostname"))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await asyncio.wait_for(ex.run("echo free"), 10)).stdout == "free\n"
 
 
 async def test_cancelled_twice_while_starting_gives_its_slot_back(

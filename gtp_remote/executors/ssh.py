@@ -31,9 +31,10 @@ import shlex
 import stat as stat_mod
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import asyncssh
 
@@ -59,6 +60,7 @@ from gtp_remote.executors.shells import DRIVER_COMMAND, SessionPool, Shell, Shel
 from gtp_remote.settings import Settings
 
 READ_CHUNK = 65536
+_T = TypeVar("_T")
 CHANNEL_RETRY_SECONDS = 10.0
 TUNNEL_RECHECK_SECONDS = 30.0
 # asyncssh's defaults with AES-GCM first: one OpenSSL AEAD call per packet (AES-NI) where
@@ -434,14 +436,23 @@ class SSHExecutor(Executor):
         )
 
     async def _open_session(self, link: _Link, script: str) -> asyncssh.SSHClientProcess:
+        proc = await self._open_channel(link, lambda: link.conn.create_process(script, encoding=None))
+        link.had_session = True
+        return proc
+
+    async def _open_channel(
+        self, link: _Link, open_it: Callable[[], Awaitable[_T]], final: tuple[int, ...] = ()
+    ) -> _T:
+        """Open a session channel, waiting out a refusal while a slot frees up on sshd's side;
+        a refusal whose code is in ``final`` is raised at once."""
         deadline = time.monotonic() + CHANNEL_RETRY_SECONDS
         delay = 0.005
         while True:
             try:
-                proc = await link.conn.create_process(script, encoding=None)
-                link.had_session = True
-                return proc
+                return await open_it()
             except asyncssh.ChannelOpenError as exc:
+                if exc.code in final:
+                    raise
                 if link.closed or (exc.code == asyncssh.OPEN_CONNECT_FAILED and "closed" in exc.reason):
                     raise _LinkGone from None
                 if time.monotonic() > deadline:
@@ -459,10 +470,16 @@ class SSHExecutor(Executor):
     # -- files over SFTP --------------------------------------------------------------------------
 
     async def _start_sftp(self, link: _Link) -> asyncssh.SFTPClient:
-        """An SFTP client on a session channel of its own (a slot of the pool)."""
+        """An SFTP client on a session channel of its own (a slot of the pool; given back on any
+        failure, cancellation included)."""
         await link.sessions.slot()
         try:
-            return await link.conn.start_sftp_client()
+            # A refused subsystem request (no Subsystem sftp line) will not change by waiting.
+            final = (asyncssh.OPEN_REQUEST_SESSION_FAILED,)
+            return await self._open_channel(link, link.conn.start_sftp_client, final)
+        except _LinkGone:
+            link.sessions.release()
+            raise self._lost_error(None) from None
         except (asyncssh.Error, OSError) as exc:
             link.sessions.release()
             raise ChannelError(
@@ -470,6 +487,9 @@ class SSHExecutor(Executor):
                 server=self.name,
                 hint="check that sshd_config has a 'Subsystem sftp' line",
             ) from None
+        except BaseException:
+            link.sessions.release()
+            raise
 
     async def _sftp(self, link: _Link) -> asyncssh.SFTPClient:
         """The connection's SFTP client, kept for the connection's whole life."""
@@ -500,10 +520,12 @@ class SSHExecutor(Executor):
             raise self._lost_error(exc) from None
         finally:
             if transient:
-                sftp.exit()
-                with contextlib.suppress(Exception):
-                    await sftp.wait_closed()
-                link.sessions.release()
+                try:
+                    sftp.exit()
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(sftp.wait_closed())
+                finally:  # a second cancellation must not keep the only slot
+                    link.sessions.release()
 
     async def _realpath(self, path: str) -> str:
         path = path[2:] if path.startswith("~/") else ("." if path == "~" else path)
