@@ -6,18 +6,18 @@ import json
 
 import pytest
 
-from gtp_remote.api.app import OUTPUT_BUDGET, compact_fan_out
+from gtp_remote.api.app import RESPONSE_BUDGET, compact_fan_out
 from gtp_remote.fanout import FanOutResult, HostResult, Summary
 
 
-def fan_out_of(n: int, failed_every: int) -> FanOutResult:
+def fan_out_of(n: int, failed_every: int, size: int = 3000) -> FanOutResult:
     rows = [
         HostResult(
             server=f"host-{i:04d}",
             status="failed" if i % failed_every == 0 else "ok",
             exit_code=1 if i % failed_every == 0 else 0,
-            stdout="\0" * 3000 + f"out {i}",
-            stderr="warning\n" * 50,
+            stdout="\0" * size + f"out {i}",
+            stderr="warning\n" * (size // 60),
             duration_ms=12.5,
             stdout_bytes=3005,
             stderr_bytes=400,
@@ -36,7 +36,7 @@ def fan_out_of(n: int, failed_every: int) -> FanOutResult:
 def test_a_fan_out_to_any_number_of_hosts_fits_and_counts_every_host(n: int, failed_every: int):
     result = fan_out_of(n, failed_every)
     body = compact_fan_out(result)
-    assert len(json.dumps(body, ensure_ascii=False)) <= OUTPUT_BUDGET
+    assert len(json.dumps(body, ensure_ascii=False)) <= RESPONSE_BUDGET - 2_000
     assert body["summary"] == result.summary.model_dump()
     shown = body["results"]
     assert len(shown) + body.get("results_omitted", 0) == n
@@ -45,3 +45,14 @@ def test_a_fan_out_to_any_number_of_hosts_fits_and_counts_every_host(n: int, fai
     if n in (300, 600):  # failed hosts keep their rows before any host that succeeded
         failed = [r.server for r in result.results if r.status == "failed"]
         assert [r["server"] for r in shown if r["status"] == "failed"] == failed
+
+
+@pytest.mark.parametrize("n", [1, 3, 100])
+def test_a_few_hosts_with_long_output_keep_their_heads_and_tails(n: int):
+    """Long stdout and stderr on every host: shares shrink, outputs are never dropped."""
+    body = compact_fan_out(fan_out_of(n, failed_every=2, size=200_000))
+    assert len(json.dumps(body, ensure_ascii=False)) <= RESPONSE_BUDGET - 2_000
+    assert "results_omitted" not in body and len(body["results"]) == n
+    for i, row in enumerate(body["results"]):
+        assert not row.get("output_omitted") and row["truncated"]
+        assert row["stdout"].endswith(f"out {i}") and row["stderr"].endswith("warning\n")

@@ -301,32 +301,37 @@ def clip_run(result: dict[str, Any], budget: int) -> dict[str, Any]:
 
 
 def compact_fan_out(result: FanOutResult) -> dict[str, Any]:
-    """A fan-out's rows inside the budget. Each host's output gets its share (200 characters at
-    least); with hundreds of hosts even that, and the rows themselves, would not fit: then the
-    outputs of hosts that succeeded go first, then every output, then the rows of hosts that
-    succeeded (counted in ``results_omitted``), then any row beyond the budget. The summary
-    always counts every host."""
+    """A fan-out's rows inside the response budget. Each host's output gets an equal share of
+    :data:`OUTPUT_BUDGET`, smaller while the rows do not fit, down to 200 characters; with
+    hundreds of hosts even that would not fit: then the outputs of hosts that succeeded go
+    first, then every output, then the rows of hosts that succeeded (counted in
+    ``results_omitted``), then any row beyond the budget. The summary counts every host."""
+    limit = RESPONSE_BUDGET - 2_000  # the job's own fields around it
     per_host = max(OUTPUT_BUDGET // max(len(result.results), 1), 200)
-    rows = [clip_run(r.model_dump(), per_host) for r in result.results]
-    body: dict[str, Any] = {"results": rows, "summary": result.summary.model_dump(), "ok": result.ok}
-
-    def fits() -> bool:
-        return len(json.dumps(body, ensure_ascii=False)) <= OUTPUT_BUDGET
-
+    while True:
+        rows = [clip_run(r.model_dump(), per_host) for r in result.results]
+        body: dict[str, Any] = {"results": rows, "summary": result.summary.model_dump(), "ok": result.ok}
+        if per_host <= 200 or _json_len(body) <= limit:
+            break
+        per_host = max(per_host * 3 // 4, 200)
     for which in ("ok", "all"):
-        if fits():
+        if _json_len(body) <= limit:
             return body
         for row in rows:
             if which == "all" or row["status"] == "ok":
                 row["stdout"] = row["stderr"] = ""
                 row["output_omitted"] = True
-    if not fits():
+    if _json_len(body) > limit:
         kept = [r for r in rows if r["status"] != "ok"]
-        while kept and len(json.dumps({**body, "results": kept}, ensure_ascii=False)) > OUTPUT_BUDGET:
+        while kept and _json_len({**body, "results": kept}) > limit:
             kept = kept[: len(kept) * 9 // 10]
         body["results"] = kept
         body["results_omitted"] = len(rows) - len(kept)
     return body
+
+
+def _json_len(data: Any) -> int:
+    return len(json.dumps(data, ensure_ascii=False))
 
 
 # -- middlewares ---------------------------------------------------------------------------------
