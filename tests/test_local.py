@@ -175,6 +175,12 @@ async def test_paths_are_confined_to_root(tmp_path: Path):
     (root / "tricky").symlink_to("s/../made.txt")
     await ex.write_file("tricky", "here", mode="append")
     assert (root / "deep" / "a" / "made.txt").read_text() == "here" and not (root / "made.txt").exists()
+    # A root written through a link (a "current" release link): a link to nothing that names
+    # root the same way is inside.
+    (tmp_path / "current").symlink_to(root)
+    (root / "via-current").symlink_to(tmp_path / "current" / "via.txt")
+    await local(root=str(tmp_path / "current")).write_file("via-current", "ok", mode="append")
+    assert (root / "via.txt").read_text() == "ok"
     await ex.write_file("inside.txt", "ok")
     assert (root / "inside.txt").read_text() == "ok"
 

@@ -322,7 +322,11 @@ class Executor(abc.ABC):
         real_root = await self._resolve(root, True)
 
         def inside(hop: str) -> None:  # ...a link followed by hand, likewise, before looking...
-            self._refuse_outside(path, posixpath.normpath(hop), real_root)
+            hop = posixpath.normpath(hop)
+            for base in (posixpath.normpath(root), real_root):  # root as written, or resolved
+                if hop == base or hop.startswith(base.rstrip("/") + "/"):
+                    return
+            self._refuse_outside(path, hop, real_root)
 
         real = await self._resolve(full, must_exist, inside)
         # ...then on the resolved path, which catches symlinks pointing outside.
