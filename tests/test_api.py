@@ -462,14 +462,11 @@ async def test_wrong_tokens_are_audited_until_an_address_floods_then_refused(
     statuses = [(await client.get("/server/list", token=f"guess-{i}"))[0] for i in range(30)]
     assert statuses == [401] * 20 + [429] * 10
     assert (await client.get("/server/list"))[0] == 200  # a valid token from there still works
-    await asyncio.sleep(1.05)  # the bucket refills a little (2/s): a few are answered 401 again
-    later = [(await client.get("/server/list", token=f"again-{i}"))[0] for i in range(6)]
-    assert later[-1] == 429 and later.count(401) in (2, 3), later
+    await asyncio.sleep(1.2)  # the counts are written within a second, one line per address
     events = [json.loads(line) for line in (settings.state_dir / "audit.jsonl").read_text().splitlines()]
     seen = [(e["status"], e.get("refused_count")) for e in events if e["kind"] == "request"]
-    # Each refused request is in the log, the flood's as counts: one line a second at most.
-    again = [(401, None)] * later.count(401) + [(429, 10)]
-    assert seen == [(401, None)] * 20 + [(429, 1), (200, None), *again], seen
+    # Each refused request is in the log: the flood's as one count.
+    assert seen == [(401, None)] * 20 + [(200, None), (429, 10)], seen
 
 
 def test_graceful_shutdown_kills_running_jobs_and_marks_them(bed: Bed, tmp_path: Path):

@@ -8,6 +8,7 @@ client's budgets: 45 seconds (long work answers 202 with a job id) and 100,000 c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -94,28 +95,35 @@ class Api:
         self.jobs = JobManager(self.store, on_finish=self._audit_job)
         self.limiter = RateLimiter(self.config.rate, self.config.burst)
         # Refused tokens, per client address: past this a client is answered 429 and its refused
-        # requests are counted, one audit line a second for all of them, so nobody without a
-        # token can keep the disk busy with fsyncs. (Tokens are long and random: this is not
-        # what stops guessing them.)
+        # requests are counted, one audit line per address a second, so nobody without a token
+        # can keep the disk busy with fsyncs. (Tokens are long and random: this is not what
+        # stops guessing them.)
         self.refused = RateLimiter(2, 20, what="requests with a wrong or missing token from this address")
-        self._suppressed = 0
-        self._suppressed_at = -1.0
+        self._refused_counts: dict[str, int] = {}
+        self._refused_timer: asyncio.TimerHandle | None = None
         self.current: dict[str, str] = {}  # token name -> current server: per caller, never global
         self.health: dict[str, dict[str, Any]] = {}
         self.model_health: dict[str, dict[str, Any]] = {}
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def suppress_refused(self) -> int:
-        """Count one refused request that is over its address's limit. Returns how many refused
-        requests its audit line stands for: 0 (none: counted for the next line) or, once a
-        second, all counted since the last line."""
-        self._suppressed += 1
-        now = time.monotonic()
-        if self._suppressed_at >= 0 and now - self._suppressed_at < 1.0:
-            return 0
-        count, self._suppressed, self._suppressed_at = self._suppressed, 0, now
-        return count
+    def count_refused(self, client: str) -> None:
+        """Count a refused request over its address's limit: it gets no audit line of its own;
+        within a second, one line per address says how many there were."""
+        self._refused_counts[client] = self._refused_counts.get(client, 0) + 1
+        if self._refused_timer is None:
+            self._refused_timer = asyncio.get_running_loop().call_later(1.0, self.flush_refused)
+
+    def flush_refused(self) -> None:
+        """Queue the counted refusals' lines (also at shutdown, so none is lost)."""
+        if self._refused_timer is not None:
+            self._refused_timer.cancel()
+            self._refused_timer = None
+        counts, self._refused_counts = self._refused_counts, {}
+        for client, count in counts.items():
+            self.audit_writer.add(
+                {"kind": "request", "token": None, "client": client, "status": 429, "refused_count": count}
+            )
 
     async def record(self, event: dict[str, Any]) -> None:
         """Append to the audit log; returns once the event is on disk (shared fsyncs, see AuditWriter)."""
@@ -413,7 +421,7 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     caller: Token | None = None
     status = 500
-    suppressed: int | None = None  # None: an audit line of its own; else how many this line counts
+    counted = False  # over its address's limit of refusals: counted, not a line of its own
     try:
         try:
             caller = api.auth.authenticate(request.headers.get("Authorization"))
@@ -421,7 +429,8 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
             try:
                 api.refused.check(request.remote or "")
             except RateLimitedError:
-                suppressed = api.suppress_refused()
+                api.count_refused(request.remote or "")
+                counted = True
                 raise
             raise
         api.limiter.check(caller.name)
@@ -433,17 +442,16 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = status_of(exc)
         raise
     finally:
-        if suppressed != 0:
-            event = {
-                "kind": "request",
-                "request_id": request.get(REQUEST_ID),
-                "token": caller.name if caller else None,
-                "client": request.remote,
-                "method": request.method,
-                "path": request.path,
-                "status": status,
-                "duration_ms": round((time.monotonic() - started) * 1000, 3),
-            }
-            if suppressed is not None:
-                event["refused_count"] = suppressed  # this one and those not logged since the last
-            await api.record(event)
+        if not counted:
+            await api.record(
+                {
+                    "kind": "request",
+                    "request_id": request.get(REQUEST_ID),
+                    "token": caller.name if caller else None,
+                    "client": request.remote,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 3),
+                }
+            )

@@ -702,6 +702,7 @@ def create_app(api: Api) -> web.Application:
     async def shutdown(app: web.Application) -> None:
         await api.jobs.shutdown()
         await api.gateway.close()
+        api.flush_refused()
         await api.audit_writer.close()
         api.store.close()
 
