@@ -488,6 +488,8 @@ async def test_scopes_and_request_validation(api, scripted, app_db):
     assert "db" in named and not {"code", "k8s-master", "code-llm", "devops-llm"} & set(named), named
     status, data = await ask(api, "ollama", "hi", server="nowhere", token="dbonly")
     assert (status, data["error"]["hint"]) == (404, "your servers: db")
+    status, data = await ask(api, "ollama", "hi", server="k8s-master", token="dbonly")  # exists
+    assert status == 403 and data["error"]["message"] == "token 'dbonly' may not use server 'k8s-master'"
     for hidden in ({"server": "db"}, {}, {"model": "x"}):  # a specialist on code: unknown to it
         status, data = await ask(api, "code-llm", "hi", token="dbonly", **hidden)
         assert (status, data["error"]["code"]) == (404, "unknown_specialist"), data

@@ -158,9 +158,12 @@ async def execute_llm(request: web.Request) -> web.StreamResponse:
     body: m.ExecuteLLM = await parse(request, m.ExecuteLLM)
     caller = request[CALLER]
     caller.require("llm")
-    current = None
-    with contextlib.suppress(GtpError):
-        current = api.server_for(caller, body.server)
+    if body.server:  # a server the caller may not use is refused before anything is said of it
+        current: str | None = api.server_for(caller, body.server)
+    else:
+        current = None
+        with contextlib.suppress(GtpError):
+            current = api.server_for(caller, None)
     inventory = api.gateway.inventory
     specialist = api.gateway.llm.resolve(
         body.provider,
