@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -201,6 +202,22 @@ async def test_pipes_and_devices_are_refused_not_waited_on(tmp_path: Path):
     ):
         with pytest.raises(RemoteFileError, match=r"not a regular file|No such device"):  # ENXIO: no reader
             await asyncio.wait_for(raw, 5)
+
+
+def test_an_append_that_cannot_be_written_whole_is_an_error(tmp_path: Path):
+    """A file-size limit stops a raw write short: a buffered one raises instead of half-writing."""
+    script = f"""
+import asyncio, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+from tests.test_local import local
+try:
+    asyncio.run(local(root={str(tmp_path)!r}).write_file("big.log", "x" * 1000, mode="append"))
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "File too large" in out.stdout, (out.stdout, out.stderr)
 
 
 async def test_check():

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import io
 import os
 import platform
 import signal
@@ -25,6 +24,7 @@ import stat as stat_mod
 import tempfile
 import time
 from collections.abc import Collection
+from typing import BinaryIO
 
 from gtp_remote.config import Server
 from gtp_remote.errors import (
@@ -57,15 +57,19 @@ def file_type(mode: int) -> str:
     return "other"
 
 
-def _open_regular(path: str, flags: int) -> io.FileIO:
+def _open_regular(path: str, flags: int) -> BinaryIO:
     """Open without blocking (a pipe with no writer or reader would wait forever) and refuse
-    anything but a regular file, in one step with the open, so nothing can be swapped in."""
-    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
-    if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+    anything but a regular file, in one step with the open, so nothing can be swapped in.
+    Buffered, so a write writes everything or raises (a raw write may stop short)."""
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY, 0o644)
+    try:
+        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb" if flags & os.O_ACCMODE == os.O_RDONLY else "ab")
+    except BaseException:
         os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file", path)
-    os.set_blocking(fd, True)
-    return io.FileIO(fd, "r" if flags & os.O_ACCMODE == os.O_RDONLY else "a")
+        raise
 
 
 class _LocalProcess(Process):
