@@ -660,6 +660,35 @@ async def test_one_session_channel_serves_commands_and_files_in_turn(
         assert both[0].stdout == "both\n" and both[1] == b"turn 2"
 
 
+async def test_an_sftp_channel_confirmed_after_its_opener_was_cancelled_is_closed(
+    bed: Bed, settings: Settings, one_session_sshd: tuple[int, Path], monkeypatch: pytest.MonkeyPatch
+):
+    """Against MaxSessions 1: a channel left open by a cancelled opener would hold sshd's only
+    session for the connection's life, and every later command would be refused."""
+    import asyncssh
+
+    real = asyncssh.SSHClientConnection.start_sftp_client
+
+    async def slow(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        client = await real(self, *args, **kwargs)  # the channel is open on sshd's side...
+        await asyncio.sleep(0.5)  # ...and its opener is cancelled before this returns
+        return client
+
+    port, known = one_session_sshd
+    server = bed.server("db", port=port, known_hosts=str(known), max_sessions=1)
+    async with gateway(settings, server) as gw:
+        ex = gw.executor("db")
+        await ex.run("true")
+        monkeypatch.setattr(asyncssh.SSHClientConnection, "start_sftp_client", slow)
+        task = asyncio.ensure_future(ex.read_file("/etc/hostname"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        monkeypatch.setattr(asyncssh.SSHClientConnection, "start_sftp_client", real)
+        assert (await asyncio.wait_for(ex.run("echo free"), 8)).stdout == "free\n"
+
+
 async def test_a_file_operation_cancelled_while_sftp_starts_gives_the_only_slot_back(
     bed: Bed, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):

@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncssh
 
@@ -111,6 +111,15 @@ class _Link:
     sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tunnels: dict[tuple[str, int], _Tunnel] = field(default_factory=dict)
     tunnel_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _close_unowned(opening: asyncio.Future[Any]) -> None:
+    """Close a channel (a process or an SFTP client) whose opener was cancelled meanwhile."""
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    opened = opening.result()
+    with contextlib.suppress(Exception):
+        opened.exit() if isinstance(opened, asyncssh.SFTPClient) else opened.close()
 
 
 class _LinkGone(Exception):
@@ -448,8 +457,14 @@ class SSHExecutor(Executor):
         deadline = time.monotonic() + CHANNEL_RETRY_SECONDS
         delay = 0.005
         while True:
+            opening = asyncio.ensure_future(open_it())
             try:
-                return await open_it()
+                return await asyncio.shield(opening)
+            except asyncio.CancelledError:
+                # The open goes on without us: a channel confirmed after this must not stay open,
+                # owned by nobody, holding one of sshd's sessions (all of them, with MaxSessions 1).
+                opening.add_done_callback(_close_unowned)
+                raise
             except asyncssh.ChannelOpenError as exc:
                 if exc.code in final:
                     raise
