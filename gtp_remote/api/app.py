@@ -319,26 +319,27 @@ def compact_fan_out(result: FanOutResult) -> dict[str, Any]:
     while True:
         rows = [clip_run(r.model_dump(), per_host) for r in result.results]
         body: dict[str, Any] = {"results": rows, "summary": result.summary.model_dump(), "ok": result.ok}
-        if per_host <= 200 or _json_len(body) <= limit:
+        if per_host <= 200 or json_size(body) <= limit:
             break
         per_host = max(per_host * 3 // 4, 200)
     for which in ("ok", "all"):
-        if _json_len(body) <= limit:
+        if json_size(body) <= limit:
             return body
         for row in rows:
             if which == "all" or row["status"] == "ok":
                 row["stdout"] = row["stderr"] = ""
                 row["output_omitted"] = True
-    if _json_len(body) > limit:
+    if json_size(body) > limit:
         kept = [r for r in rows if r["status"] != "ok"]
-        while kept and _json_len({**body, "results": kept}) > limit:
+        while kept and json_size({**body, "results": kept}) > limit:
             kept = kept[: len(kept) * 9 // 10]
         body["results"] = kept
         body["results_omitted"] = len(rows) - len(kept)
     return body
 
 
-def _json_len(data: Any) -> int:
+def json_size(data: Any) -> int:
+    """Characters ``data`` takes in a response body (sent with ``ensure_ascii=False``)."""
     return len(json.dumps(data, ensure_ascii=False))
 
 

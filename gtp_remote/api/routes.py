@@ -34,6 +34,7 @@ from gtp_remote.api.app import (
     cors_mw,
     errors_mw,
     json_response,
+    json_size,
     parse,
     request_id_mw,
 )
@@ -172,7 +173,7 @@ async def execute_llm(request: web.Request) -> web.StreamResponse:
         model=body.model,
         visible=lambda name: caller.may_use(inventory, name),
     )
-    caller.require_server(api.gateway.inventory, specialist.server)
+    caller.require_server(inventory, specialist.server)
     if not specialist.configured:
         # A server's model or a bare provider gets the built-in tools with no policy: as powerful
         # as execute-shell and file writes, so it needs those permissions too.
@@ -280,15 +281,12 @@ def clip_llm(result: dict[str, Any]) -> dict[str, Any]:
     count is kept in ``steps_omitted``): the answer and the last steps matter most.
     """
 
-    def size() -> int:
-        return len(json.dumps(result, ensure_ascii=False))
-
-    while size() > OUTPUT_BUDGET and result["steps"]:
+    while json_size(result) > OUTPUT_BUDGET and result["steps"]:
         longest = max(result["steps"], key=lambda s: len(s["output"]))
         if len(longest["output"]) <= 200:
             break
         longest["output"] = clip_text(longest["output"], len(longest["output"]) // 2)[0]
-    while size() > OUTPUT_BUDGET and result["steps"]:
+    while json_size(result) > OUTPUT_BUDGET and result["steps"]:
         result["steps"].pop(0)
         result["steps_omitted"] = result.get("steps_omitted", 0) + 1
     return result

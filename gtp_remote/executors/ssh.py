@@ -492,18 +492,16 @@ class SSHExecutor(Executor):
             # A refused subsystem request (no Subsystem sftp line) will not change by waiting.
             final = (asyncssh.OPEN_REQUEST_SESSION_FAILED,)
             return await self._open_channel(link, link.conn.start_sftp_client, final)
-        except _LinkGone:
+        except BaseException as exc:
             link.sessions.release()
-            raise self._lost_error(None) from None
-        except (asyncssh.Error, OSError) as exc:
-            link.sessions.release()
-            raise ChannelError(
-                f"{self.where}: cannot start SFTP: {getattr(exc, 'reason', exc)}",
-                server=self.name,
-                hint="check that sshd_config has a 'Subsystem sftp' line",
-            ) from None
-        except BaseException:
-            link.sessions.release()
+            if isinstance(exc, _LinkGone):
+                raise self._lost_error(None) from None
+            if isinstance(exc, asyncssh.Error | OSError):
+                raise ChannelError(
+                    f"{self.where}: cannot start SFTP: {getattr(exc, 'reason', exc)}",
+                    server=self.name,
+                    hint="check that sshd_config has a 'Subsystem sftp' line",
+                ) from None
             raise
 
     async def _sftp(self, link: _Link) -> asyncssh.SFTPClient:
