@@ -22,20 +22,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gtp_remote import __version__
+from gtp_remote.access import Principal
 from gtp_remote.config import Inventory, load_inventory
 from gtp_remote.errors import (
+    ApprovalRejectedError,
     GtpError,
     InvalidRequestError,
     InventoryError,
+    PolicyDeniedError,
     UnknownServerError,
     UnknownSpecialistError,
 )
 from gtp_remote.executors.base import Output, RunResult
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult
-from gtp_remote.gateway import Gateway
+from gtp_remote.gateway import Command, Gateway
+from gtp_remote.settings import Settings
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_REFUSED = 3  # a policy refused the action, or its approval was rejected
 EXIT_TIMEOUT = 124
 EXIT_TRANSPORT = 255
 
@@ -65,7 +70,7 @@ def main(
     inventory: Annotated[
         Path | None,
         typer.Option(
-            "--inventory", "-i", envvar="GTP_INVENTORY", help="Inventory folder or file [default: ./hosts]"
+            "--inventory", "-i", help="Inventory folder or file [default: $GTP_INVENTORY, else ./hosts]"
         ),
     ] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
@@ -75,17 +80,76 @@ def main(
 
 def _fail(exc: GtpError) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    if isinstance(exc, PolicyDeniedError | ApprovalRejectedError):
+        return typer.Exit(EXIT_REFUSED)
     usage = isinstance(
         exc, InventoryError | UnknownServerError | UnknownSpecialistError | InvalidRequestError
     )
     return typer.Exit(EXIT_USAGE if usage else EXIT_TRANSPORT)
 
 
+_settings: Settings | None = None
+
+
+def _get_settings() -> Settings:
+    """The settings, read from the environment once per process."""
+    global _settings
+    if _settings is None:
+        try:
+            _settings = Settings.from_env()
+        except GtpError as exc:
+            raise _fail(exc) from None
+    return _settings
+
+
 def _inventory(ctx: typer.Context) -> Inventory:
     try:
-        return load_inventory(ctx.obj)
+        inventory = load_inventory(ctx.obj, _get_settings())
     except GtpError as exc:
         raise _fail(exc) from None
+    for warning in inventory.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    return inventory
+
+
+def _owner() -> Principal:
+    """Who the CLI acts as: the machine's owner, with the servers' and groups' policies."""
+    return Principal.owner(f"cli:{_user()}")
+
+
+async def _record(event: dict[str, Any]) -> None:
+    """The CLI's audit: the same log as the server's (appends take a lock, so both can write)."""
+    from gtp_remote.audit import AuditLog
+
+    log = AuditLog(_get_settings().state_dir / "audit.jsonl")
+    await asyncio.to_thread(log.append, event)
+
+
+def _gateway(inv: Inventory) -> Gateway:
+    return Gateway(inv, _get_settings(), audit=_record)
+
+
+def _terminal_approver(yes: bool, who: str):  # type: ignore[no-untyped-def]
+    """Ask on the terminal when a policy wants an action confirmed (``--yes`` approves)."""
+
+    async def approve(pending: dict[str, Any]) -> tuple[bool, str | None]:
+        what = (
+            pending.get("command") or pending.get("code") or pending.get("path") or pending.get("operation")
+        )
+        where = ", ".join(pending.get("servers") or [pending.get("server") or ""])
+        err.print(
+            f"[yellow]needs approval[/] on {escape(where)}: {escape(str(pending.get('reason')))}\n"
+            f"   {escape(str(what))}",
+            highlight=False,
+        )
+        if yes:
+            return True, f"{who} (--yes)"
+        if not sys.stdin.isatty():
+            return False, f"{who}: no terminal to ask (use --yes)"
+        ok = await asyncio.to_thread(typer.confirm, "   run it?", default=False)
+        return ok, who
+
+    return approve
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> None:
@@ -131,8 +195,8 @@ def hosts_check(
     inv = _inventory(ctx.parent.parent)  # type: ignore[union-attr,arg-type]
 
     async def go() -> int:
-        async with Gateway(inv) as gw:
-            results = await gw.check(target, forks=forks)
+        async with _gateway(inv) as gw:
+            results = await gw.check(gw.resolve_target(_owner(), target), forks=forks)
         if as_json:
             out.print_json(json.dumps([r.model_dump(mode="json") for r in results]))
         else:
@@ -177,66 +241,60 @@ def exec_(
     forks: Annotated[int, typer.Option(help="Hosts run at once")] = DEFAULT_FORKS,
     cwd: Annotated[str | None, typer.Option(help="Working directory on the host")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (no streaming)")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve what a policy wants confirmed, without asking")
+    ] = False,
 ) -> None:
-    """Run COMMAND on TARGET. One host: output streams live. Several: progress, then a table."""
+    """Run COMMAND on TARGET. One host: output streams live. Several: progress, then a table.
+
+    The servers' and groups' policies apply as they do to every front end: a denial exits 3, and
+    what a policy wants confirmed is asked on the terminal (or approved with --yes).
+    """
     inv = _inventory(ctx.parent)  # type: ignore[arg-type]
     line = " ".join(command)
-    servers = _resolve(inv, target)
 
     async def go() -> int:
-        async with Gateway(inv) as gw:
-            if len(servers) == 1 and not as_json:
-                return await _stream_one(gw, servers[0], line, timeout, cwd)
+        async with _gateway(inv) as gw:
+            principal = _owner()
+            servers = gw.resolve_target(principal, target)
+            single = len(servers) == 1 and not as_json  # streams live; several (or --json): a table
+            action = Command(
+                line,
+                server=servers[0] if single else None,
+                target=None if single else target,
+                timeout=timeout,
+                cwd=cwd,
+                forks=forks,
+            )
+            plan = await gw.plan(principal, action, context={"client": "cli"})
+            approver = _terminal_approver(yes, principal.name)
+            if single:
+                return await _stream_one(gw, plan, approver, timeout)
             if as_json:
-                result = await _fan_out(gw, target, line, timeout, forks, cwd, progress=False)
+                result = await gw.perform(plan, approver=approver, context={"client": "cli"})
                 out.print_json(result.model_dump_json())
-            else:
-                result = await _fan_out(gw, target, line, timeout, forks, cwd, progress=True)
-                _print_fan_out(result)
+                return 0 if result.ok else EXIT_FAILED
+            result = await _fan_out(gw, plan, approver, len(servers))
+            _print_fan_out(result)
             return 0 if result.ok else EXIT_FAILED
 
     _run(go())
 
 
-def _resolve(inv: Inventory, target: str) -> list:
-    try:
-        return inv.resolve(target)
-    except GtpError as exc:
-        raise _fail(exc) from None
+async def _stream_one(gw: Gateway, plan: Any, approver: Any, timeout: float | None) -> int:
+    def show(event: Output) -> None:
+        stream = sys.stdout if event.stream == "stdout" else sys.stderr
+        stream.write(event.text)
+        stream.flush()
 
-
-async def _stream_one(
-    gw: Gateway, name: str | Any, command: str, timeout: float | None, cwd: str | None
-) -> int:
-    result: RunResult | None = None
-    async for event in gw.executor(name.name).stream(command, timeout=timeout, cwd=cwd):
-        if isinstance(event, Output):
-            stream = sys.stdout if event.stream == "stdout" else sys.stderr
-            stream.write(event.text)
-            stream.flush()
-        else:
-            result = event
-    assert result is not None
+    result: RunResult = await gw.perform(plan, approver=approver, on_output=show, context={"client": "cli"})
     if result.timed_out:
-        err.print(f"[bold red]error:[/] {name.name}: timed out after {timeout:g}s; the command was killed")
+        err.print(f"[bold red]error:[/] {plan.server}: timed out after {timeout:g}s; the command was killed")
         return EXIT_TIMEOUT
     return result.exit_code if result.exit_code is not None else EXIT_FAILED
 
 
-async def _fan_out(
-    gw: Gateway,
-    target: str,
-    command: str,
-    timeout: float | None,
-    forks: int,
-    cwd: str | None,
-    *,
-    progress: bool,
-) -> FanOutResult:
-    if cwd:
-        command = f"cd {_quote(cwd)} || exit 126\n{command}"
-    if not progress:
-        return await gw.fan_out(target, command, forks=forks, timeout=timeout)
+async def _fan_out(gw: Gateway, plan: Any, approver: Any, hosts: int) -> FanOutResult:
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -246,12 +304,12 @@ async def _fan_out(
         transient=True,
     )
     with bar:
-        task = bar.add_task(command[:40], total=len(gw.inventory.resolve(target)))
+        task = bar.add_task(plan.action.command[:40], total=hosts)
 
         def done(_: HostResult) -> None:
             bar.advance(task)
 
-        return await gw.fan_out(target, command, forks=forks, timeout=timeout, on_done=done)
+        return await gw.perform(plan, approver=approver, on_done=done, context={"client": "cli"})
 
 
 def _print_fan_out(result: FanOutResult) -> None:
@@ -277,12 +335,6 @@ def _ms(value: float | None) -> str:
     return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
 
 
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
-
-
 @app.command()
 def ask(
     ctx: typer.Context,
@@ -303,17 +355,15 @@ def ask(
     confirmed are asked on the terminal (or approved with --yes; refused when there is no terminal).
     Every model call and tool call goes to the audit log, as with the HTTP API.
     """
-    from gtp_remote.audit import AuditLog
     from gtp_remote.llm.agent import Agent
-    from gtp_remote.settings import Settings
+    from gtp_remote.llm.service import LLMService
 
     inv = _inventory(ctx.parent)  # type: ignore[arg-type]
-    settings = Settings.from_env()
-    audit = AuditLog(settings.state_dir / "audit.jsonl")
-    who = f"cli:{_user()}"
+    principal = _owner()
+    who = principal.name
 
     async def record(event: dict[str, Any]) -> None:
-        await asyncio.to_thread(audit.append, {"token": who, **event})
+        await _record({"token": who, **event})
 
     def show(kind: str, data: dict[str, Any]) -> None:
         if as_json:
@@ -334,33 +384,26 @@ def ask(
             if data["status"] in ("denied", "invalid", "rejected"):
                 err.print(f"   {escape(data['output'][:300])}", highlight=False)
 
-    async def approve(pending: dict[str, Any]) -> tuple[bool, str | None]:
-        action = pending.get("command") or f"{pending['tool']} {pending.get('path') or ''}"
-        err.print(
-            f"   [yellow]needs approval[/]: {escape(pending['reason'])}\n   {escape(action)}", highlight=False
-        )
-        if yes:
-            return True, f"{who} (--yes)"
-        if not sys.stdin.isatty():
-            return False, f"{who}: no terminal to ask (use --yes)"
-        ok = await asyncio.to_thread(typer.confirm, "   run it?", default=False)
-        return ok, who
-
     async def go() -> int:
-        async with Gateway(inv, settings) as gw:
-            chosen = gw.llm.resolve(specialist, current=server, server=server, model=model)
-            agent = Agent(
-                gw.llm,
-                chosen,
-                emit=show,
-                approver=approve,
-                audit=record,
-                dry_run=dry_run,
-                max_steps=max_steps,
-                stream=not as_json,
-                context={"client": "cli"},
-            )
-            result = await agent.run(instructions)
+        async with _gateway(inv) as gw:
+            llm = LLMService(gw)
+            try:
+                chosen = llm.resolve(specialist, current=server, server=server, model=model)
+                agent = Agent(
+                    llm,
+                    chosen,
+                    principal,
+                    emit=show,
+                    approver=_terminal_approver(yes, who),
+                    audit=record,
+                    dry_run=dry_run,
+                    max_steps=max_steps,
+                    stream=not as_json,
+                    context={"client": "cli"},
+                )
+                result = await agent.run(instructions)
+            finally:
+                await llm.close()
         if as_json:
             out.print_json(json.dumps(result))
         else:
@@ -398,15 +441,14 @@ def serve(
     """Serve the HTTP API (for ChatGPT Custom GPT Actions and any HTTP client)."""
     from aiohttp import web
 
-    from gtp_remote.api.app import Api
-    from gtp_remote.api.auth import Authenticator, load_tokens
     from gtp_remote.api.routes import create_app
-    from gtp_remote.settings import Settings
+    from gtp_remote.api.state import Api
+    from gtp_remote.tokens import Authenticator, load_tokens
 
     inv = _inventory(ctx)
-    settings = Settings.from_env()
+    settings = _get_settings()
     try:
-        tokens = load_tokens(settings.state_dir, announce=_say)
+        tokens = load_tokens(settings, announce=_say)
     except GtpError as exc:
         raise _fail(exc) from None
     _quiet_protocol_errors()
@@ -454,13 +496,12 @@ def token() -> None:
     """
     import os
 
-    from gtp_remote.api.auth import stored_token
-    from gtp_remote.settings import Settings
+    from gtp_remote.tokens import stored_token
 
-    settings = Settings.from_env()
+    settings = _get_settings()
     if (
         os.environ.get("GTP_API_TOKEN")
-        or os.environ.get("GTP_TOKENS_FILE")
+        or settings.tokens_file
         or (settings.state_dir / "tokens.yaml").is_file()
     ):
         err.print("error: tokens are configured (GTP_API_TOKEN or a tokens file): use those", highlight=False)
@@ -474,11 +515,9 @@ def openapi(
     yaml_out: Annotated[bool, typer.Option("--yaml", help="YAML instead of JSON")] = False,
 ) -> None:
     """Print the OpenAPI document a Custom GPT imports (servers[0].url from GTP_PUBLIC_URL)."""
-    import os
-
     from gtp_remote.api.openapi import build
 
-    spec = build(os.environ.get("GTP_PUBLIC_URL"), version)
+    spec = build(_get_settings().public_url, version)
     if yaml_out:
         import yaml
 
@@ -492,9 +531,7 @@ app.add_typer(audit_app, name="audit")
 
 
 def _audit_path(path: Path | None) -> Path:
-    from gtp_remote.settings import Settings
-
-    return path or Settings.from_env().state_dir / "audit.jsonl"
+    return path or _get_settings().state_dir / "audit.jsonl"
 
 
 @audit_app.command("verify")

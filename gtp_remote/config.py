@@ -36,8 +36,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gtp_remote.errors import InventoryError, UnknownServerError
-from gtp_remote.llm.spec import BUILTIN_TOOLS, CliToolConfig, SpecialistConfig
+from gtp_remote.policy import PolicyConfig, rule_warnings
 from gtp_remote.schema import INVENTORY_CONFIG
+from gtp_remote.settings import Settings
+from gtp_remote.specialists import BUILTIN_TOOLS, CliToolConfig, SpecialistConfig
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -147,6 +149,7 @@ class Server(BaseModel):
     root: str | None = Field(None, description="file operations are confined below this path")
     groups: StrList = []
     llm: ServerLLM | None = None
+    policy: PolicyConfig | None = Field(None, description="rules every action on this server passes")
 
     @model_validator(mode="after")
     def _defaults(self) -> Server:
@@ -172,12 +175,22 @@ class Server(BaseModel):
         return f"{user}{self.host}{port}{via}"
 
 
+class GroupConfig(BaseModel):
+    """Settings of a group of servers (``groups.NAME``), which its servers inherit."""
+
+    model_config = INVENTORY_CONFIG
+
+    description: str | None = None
+    policy: PolicyConfig | None = Field(None, description="rules every action on the group's servers passes")
+
+
 class InventoryFile(BaseModel):
     """One inventory document in the multi-server form."""
 
     model_config = INVENTORY_CONFIG
 
     servers: dict[str, dict[str, Any]] = {}
+    groups: dict[str, GroupConfig] = {}
     llm: LLMProviders | None = None
     specialists: dict[str, SpecialistConfig] = {}
     tools: dict[str, CliToolConfig] = {}
@@ -191,7 +204,10 @@ class Inventory:
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     specialists: dict[str, SpecialistConfig] = field(default_factory=dict)
     tools: dict[str, CliToolConfig] = field(default_factory=dict)
+    group_settings: dict[str, GroupConfig] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: Legal but probably unintended settings (a rule glob ending inside a word), with where.
+    warnings: list[str] = field(default_factory=list)
     #: Where prompt templates are looked up, first match wins (see ``template_dirs``).
     template_dirs: list[Path] = field(default_factory=list)
 
@@ -206,6 +222,20 @@ class Inventory:
         for server in self.servers.values():
             for group in server.groups:
                 out.setdefault(group, []).append(server.name)
+        return out
+
+    def server_groups(self, name: str) -> list[str]:
+        server = self.servers.get(name)
+        return list(server.groups) if server is not None else []
+
+    def policies(self, name: str) -> list[tuple[str, PolicyConfig]]:
+        """The policies set on a server and on its groups, each with whose it is."""
+        server = self.get(name)
+        out = [(f"server {name}", server.policy)] if server.policy is not None else []
+        for group in server.groups:
+            settings = self.group_settings.get(group)
+            if settings is not None and settings.policy is not None:
+                out.append((f"group {group}", settings.policy))
         return out
 
     def resolve(self, target: str) -> list[Server]:
@@ -238,13 +268,11 @@ class Inventory:
         return (f"did you mean '{close[0]}'? " if close else "") + f"known servers: {known}"
 
 
-def default_inventory_path() -> Path:
-    return Path(os.environ.get("GTP_INVENTORY") or "hosts")
-
-
-def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
-    """Load and validate every inventory file under ``path`` (a folder or one file)."""
-    root = Path(path) if path is not None else default_inventory_path()
+def load_inventory(path: str | os.PathLike[str] | None = None, settings: Settings | None = None) -> Inventory:
+    """Load and validate every inventory file under ``path`` (a folder or one file); without a
+    path, the settings' (``GTP_INVENTORY``), else ``./hosts``."""
+    settings = settings or Settings.from_env()
+    root = Path(path) if path is not None else settings.inventory or Path("hosts")
     if root.is_dir():
         files = sorted(p for p in root.iterdir() if p.suffix in INVENTORY_SUFFIXES and p.is_file())
         if not files:
@@ -258,22 +286,22 @@ def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
         raise InventoryError(
             f"{root}: inventory not found", hint="pass --inventory PATH or set GTP_INVENTORY"
         )
-    inventory = Inventory(template_dirs=template_dirs(root))
+    inventory = Inventory(template_dirs=template_dirs(root, settings.templates))
     for file in files:
         _merge(inventory, file, _load_file(file))
     _check_references(inventory)
     return inventory
 
 
-def template_dirs(root: Path) -> list[Path]:
-    """Prompt template folders: $GTP_TEMPLATES, then ``templates/`` beside or above the inventory.
+def template_dirs(root: Path, extra: tuple[Path, ...] = ()) -> list[Path]:
+    """Prompt template folders: ``extra`` ($GTP_TEMPLATES), then ``templates/`` beside or above
+    the inventory.
 
     ``hosts/`` and ``templates/`` sit side by side in a project, so ``hosts/../templates`` is
     the usual hit; ``./templates`` covers an inventory kept elsewhere.
     """
     base = root if root.is_dir() else root.parent
-    candidates = [Path(p) for p in os.environ.get("GTP_TEMPLATES", "").split(os.pathsep) if p]
-    candidates += [base / "templates", base.parent / "templates", Path("templates")]
+    candidates = [*extra, base / "templates", base.parent / "templates", Path("templates")]
     out: list[Path] = []
     for candidate in candidates:
         resolved = candidate.resolve()
@@ -342,7 +370,15 @@ def _validate_server(file: Path, name: str, body: dict[str, Any], prefix: tuple)
 
 def _merge(inv: Inventory, file: Path, loaded: tuple[InventoryFile, dict[str, Server]]) -> None:
     parsed, servers = loaded
+    for name, group in parsed.groups.items():
+        if name in inv.group_settings:
+            raise InventoryError(f"{file}: groups.{name}: defined in two files")
+        inv.group_settings[name] = group
+        if group.policy is not None:
+            inv.warnings += [f"{file}: groups.{name}.policy.{w}" for w in rule_warnings(group.policy)]
     for name, server in servers.items():
+        if server.policy is not None:
+            inv.warnings += [f"{file}: servers.{name}.policy.{w}" for w in rule_warnings(server.policy)]
         if name in inv.servers:
             raise InventoryError(
                 f"{file}: servers.{name}: duplicate server name, already defined in {inv.sources[name]}",
@@ -362,6 +398,7 @@ def _merge(inv: Inventory, file: Path, loaded: tuple[InventoryFile, dict[str, Se
                 )
             inv.providers[name] = provider
     for name, spec in parsed.specialists.items():
+        inv.warnings += [f"{file}: specialists.{name}.policy.{w}" for w in rule_warnings(spec.policy)]
         if name in inv.specialists:
             raise InventoryError(f"{file}: specialists.{name}: defined in two files")
         inv.specialists[name] = spec

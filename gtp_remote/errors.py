@@ -141,6 +141,37 @@ class ForbiddenError(GtpError):
     code = "forbidden"
 
 
+class PolicyDeniedError(ForbiddenError):
+    """A policy refused the action; ``decision`` says which rule of whose policy."""
+
+    code = "policy_denied"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        server: str | None = None,
+        hint: str | None = None,
+        decision: dict[str, object] | None = None,
+    ):
+        super().__init__(message, server=server, hint=hint)
+        self.decision = decision
+
+    def to_dict(self) -> dict[str, object]:  # type: ignore[override]
+        out: dict[str, object] = dict(super().to_dict())
+        if self.decision:
+            out["policy"] = {
+                k: v for k, v in self.decision.items() if k in ("action", "rule", "layer", "part")
+            }
+        return out
+
+
+class ApprovalRejectedError(ForbiddenError):
+    """An action needed approval and was rejected (or nobody could be asked)."""
+
+    code = "rejected"
+
+
 class NotFoundError(GtpError):
     """A job (or route) that does not exist, or that belongs to another token."""
 

@@ -62,6 +62,7 @@ async def fan_out(
     *,
     forks: int = DEFAULT_FORKS,
     timeout: float | None = None,
+    cwd: str | None = None,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
     env: dict[str, str] | None = None,
     on_done: Callable[[HostResult], None] | None = None,
@@ -75,7 +76,7 @@ async def fan_out(
             t0 = time.monotonic()
             try:
                 r = await executor_for(server.name).run(
-                    command, timeout=timeout, env=env, output_limit=output_limit
+                    command, timeout=timeout, cwd=cwd, env=env, output_limit=output_limit
                 )
             except GtpError as exc:
                 result = HostResult(

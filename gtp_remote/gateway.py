@@ -1,34 +1,72 @@
-"""The gateway: the one core service behind the CLI (and the HTTP API and agents later).
+"""The gateway: the one governed core every front end calls.
 
-It owns the inventory and one executor per server, created on first use and kept for the
-life of the process, which is what makes SSH connections pooled rather than per command.
-Front ends parse their input, call a method here, and shape the output; none of them builds an
-executor or talks to a transport itself.
+Every action (a command, a fan-out, a program, a file operation, a specialist's tool call) goes
+through the same two steps, whichever front end asks (REST, CLI, MCP, the agent loop):
+
+1. :meth:`Gateway.plan` resolves the servers the principal may use (a server outside its scope is
+   as unknown as one that does not exist), checks its permission for the operation, and judges
+   the action with every policy layer that applies: the principal's (its token), each server's,
+   each of the server's groups' and, for a specialist's tool call, the specialist's. The strictest
+   verdict wins. A denial is audited and raised as :class:`PolicyDeniedError`.
+2. :meth:`Gateway.perform` runs exactly what was planned. A ``confirm`` verdict first asks the
+   front end's approver (a job waiting for ``/jobs/{id}/approve``, a terminal prompt, an MCP
+   elicitation); a rejection is audited and raised. The action's outcome is audited, once, with
+   the decision, the rule, who approved it, the front end and the client.
+
+The gateway owns the inventory and one executor per server, created on first use and kept for
+the life of the process, which is what makes SSH connections pooled. It knows nothing of HTTP or
+of models: the LLM side (``llm``) is a client of it, like the front ends, and the composition
+roots (the API app, the CLI) build both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
+import hashlib
 import os
-from collections.abc import Callable
-from typing import Literal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from gtp_remote import patch
+from gtp_remote.access import Principal
 from gtp_remote.config import Inventory, load_inventory
-from gtp_remote.errors import InvalidRequestError, PayloadTooLargeError
+from gtp_remote.errors import (
+    ApprovalRejectedError,
+    GtpError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    PolicyDeniedError,
+    UnknownServerError,
+)
 from gtp_remote.executors.base import CheckResult, DirEntry, Executor, FileStat, Output, RunResult
 from gtp_remote.executors.local import LocalExecutor
-from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, json_chars
+from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, clip_text, json_chars
 from gtp_remote.executors.ssh import ConnectLimits, SSHExecutor
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult, fan_out
+from gtp_remote.policy import Decision, Facts, Layers, Policy, PolicyConfig, strictest
+from gtp_remote.policy import analyse as analyse_command
 from gtp_remote.settings import Settings
 
 #: How ``run_code`` hands code to each language: on stdin, so nothing is left on the host.
 CODE_RUNNERS = {"python": "python3 -", "bash": "bash -s", "sh": "sh -s", "node": "node -"}
 Language = Literal["python", "bash", "sh", "node"]
 PATCH_MAX_BYTES = 10 * 1024 * 1024  # a patch reads the whole file into memory, and writes it back
+
+#: Asked when an action needs confirmation: gets the pending action, returns (approved, by whom).
+Approver = Callable[[dict[str, Any]], Awaitable[tuple[bool, str | None]]]
+Audit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _no_audit(event: dict[str, Any]) -> None:
+    return None
+
+
+# -- results ---------------------------------------------------------------------------------------
 
 
 class FileContent(BaseModel):
@@ -62,24 +100,160 @@ class PatchResult(BaseModel):
     preview: str | None = None
 
 
+class Written(BaseModel):
+    server: str
+    stat: FileStat
+
+
+# -- actions ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """A shell command line on one server, or on every server of a target (a fan-out)."""
+
+    command: str
+    server: str | None = None
+    target: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
+    forks: int = DEFAULT_FORKS
+    #: Environment from the owner's configuration (a CLI tool's ``env``): set, not judged.
+    config_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {**self.config_env, **self.env}
+
+
+@dataclass(frozen=True)
+class Code:
+    """A program handed to an interpreter on stdin (``execute-code``)."""
+
+    code: str
+    language: Language
+    server: str | None = None
+    timeout: float | None = None
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
+
+
+@dataclass(frozen=True)
+class FileRead:
+    path: str
+    server: str | None = None
+    offset: int = 0
+    limit: int = 65536
+    max_json_chars: int | None = None
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    path: str
+    content: str
+    mode: Literal["create", "overwrite", "append"] = "overwrite"
+    server: str | None = None
+
+
+@dataclass(frozen=True)
+class FileList:
+    path: str = "."
+    server: str | None = None
+    recursive: bool = False
+    max_entries: int = 2000
+
+
+@dataclass(frozen=True)
+class FilePatch:
+    path: str
+    diff: str
+    dry_run: bool = False
+    server: str | None = None
+
+
+Action = Command | Code | FileRead | FileWrite | FileList | FilePatch
+FileAction = FileRead | FileWrite | FileList | FilePatch
+_FILE_OPERATIONS: dict[type, tuple[str, Literal["read", "write", "list"], str]] = {
+    FileRead: ("file.read", "read", "files.read"),
+    FileList: ("file.list", "list", "files.read"),
+    FileWrite: ("file.write", "write", "files.write"),
+    FilePatch: ("file.patch", "write", "files.write"),
+}
+
+
+@dataclass(frozen=True)
+class SpecialistPolicy:
+    """A specialist's layer: its name and rules (its tool calls pass them too)."""
+
+    name: str
+    policy: PolicyConfig
+
+
+@dataclass
+class Plan:
+    """An action judged and ready to run: what will run where, and the verdict."""
+
+    principal: Principal
+    action: Action
+    operation: str  # command, fan-out, code, file.read, file.write, file.list, file.patch
+    servers: tuple[str, ...]
+    decision: Decision
+    decisions: dict[str, Decision]  # per server
+    path: str | None = None  # file actions: the path the host resolved when it was judged
+    specialist: str | None = None
+
+    @property
+    def fan_out(self) -> bool:
+        return isinstance(self.action, Command) and self.action.target is not None
+
+    @property
+    def server(self) -> str:
+        return self.servers[0]
+
+    def pending(self) -> dict[str, Any]:
+        """What an approver is shown: what, where, which rule asked, for whom."""
+        action = self.action
+        out: dict[str, Any] = {"operation": self.operation, "principal": self.principal.name}
+        if self.fan_out:
+            out["servers"] = list(self.servers)
+            out["servers_needing_approval"] = [s for s, d in self.decisions.items() if d.action == "confirm"]
+        else:
+            out["server"] = self.server
+        if isinstance(action, Command):
+            out["command"] = action.command[:2000]
+            if action.cwd:
+                out["cwd"] = action.cwd
+            if action.env:
+                out["env"] = sorted(action.env)
+        elif isinstance(action, Code):
+            out["language"] = action.language
+            out["code"] = action.code[:2000]
+        else:
+            out["path"] = self.path or action.path
+        if self.specialist:
+            out["specialist"] = self.specialist
+        out.update(rule=self.decision.rule, layer=self.decision.layer, reason=self.decision.reason[:1000])
+        return out
+
+
 class Gateway:
-    def __init__(self, inventory: Inventory, settings: Settings | None = None):
+    def __init__(self, inventory: Inventory, settings: Settings | None = None, *, audit: Audit | None = None):
         self.inventory = inventory
         self.settings = settings or Settings.from_env()
+        self.audit: Audit = audit or _no_audit
         self._executors: dict[str, Executor] = {}
         self._limits = ConnectLimits()
+        self._homes: dict[str, str | None] = {}
         #: Variables of the gateway's own environment that hold secrets (model API keys here,
         #: the API's tokens added by the API): local commands never see them (nor any GTP_*).
         self.hidden_env: set[str] = {p.api_key_env for p in inventory.providers.values() if p.api_key_env}
-        from gtp_remote.llm.service import LLMService  # the LLM side needs the gateway, not vice versa
-
-        self.llm = LLMService(self)
 
     @classmethod
     def from_path(
         cls, path: str | os.PathLike[str] | None = None, settings: Settings | None = None
     ) -> Gateway:
-        return cls(load_inventory(path), settings)
+        return cls(load_inventory(path, settings), settings)
 
     async def __aenter__(self) -> Gateway:
         return self
@@ -106,33 +280,304 @@ class Gateway:
         self._executors[name] = executor
         return executor
 
-    async def run(
+    # -- what a principal may see ---------------------------------------------------------------
+
+    def visible(self, principal: Principal) -> list[str]:
+        return [n for n in self.inventory.servers if principal.may_use(self.inventory, n)]
+
+    def _unknown(self, principal: Principal, what: str) -> UnknownServerError:
+        """The same answer for a server that does not exist and one the principal may not use."""
+        visible = self.visible(principal)
+        close = difflib.get_close_matches(what, visible, n=1)
+        shown = ", ".join(visible) or "none"
+        hint = (f"did you mean '{close[0]}'? " if close else "") + f"your servers: {shown}"
+        return UnknownServerError(f"unknown server '{what}'", hint=hint)
+
+    def server_for(self, principal: Principal, requested: str | None, *, current: str | None = None) -> str:
+        """The server an action acts on: the one requested, else the principal's current one,
+        else the settings' default (if the principal may use it), else its first."""
+        name = requested or current
+        if name is None:
+            preferred = self.settings.default_server
+            visible = self.visible(principal)
+            if preferred and preferred in visible:
+                return preferred
+            if not visible:
+                raise UnknownServerError(
+                    f"'{principal.name}' may use no server of this inventory",
+                    hint="its token's servers name none that exist",
+                )
+            return visible[0]
+        if not principal.may_use(self.inventory, name):
+            raise self._unknown(principal, name)
+        return name
+
+    def resolve_target(self, principal: Principal, target: str) -> list[str]:
+        """``NAME``, ``group:NAME``, ``all`` or a comma list of them, as the principal's servers:
+        ``all`` and groups mean "those of mine", and a name outside its scope is unknown."""
+        visible = set(self.visible(principal))
+        names: list[str] = []
+        parts = [p.strip() for p in target.split(",") if p.strip()]
+        if not parts:
+            raise UnknownServerError("empty target", hint="name a server, group:NAME or all")
+        groups = {g: [s for s in members if s in visible] for g, members in self.inventory.groups().items()}
+        groups = {g: members for g, members in groups.items() if members}
+        for part in parts:
+            if part == "all":
+                names.extend(n for n in self.inventory.servers if n in visible)
+            elif part.startswith("group:"):
+                group = part.removeprefix("group:")
+                if group not in groups:
+                    known = ", ".join(sorted(groups)) or "none"
+                    raise UnknownServerError(f"unknown group '{group}'", hint=f"your groups: {known}")
+                names.extend(groups[group])
+            elif part in visible:
+                names.append(part)
+            else:
+                raise self._unknown(principal, part)
+        if not names:
+            raise UnknownServerError(
+                f"target '{target}' names none of your servers", hint="see GET /server/list"
+            )
+        return list(dict.fromkeys(names))
+
+    # -- judging --------------------------------------------------------------------------------
+
+    def layers(self, principal: Principal, server: str, specialist: SpecialistPolicy | None = None) -> Layers:
+        """Every policy that applies to an action of ``principal`` on ``server``."""
+        policies = []
+        if principal.policy is not None:
+            policies.append(Policy(principal.policy, f"token {principal.name}"))
+        policies += [Policy(config, whose) for whose, config in self.inventory.policies(server)]
+        if specialist is not None:
+            policies.append(Policy(specialist.policy, f"specialist {specialist.name}"))
+        return Layers(policies)
+
+    async def home(self, server: str) -> str | None:
+        """The server user's home directory, asked once (``~`` and ``$HOME`` in commands)."""
+        if server not in self._homes:
+            try:
+                result = await self.executor(server).run('printf "%s" "$HOME"', timeout=15)
+                home = result.stdout if result.ok and result.stdout.startswith("/") else None
+            except GtpError:
+                return None  # not cached: the host may be back next time
+            self._homes[server] = home
+        return self._homes[server]
+
+    async def plan(
         self,
-        server: str,
-        command: str,
+        principal: Principal,
+        action: Action,
         *,
-        timeout: float | None = None,
-        cwd: str | None = None,
-        env: dict[str, str] | None = None,
-        stdin: bytes | str | None = None,
-        output_limit: int = DEFAULT_OUTPUT_LIMIT,
-    ) -> RunResult:
-        return await self.executor(server).run(
-            command, timeout=timeout, cwd=cwd, env=env, stdin=stdin, output_limit=output_limit
+        current: str | None = None,
+        specialist: SpecialistPolicy | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Plan:
+        """Resolve, check permissions and judge ``action`` (see the module docstring)."""
+        if isinstance(action, Command):
+            principal.require("exec")
+            if action.target is not None:
+                servers = tuple(self.resolve_target(principal, action.target))
+                operation = "fan-out"
+            else:
+                servers = (self.server_for(principal, action.server, current=current),)
+                operation = "command"
+            decisions = await self._judge_command(principal, servers, action, specialist)
+            plan = Plan(principal, action, operation, servers, _combine(decisions), decisions)
+        elif isinstance(action, Code):
+            principal.require("exec")
+            if action.language not in CODE_RUNNERS:
+                raise InvalidRequestError(
+                    f"language must be one of {', '.join(CODE_RUNNERS)}, got {action.language!r}"
+                )
+            server = self.server_for(principal, action.server, current=current)
+            decision = self.layers(principal, server, specialist).check_code(
+                action.language, CODE_RUNNERS[action.language]
+            )
+            plan = Plan(principal, action, "code", (server,), decision, {server: decision})
+        else:
+            operation, judged_as, permission = _FILE_OPERATIONS[type(action)]
+            principal.require(permission)
+            server = self.server_for(principal, action.server, current=current)
+            try:
+                path = await self.executor(server).confine(action.path, must_exist=judged_as != "write")
+            except GtpError as exc:  # a path refused or missing is worth seeing in the log too
+                unjudged = Decision("deny", "not judged: the path could not be resolved")
+                failed = Plan(principal, action, operation, (server,), unjudged, {server: unjudged})
+                await self._record(failed, exc.code, context, error=exc.message, judged=False)
+                raise
+            layers = self.layers(principal, server, specialist)
+            decision = layers.check_path(path, judged_as)
+            if action.path.startswith("/") and action.path != path:  # as written too: the stricter counts
+                decision = decision.stricter(layers.check_path(action.path, judged_as))
+            plan = Plan(principal, action, operation, (server,), decision, {server: decision}, path=path)
+        plan.specialist = specialist.name if specialist else None
+        if plan.decision.action == "deny":
+            await self._record(plan, "denied", context, error=None)
+            raise self._denied(plan)
+        return plan
+
+    async def _judge_command(
+        self,
+        principal: Principal,
+        servers: tuple[str, ...],
+        action: Command,
+        specialist: SpecialistPolicy | None,
+    ) -> dict[str, Decision]:
+        layers = {s: self.layers(principal, s, specialist) for s in servers}
+        if not any(ls.active for ls in layers.values()):
+            return {s: Decision("allow", "no policy applies") for s in servers}
+        analysis = await analyse_command(action.command)
+        out = {}
+        for server in servers:
+            needs_home = layers[server].needs_home(analysis) or (
+                layers[server].active and not action.cwd and _has_relative_paths(analysis)
+            )
+            home = await self.home(server) if needs_home else None
+            cwd = action.cwd or self.inventory.servers[server].cwd or home
+            out[server] = layers[server].judge_command(analysis, Facts(home=home, cwd=cwd), action.env)
+        return out
+
+    def _denied(self, plan: Plan) -> PolicyDeniedError:
+        where = f" on {plan.server}" if not plan.fan_out else ""
+        if plan.fan_out:
+            refused = [s for s, d in plan.decisions.items() if d.action == "deny"]
+            where = f" on {', '.join(refused[:10])}{'…' if len(refused) > 10 else ''}"
+        return PolicyDeniedError(
+            f"refused by policy{where}: {plan.decision.reason}",
+            server=plan.server if not plan.fan_out else None,
+            hint="the rule is the owner's; ask them, or do it another way",
+            decision=plan.decision.to_dict(),
         )
 
-    async def run_code(
-        self, server: str, code: str, language: Language, *, timeout: float | None = None, on_output=None
-    ) -> RunResult:
-        """Run a snippet with the language's interpreter ON the server, fed through stdin."""
-        if language not in CODE_RUNNERS:
-            raise InvalidRequestError(f"language must be one of {', '.join(CODE_RUNNERS)}, got {language!r}")
-        return await self.run_streaming(
-            server, CODE_RUNNERS[language], timeout=timeout, stdin=code, on_output=on_output
-        )
+    # -- running --------------------------------------------------------------------------------
 
-    async def run_streaming(self, server: str, command: str, *, on_output=None, **options) -> RunResult:  # type: ignore[no-untyped-def]
-        """``run``, reporting output pieces to ``on_output`` as they arrive (for job tails)."""
+    async def perform(
+        self,
+        plan: Plan,
+        *,
+        approver: Approver | None = None,
+        on_output: Callable[[Output], None] | None = None,
+        on_done: Callable[[HostResult], None] | None = None,
+        context: dict[str, Any] | None = None,
+        audit: Audit | None = None,
+    ) -> Any:
+        """Run a planned action (asking ``approver`` first when the verdict is confirm) and
+        audit its outcome. Returns a RunResult, FanOutResult, FileContent, Written, Listing or
+        PatchResult."""
+        if plan.decision.action == "deny":
+            raise self._denied(plan)
+        approved_by = None
+        if plan.decision.action == "confirm":
+            if approver is None:
+                await self._record(plan, "rejected", context, audit=audit, error="no approver")
+                raise ApprovalRejectedError(
+                    f"needs approval ({plan.decision.reason}), and nobody can be asked here",
+                    server=plan.server,
+                    hint="run it where an approver can answer (a terminal, or the API's jobs)",
+                )
+            approved, approved_by = await approver(plan.pending())
+            if not approved:
+                await self._record(plan, "rejected", context, audit=audit, approved_by=approved_by)
+                raise ApprovalRejectedError(
+                    f"not run: {approved_by or 'an approver'} rejected it",
+                    server=plan.server if not plan.fan_out else None,
+                    hint="ask the approver why, or do it another way",
+                )
+        started = time.monotonic()
+        result: Any = None
+        outcome = "error"
+        error: dict[str, Any] | None = None
+        try:
+            result = await self._execute(plan, on_output, on_done)
+            outcome = _outcome(result)
+            return result
+        except GtpError as exc:
+            outcome, error = exc.code, exc.to_dict()
+            raise
+        except asyncio.CancelledError:
+            outcome = "interrupted"  # a cancel, a timeout around it, or the server stopping
+            raise
+        finally:
+            details = _details(result)
+            details["duration_ms"] = details.get("duration_ms") or round(
+                (time.monotonic() - started) * 1000, 3
+            )
+            await asyncio.shield(
+                self._record(
+                    plan, outcome, context, audit=audit, approved_by=approved_by, error=error, **details
+                )
+            )
+
+    async def _execute(
+        self,
+        plan: Plan,
+        on_output: Callable[[Output], None] | None,
+        on_done: Callable[[HostResult], None] | None,
+    ) -> Any:
+        action = plan.action
+        if isinstance(action, Command):
+            if plan.fan_out:
+                servers = [self.inventory.servers[s] for s in plan.servers]
+                return await fan_out(
+                    servers,
+                    self.executor,
+                    action.command,
+                    forks=action.forks,
+                    timeout=action.timeout,
+                    cwd=action.cwd,
+                    output_limit=action.output_limit,
+                    env=action.environment,
+                    on_done=on_done,
+                )
+            return await self._stream(
+                plan.server,
+                action.command,
+                on_output,
+                timeout=action.timeout,
+                cwd=action.cwd,
+                env=action.environment,
+                output_limit=action.output_limit,
+            )
+        if isinstance(action, Code):
+            return await self._stream(
+                plan.server,
+                CODE_RUNNERS[action.language],
+                on_output,
+                timeout=action.timeout,
+                stdin=action.code,
+                output_limit=action.output_limit,
+            )
+        path = await self._same_path(plan)
+        if isinstance(action, FileRead):
+            return await self._read(plan.server, path, action)
+        if isinstance(action, FileWrite):
+            stat = await self.executor(plan.server).write_file(path, action.content, mode=action.mode)
+            return Written(server=plan.server, stat=stat)
+        if isinstance(action, FileList):
+            return await self._list(plan.server, path, action)
+        assert isinstance(action, FilePatch)
+        return await self._patch(plan.server, path, action)
+
+    async def _same_path(self, plan: Plan) -> str:
+        """The path judged, checked again now: what a host resolves may change while an approval
+        is pending (a link swapped in), and the approval was for the path judged."""
+        action = plan.action
+        assert not isinstance(action, Command | Code)
+        must_exist = not isinstance(action, FileWrite)
+        path = await self.executor(plan.server).confine(action.path, must_exist=must_exist)
+        if plan.path is not None and path != plan.path:
+            raise PolicyDeniedError(
+                f"{action.path} on {plan.server} now resolves to {path}, "
+                f"not {plan.path} as when it was judged",
+                server=plan.server,
+                hint="something changed the path meanwhile; ask again",
+            )
+        return path
+
+    async def _stream(
+        self, server: str, command: str, on_output: Callable[[Output], None] | None, **options: Any
+    ) -> RunResult:
         async for event in self.executor(server).stream(command, **options):
             if isinstance(event, Output):
                 if on_output is not None:
@@ -141,67 +586,46 @@ class Gateway:
                 return event
         raise AssertionError("stream ended without a result")
 
-    # -- files ------------------------------------------------------------------------------------
-
-    async def read_file(
-        self,
-        server: str,
-        path: str,
-        *,
-        offset: int = 0,
-        limit: int = 65536,
-        max_json_chars: int | None = None,
-    ) -> FileContent:
+    async def _read(self, server: str, path: str, action: FileRead) -> FileContent:
         """Up to ``limit`` bytes from ``offset``; with ``max_json_chars``, fewer when the content
         would take more inside JSON (binary bytes escape to 6 characters each): ``bytes_read``
         and ``eof`` then say where the next read starts, so nothing is skipped."""
-        stat, data = await self.executor(server).read_file_stat(path, offset=offset, limit=limit)
+        stat, data = await self.executor(server).read_file_stat(
+            path, offset=action.offset, limit=action.limit
+        )
         text, binary = _decode(data)
-        if max_json_chars is not None and json_chars(text) > max_json_chars:
-            data = data[: _fitting_bytes(data, binary, max_json_chars)]
+        if action.max_json_chars is not None and json_chars(text) > action.max_json_chars:
+            data = data[: _fitting_bytes(data, binary, action.max_json_chars)]
             text, binary = _decode(data)
         return FileContent(
             server=server,
             path=stat.path,
             content=text,
-            offset=offset,
+            offset=action.offset,
             bytes_read=len(data),
             size=stat.size,
-            eof=offset + len(data) >= stat.size,
+            eof=action.offset + len(data) >= stat.size,
             binary=binary,
         )
 
-    async def write_file(
-        self,
-        server: str,
-        path: str,
-        content: str,
-        *,
-        mode: Literal["create", "overwrite", "append"] = "overwrite",
-    ) -> FileStat:
-        return await self.executor(server).write_file(path, content, mode=mode)
-
-    async def list_dir(
-        self, server: str, path: str = ".", *, recursive: bool = False, max_entries: int = 2000
-    ) -> Listing:
+    async def _list(self, server: str, base: str, action: FileList) -> Listing:
         executor = self.executor(server)
-        base = await executor.confine(path)
         out: list[ListedEntry] = []
         pending = [""]
         truncated = False
         while pending and not truncated:
             rel = pending.pop(0)
             for entry in await executor.list_dir(f"{base}/{rel}" if rel else base):
-                if len(out) >= max_entries:
+                if len(out) >= action.max_entries:
                     truncated = True
                     break
                 child = f"{rel}/{entry.name}" if rel else entry.name
                 out.append(ListedEntry(path=child, **entry.model_dump()))
-                if recursive and entry.type == "dir":
+                if action.recursive and entry.type == "dir":
                     pending.append(child)
         return Listing(server=server, path=base, entries=out, truncated=truncated)
 
-    async def patch_file(self, server: str, path: str, diff: str, *, dry_run: bool = False) -> PatchResult:
+    async def _patch(self, server: str, path: str, action: FilePatch) -> PatchResult:
         executor = self.executor(server)
         size = (await executor.stat(path)).size
         if size > PATCH_MAX_BYTES:
@@ -219,53 +643,179 @@ class Gateway:
                 server=server,
                 hint="patch text files only; rewrite a binary file with /file/write or a command",
             ) from None
-        patched, hunks = patch.apply(original, diff)
-        if dry_run:
-            stat_size = len(patched.encode())
+        patched, hunks = patch.apply(original, action.diff)
+        if action.dry_run:
             return PatchResult(
-                server=server, path=path, hunks=hunks, dry_run=True, size=stat_size, preview=patched[:2000]
+                server=server,
+                path=path,
+                hunks=hunks,
+                dry_run=True,
+                size=len(patched.encode()),
+                preview=patched[:2000],
             )
         stat = await executor.write_file(path, patched)
         return PatchResult(server=server, path=stat.path, hunks=hunks, dry_run=False, size=stat.size)
 
-    async def fan_out(
+    async def _record(
         self,
-        target: str,
-        command: str,
+        plan: Plan,
+        outcome: str,
+        context: dict[str, Any] | None,
         *,
-        forks: int = DEFAULT_FORKS,
-        timeout: float | None = None,
-        output_limit: int = DEFAULT_OUTPUT_LIMIT,
-        env: dict[str, str] | None = None,
-        on_done: Callable[[HostResult], None] | None = None,
-    ) -> FanOutResult:
-        servers = self.inventory.resolve(target)
-        return await fan_out(
-            servers,
-            self.executor,
-            command,
-            forks=forks,
-            timeout=timeout,
-            output_limit=output_limit,
-            env=env,
-            on_done=on_done,
-        )
+        audit: Audit | None = None,
+        approved_by: str | None = None,
+        error: Any = None,
+        judged: bool = True,
+        **details: Any,
+    ) -> None:
+        """The action's one audit event."""
+        action = plan.action
+        principal = plan.principal
+        event: dict[str, Any] = {
+            "kind": "file" if plan.operation.startswith("file.") else "command",
+            "token": principal.name,
+            "front_end": principal.front_end,
+            "client": principal.client,
+            "operation": _OPERATION_NAMES.get(plan.operation, plan.operation),
+        }
+        if plan.fan_out:
+            event["server"] = getattr(action, "target", None)
+            event["servers"] = list(plan.servers)
+        else:
+            event["server"] = plan.server
+        if isinstance(action, Command):
+            event.update(_audited_text("command", action.command))
+            if action.env:
+                event["env"] = sorted(action.env)  # names only: values are often passwords
+        elif isinstance(action, Code):
+            event["command"] = action.language
+            event.update(_audited_text("code", action.code))
+        else:
+            event["path"] = plan.path or action.path
+            if isinstance(action, FileWrite):
+                event["operation"] = f"write:{action.mode}"
+                event["bytes"] = len(action.content.encode())
+            elif isinstance(action, FilePatch):
+                event["dry_run"] = action.dry_run
+        if plan.specialist:
+            event["specialist"] = plan.specialist
+        decision = plan.decision
+        if judged:
+            event["policy"] = {"action": decision.action, "rule": decision.rule, "layer": decision.layer}
+            if decision.action != "allow" or decision.rule:
+                event["policy"]["reason"] = decision.reason[:1000]
+        if approved_by is not None:
+            event["approved_by"] = approved_by
+        event.update({k: v for k, v in details.items() if v is not None})
+        event.update(context or {})
+        event["outcome"] = outcome
+        if error is not None:
+            event["error"] = error
+        await (audit or self.audit)(event)
 
-    async def check(self, target: str = "all", *, forks: int = DEFAULT_FORKS) -> list[CheckResult]:
-        servers = self.inventory.resolve(target)
+    # -- unjudged work: reachability, tunnels, the owner's configured commands ---------------------
+
+    async def check(self, servers: list[str], *, forks: int = DEFAULT_FORKS) -> list[CheckResult]:
+        """Reachability of ``servers`` (resolved by the caller): connects, runs nothing of anyone's."""
         gate = asyncio.Semaphore(forks)
 
         async def one(name: str) -> CheckResult:
             async with gate:
                 return await self.executor(name).check()
 
-        return list(await asyncio.gather(*(one(s.name) for s in servers)))
+        return list(await asyncio.gather(*(one(s) for s in servers)))
+
+    async def open_tunnel(self, server: str, host: str, port: int) -> tuple[str, int]:
+        """A local address reaching ``host:port`` as seen from ``server`` (a model on its localhost)."""
+        return await self.executor(server).open_tunnel(host, port)
+
+    async def run_configured(
+        self, server: str, command: str, *, timeout: float, why: str, audit: bool = True
+    ) -> RunResult:
+        """Run a command the inventory's owner configured (a specialist's facts): not model
+        output, so not judged; audited unless it is the gateway's own fixed probe (``audit``)."""
+        result = await self.executor(server).run(command, timeout=timeout)
+        if not audit:
+            return result
+        await self.audit(
+            {
+                "kind": "command",
+                "token": None,
+                "front_end": "inventory",
+                "server": server,
+                "operation": why,
+                "command": command,
+                "exit_code": result.exit_code,
+                "duration_ms": result.duration_ms,
+                "outcome": "ok" if result.ok else "failed",
+            }
+        )
+        return result
 
     async def close(self) -> None:
         """Close every connection (and with them their tunnels and SFTP sessions)."""
-        await self.llm.close()
         executors, self._executors = list(self._executors.values()), {}
         await asyncio.gather(*(e.close() for e in executors), return_exceptions=True)
+
+
+_OPERATION_NAMES = {
+    "command": "execute-shell",
+    "fan-out": "execute-shell",
+    "code": "execute-code",
+    "file.read": "read",
+    "file.list": "list",
+    "file.write": "write",
+    "file.patch": "patch",
+}
+
+
+def _has_relative_paths(analysis: Any) -> bool:
+    return any(u.path is not None and not u.path.startswith(("/", "\x00")) for u in analysis.paths)
+
+
+AUDIT_TEXT = 4000  # characters of a command or program kept in its audit event (head and tail)
+
+
+def _audited_text(key: str, text: str) -> dict[str, Any]:
+    """A command for the audit log: whole when short; else its head and tail, its length and
+    its SHA-256, so a long one is still identified exactly without filling the log."""
+    if len(text) <= AUDIT_TEXT:
+        return {key: text}
+    return {
+        key: clip_text(text, AUDIT_TEXT)[0],
+        f"{key}_chars": len(text),
+        f"{key}_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+    }
+
+
+def _combine(decisions: dict[str, Decision]) -> Decision:
+    return strictest(decisions.values(), Decision("allow", "no policy applies"))
+
+
+def _outcome(result: Any) -> str:
+    if isinstance(result, RunResult):
+        return "ok" if result.ok else ("timeout" if result.timed_out else "failed")
+    if isinstance(result, FanOutResult):
+        return "ok" if result.ok else "failed"
+    return "ok"
+
+
+def _details(result: Any) -> dict[str, Any]:
+    if isinstance(result, RunResult):
+        return {
+            "exit_code": result.exit_code,
+            "duration_ms": result.duration_ms,
+            "bytes": result.stdout_bytes + result.stderr_bytes,
+        }
+    if isinstance(result, FanOutResult):
+        return {"summary": result.summary.model_dump(), "duration_ms": result.summary.duration_ms}
+    if isinstance(result, FileContent):
+        return {"bytes": result.bytes_read}
+    if isinstance(result, Listing):
+        return {"entries": len(result.entries)}
+    if isinstance(result, PatchResult):
+        return {"hunks": result.hunks}
+    return {}
 
 
 def _decode(data: bytes) -> tuple[str, bool]:

@@ -28,8 +28,10 @@ from gtp_remote.settings import private_file
 
 log = logging.getLogger("gtp_remote.jobs")
 
-Status = Literal["running", "awaiting_approval", "succeeded", "failed", "cancelled", "interrupted"]
-FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
+Status = Literal[
+    "running", "awaiting_approval", "succeeded", "failed", "rejected", "cancelled", "interrupted"
+]
+FINISHED = ("succeeded", "failed", "rejected", "cancelled", "interrupted")
 TAIL_BYTES = 4000
 
 SCHEMA = """
@@ -45,7 +47,8 @@ create table if not exists jobs (
     output_tail text not null default '',
     created_at real not null,
     finished_at real,
-    pending text
+    pending text,
+    approval text
 );
 create index if not exists jobs_token on jobs (token, created_at);
 """
@@ -67,6 +70,7 @@ class Job:
     task: asyncio.Task[None] | None = None
     saved_tail: str = ""
     pending: dict[str, Any] | None = None  # the action waiting for approval
+    approval: dict[str, Any] | None = None  # the last decision on it: approved or rejected, by, at
     decision: asyncio.Future[tuple[bool, str | None]] | None = None
     paused: asyncio.Event = field(default_factory=asyncio.Event)
     listeners: list[asyncio.Queue[tuple[str, dict[str, Any]]]] = field(default_factory=list)
@@ -96,6 +100,7 @@ class Job:
             "finished_at": _iso(self.finished_at) if self.finished_at else None,
             "output_tail": self.output_tail if self.status in ("running", "awaiting_approval") else None,
             "pending_action": self.pending if self.status == "awaiting_approval" else None,
+            "approval": self.approval,
             "result": self.result,
             "error": self.error,
         }
@@ -130,6 +135,8 @@ class JobStore:
         columns = {row[1] for row in self._db.execute("pragma table_info(jobs)")}
         if "pending" not in columns:  # a state folder from before approvals existed
             self._db.execute("alter table jobs add column pending text")
+        if "approval" not in columns:  # ... or before the approver's name was kept
+            self._db.execute("alter table jobs add column approval text")
         self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = asyncio.Lock()  # the reader connection: one worker thread at a time
         self._writes = 0
@@ -160,8 +167,13 @@ class JobStore:
             job.created_at,
             job.finished_at,
             json.dumps(job.pending) if job.pending is not None else None,
+            json.dumps(job.approval) if job.approval is not None else None,
         )
-        self._db.execute("insert or replace into jobs values (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        self._db.execute(
+            "insert or replace into jobs (id, token, operation, server, status, request, result, error, "
+            "output_tail, created_at, finished_at, pending, approval) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            row,
+        )
         self._writes += 1
         if self._writes >= CHECKPOINT_EVERY and self._checkpointing is None:
             self._writes = 0
@@ -180,12 +192,12 @@ class JobStore:
     async def load(self, job_id: str) -> Job | None:
         async with self._lock:
             rows = await asyncio.to_thread(
-                lambda: self._reader.execute("select * from jobs where id=?", (job_id,)).fetchall()
+                lambda: self._reader.execute(f"select {_COLUMNS} from jobs where id=?", (job_id,)).fetchall()
             )
         return _job(rows[0]) if rows else None
 
     async def recent(self, token: str | None, limit: int) -> list[Job]:
-        query = "select * from jobs {} order by created_at desc limit ?"
+        query = f"select {_COLUMNS} from jobs {{}} order by created_at desc limit ?"
         where, args = ("where token=?", (token, limit)) if token else ("", (limit,))
         async with self._lock:
             rows = await asyncio.to_thread(lambda: self._reader.execute(query.format(where), args).fetchall())
@@ -198,8 +210,28 @@ class JobStore:
         self._db.close()
 
 
+_COLUMNS = (
+    "id, token, operation, server, status, request, result, error, output_tail, created_at, finished_at, "
+    "pending, approval"
+)
+
+
 def _job(row: tuple) -> Job:
-    (job_id, token, operation, server, status, request, result, error, tail, created, finished, pending) = row
+    (
+        job_id,
+        token,
+        operation,
+        server,
+        status,
+        request,
+        result,
+        error,
+        tail,
+        created,
+        finished,
+        pending,
+        approval,
+    ) = row
     return Job(
         id=job_id,
         token=token,
@@ -213,6 +245,7 @@ def _job(row: tuple) -> Job:
         finished_at=finished,
         saved_tail=tail or "",
         pending=json.loads(pending) if pending else None,
+        approval=json.loads(approval) if approval else None,
     )
 
 
@@ -244,7 +277,7 @@ class JobManager:
             job.status = job.status if job.status == "interrupted" else "cancelled"
             job.error = job.error or {"code": "cancelled", "message": "the job was cancelled"}
         except GtpError as exc:
-            job.status, job.error = "failed", exc.to_dict()
+            job.status, job.error = ("rejected" if exc.code == "rejected" else "failed"), exc.to_dict()
         except Exception as exc:
             job.status = "failed"
             job.error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
@@ -300,6 +333,7 @@ class JobManager:
                 hint="GET /jobs/{id} shows its status and pending_action",
             )
         job.decision.set_result((approve, by))
+        job.approval = {"decision": "approved" if approve else "rejected", "by": by, "at": _iso(time.time())}
         await asyncio.sleep(0)  # let the job take the decision before answering
         return job
 

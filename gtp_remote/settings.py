@@ -1,10 +1,17 @@
-"""Process-wide settings that are not part of the inventory: where state lives, which ssh config.
+"""Process-wide settings that are not part of the inventory, read from the environment once.
 
-Everything comes from the environment so the CLI, the server and the tests agree without flags:
+:meth:`Settings.from_env` is the one place that reads them; the composition roots (the CLI, the
+server) call it once and hand the object down. Secrets are not settings: a token or an API key
+is read from its environment variable where it is used, and never stored here.
 
-* ``GTP_STATE_DIR``: the state folder (pinned host keys, later the job database and audit log).
-  Default ``$XDG_STATE_HOME/gtp-remote``, i.e. ``~/.local/state/gtp-remote``.
+* ``GTP_STATE_DIR``: the state folder (token, pinned host keys, jobs, audit log). Default
+  ``$XDG_STATE_HOME/gtp-remote``, i.e. ``~/.local/state/gtp-remote``.
 * ``GTP_SSH_CONFIG``: the OpenSSH client config to honour. Default ``~/.ssh/config``.
+* ``GTP_INVENTORY``: the inventory folder or file. Default ``./hosts``.
+* ``GTP_TEMPLATES``: extra prompt-template folders (``os.pathsep``-separated).
+* ``GTP_TOKENS_FILE``: the tokens file. Default ``tokens.yaml`` in the state folder.
+* ``GTP_CORS_ORIGINS``, ``GTP_RATE_LIMIT``, ``GTP_RATE_BURST``, ``GTP_PUBLIC_URL``,
+  ``GTP_DEFAULT_SERVER``: the HTTP API's (see the README).
 
 The state folder holds the API token, the job database (commands and their output) and the
 audit log, so what gtp-remote creates there is its owner's alone: the folder 0700, files 0600.
@@ -14,26 +21,65 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from gtp_remote.errors import InventoryError
+
+DEFAULT_ORIGINS = ("https://chat.openai.com", "https://chatgpt.com")
 
 
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
     ssh_config: Path | None = None
+    inventory: Path | None = None
+    templates: tuple[Path, ...] = ()
+    tokens_file: Path | None = None
+    cors_origins: tuple[str, ...] = DEFAULT_ORIGINS
+    rate: float = 20.0
+    burst: int = 60
+    public_url: str | None = None
+    default_server: str | None = None
 
     @classmethod
-    def from_env(cls) -> Settings:
-        xdg = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-        state = os.environ.get("GTP_STATE_DIR") or os.path.join(xdg, "gtp-remote")
-        ssh_config = os.environ.get("GTP_SSH_CONFIG")
-        return cls(state_dir=Path(state), ssh_config=Path(ssh_config) if ssh_config else None)
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        xdg = env.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        state = env.get("GTP_STATE_DIR") or os.path.join(xdg, "gtp-remote")
+        origins = env.get("GTP_CORS_ORIGINS")
+        try:
+            rate = float(env.get("GTP_RATE_LIMIT", "20"))
+            burst = int(env.get("GTP_RATE_BURST", "60"))
+        except ValueError:
+            raise InventoryError(
+                "GTP_RATE_LIMIT must be a number and GTP_RATE_BURST an integer",
+                hint="unset them for the defaults (20 requests a second, bursts of 60)",
+            ) from None
+        return cls(
+            state_dir=Path(state),
+            ssh_config=_path(env.get("GTP_SSH_CONFIG")),
+            inventory=_path(env.get("GTP_INVENTORY")),
+            templates=tuple(Path(p) for p in env.get("GTP_TEMPLATES", "").split(os.pathsep) if p),
+            tokens_file=_path(env.get("GTP_TOKENS_FILE")),
+            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip())
+            if origins
+            else DEFAULT_ORIGINS,
+            rate=rate,
+            burst=burst,
+            public_url=env.get("GTP_PUBLIC_URL") or None,
+            default_server=env.get("GTP_DEFAULT_SERVER") or None,
+        )
 
     @property
     def known_hosts(self) -> Path:
         """The project's own known_hosts: keys pinned by ``accept-new`` land here."""
         return self.state_dir / "known_hosts"
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def private_dir(path: Path) -> None:

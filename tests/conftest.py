@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from gtp_remote.access import Principal
 from gtp_remote.config import Inventory, Server, load_inventory
-from gtp_remote.gateway import Gateway
+from gtp_remote.fanout import FanOutResult
+from gtp_remote.gateway import Command, Gateway
 from gtp_remote.settings import Settings
 from tests.realmodel import llama_server  # noqa: F401 - the real model server, a session fixture
 
@@ -129,6 +131,15 @@ def start_serve(
         except OSError:
             time.sleep(0.1)
     return server, port
+
+
+OWNER = Principal.owner("test", front_end="test")
+
+
+async def fan_out(gw: Gateway, target: str, command: str, **options: object) -> FanOutResult:
+    """A fan-out through the governed core, as the owner (the CLI's principal)."""
+    plan = await gw.plan(OWNER, Command(command, target=target, **options))  # type: ignore[arg-type]
+    return await gw.perform(plan)
 
 
 def make_inventory(*servers: Server) -> Inventory:

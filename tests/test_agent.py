@@ -18,9 +18,10 @@ from gtp_remote.config import Server
 from gtp_remote.gateway import Gateway
 from gtp_remote.llm.agent import Agent
 from gtp_remote.llm.providers import Endpoint, ModelClient, ModelReply, ToolCall, Usage
-from gtp_remote.llm.spec import CliToolConfig, SpecialistConfig
+from gtp_remote.llm.service import LLMService
 from gtp_remote.settings import Settings
-from tests.conftest import make_inventory
+from gtp_remote.specialists import CliToolConfig, SpecialistConfig
+from tests.conftest import OWNER, make_inventory
 
 
 class ScriptedClient(ModelClient):
@@ -63,16 +64,16 @@ async def gateway(tmp_path: Path, settings: Settings):
         description="a template with a type error", command="echo {{ 1 + prefix }}", vars={"prefix": "x"}
     )
     gw = Gateway(inventory, settings)
-    yield gw
+    yield LLMService(gw)
     await gw.close()
 
 
-def specialist(gw: Gateway, **config: Any):
-    gw.inventory.specialists["s"] = SpecialistConfig(server="local", provider="ollama", model="m", **config)
-    return gw.llm.resolve("s", current=None)
+def specialist(llm: LLMService, **config: Any):
+    llm.inventory.specialists["s"] = SpecialistConfig(server="local", provider="ollama", model="m", **config)
+    return llm.resolve("s", current=None)
 
 
-async def run(gw: Gateway, client: ScriptedClient, spec, **options: Any) -> tuple[dict, list[dict]]:
+async def run(llm: LLMService, client: ScriptedClient, spec, **options: Any) -> tuple[dict, list[dict]]:
     events: list[dict] = []
 
     async def audit(event: dict) -> None:
@@ -81,8 +82,9 @@ async def run(gw: Gateway, client: ScriptedClient, spec, **options: Any) -> tupl
     async def fake_client(_: Any) -> ScriptedClient:
         return client
 
-    gw.llm.client = fake_client  # type: ignore[method-assign]
-    result = await Agent(gw.llm, spec, audit=audit, **options).run("do it")
+    llm.client = fake_client  # type: ignore[method-assign]
+    llm.gateway.audit = audit  # the gateway audits the actions it runs, the agent the rest
+    result = await Agent(llm, spec, OWNER, audit=audit, **options).run("do it")
     return result, events
 
 

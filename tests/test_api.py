@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -16,12 +17,12 @@ import pytest
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from gtp_remote.api.app import Api, ApiConfig
-from gtp_remote.api.auth import Authenticator, Token, digest
 from gtp_remote.api.routes import create_app
+from gtp_remote.api.state import Api
 from gtp_remote.config import Server, load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.settings import Settings
+from gtp_remote.tokens import Authenticator, Token, digest
 from tests.conftest import Bed, start_serve
 
 pytestmark = pytest.mark.bed
@@ -44,7 +45,7 @@ def make_api(bed: Bed, settings: Settings, tmp_path: Path) -> Api:
             ),
         ]
     )
-    return Api(Gateway(inventory, settings), auth, ApiConfig(default_server="db", rate=1000, burst=1000))
+    return Api(Gateway(inventory, replace(settings, default_server="db", rate=1000, burst=1000)), auth)
 
 
 class Client:
@@ -170,8 +171,12 @@ async def test_current_server_is_per_token_and_scopes_hold(client: Client):
     assert data["stdout"] == "db\n"  # alice's choice did not move bob
     status, listing = await client.get("/server/list", token="bob")
     assert [s["name"] for s in listing["servers"]] == ["db"] and listing["current"] == "db"
+    # A server outside the token's scope is as unknown as one that does not exist: no oracle.
     status, data = await client.post("/server/set", {"server": "code"}, token="bob")
-    assert status == 403 and "may not use server 'code'" in data["error"]["message"]
+    missing_status, missing = await client.post("/server/set", {"server": "nope"}, token="bob")
+    assert (status, missing_status) == (404, 404)
+    assert data["error"]["message"] == "unknown server 'code'" and data["error"]["hint"] == "your servers: db"
+    assert missing["error"]["hint"] == "your servers: db"
     status, data = await client.post("/command/execute-shell", {"command": "id"}, token="reader")
     assert status == 403 and data["error"]["message"] == "token 'reader' lacks the 'exec' permission"
     status, data = await client.post("/file/write", {"path": "x", "content": "y"}, token="bob")

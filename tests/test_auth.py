@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from gtp_remote.api.auth import Authenticator, RateLimiter, load_tokens
+from gtp_remote.api.ratelimit import RateLimiter
 from gtp_remote.errors import ForbiddenError, InventoryError, RateLimitedError, UnauthorizedError
+from gtp_remote.settings import Settings
+from gtp_remote.tokens import Authenticator, load_tokens
+
+
+def _settings(state: Path) -> Settings:
+    return replace(Settings.from_env(), state_dir=state)
 
 
 @pytest.fixture(autouse=True)
@@ -26,11 +33,11 @@ def test_a_tokens_file_gives_named_scoped_tokens(tmp_path: Path, monkeypatch: py
         f"  auditor: {{sha256: {hashlib.sha256(b'auditor-value').hexdigest()}, servers: [db],"
         " operations: [files.read]}\n"
     )
-    auth = Authenticator(load_tokens(tmp_path))
+    auth = Authenticator(load_tokens(_settings(tmp_path)))
     chatgpt = auth.authenticate("Bearer chatgpt-value")
     assert chatgpt.name == "chatgpt" and chatgpt.operations == {"exec", "llm"}
     with pytest.raises(ForbiddenError, match="lacks the 'approve' permission"):
-        chatgpt.require("approve")
+        chatgpt.principal().require("approve")
     assert auth.authenticate("bearer auditor-value").servers == ("db",)
     with pytest.raises(UnauthorizedError, match="invalid bearer token"):
         auth.authenticate("Bearer chatgpt-valuE")
@@ -45,15 +52,15 @@ def test_a_named_tokens_file_that_is_missing_stops_the_server(
     monkeypatch.setenv("GTP_TOKENS_FILE", str(tmp_path / "tokns.yaml"))
     monkeypatch.setenv("GTP_API_TOKEN", "would-be-fallback")
     with pytest.raises(InventoryError, match=r"GTP_TOKENS_FILE names .*tokns\.yaml, which is not a readable"):
-        load_tokens(tmp_path)
+        load_tokens(_settings(tmp_path))
     monkeypatch.delenv("GTP_TOKENS_FILE")
     (tmp_path / "tokens.yaml").symlink_to(tmp_path / "unmounted" / "tokens.yaml")  # the default place
     with pytest.raises(InventoryError, match=r"tokens\.yaml, which is not a readable file"):
-        load_tokens(tmp_path)
+        load_tokens(_settings(tmp_path))
     (tmp_path / "tokens.yaml").unlink()
     (tmp_path / "tokens.yaml").mkdir()
     with pytest.raises(InventoryError, match=r"tokens\.yaml, which is not a readable file"):
-        load_tokens(tmp_path)
+        load_tokens(_settings(tmp_path))
     assert not (tmp_path / "api-token").exists()
 
 
@@ -76,21 +83,21 @@ def test_a_token_variable_that_is_not_set_is_named(tmp_path: Path, monkeypatch: 
     monkeypatch.delenv("OPS_TOKEN", raising=False)
     (tmp_path / "tokens.yaml").write_text("tokens:\n  ops: {env: OPS_TOKEN, operations: [approve]}\n")
     with pytest.raises(InventoryError, match=r"tokens\.ops\.env: environment variable OPS_TOKEN is not set"):
-        load_tokens(tmp_path)
+        load_tokens(_settings(tmp_path))
     (tmp_path / "tokens.yaml").write_text("tokens:\n  ops: {env: OPS_TOKEN, operations: [root]}\n")
     with pytest.raises(InventoryError, match="unknown operations"):
-        load_tokens(tmp_path)
+        load_tokens(_settings(tmp_path))
 
 
 def test_without_a_file_the_env_token_then_a_generated_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("GTP_API_TOKEN", "from-env")
-    assert Authenticator(load_tokens(tmp_path)).authenticate("Bearer from-env").name == "default"
+    assert Authenticator(load_tokens(_settings(tmp_path))).authenticate("Bearer from-env").name == "default"
     monkeypatch.delenv("GTP_API_TOKEN")
     said: list[str] = []
-    first = Authenticator(load_tokens(tmp_path / "state", announce=said.append))
+    first = Authenticator(load_tokens(_settings(tmp_path / "state"), announce=said.append))
     stored = tmp_path / "state" / "api-token"
     value = stored.read_text().strip()
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and value in said[0]
     assert first.authenticate(f"Bearer {value}").name == "default"
-    load_tokens(tmp_path / "state", announce=said.append)  # the same token again, not announced
+    load_tokens(_settings(tmp_path / "state"), announce=said.append)  # the same token again, not announced
     assert len(said) == 1 and stored.read_text().strip() == value

@@ -91,7 +91,7 @@ def test_expected_failures_are_one_line_errors(tmp_path: Path):
     )
     unknown = gtp("-i", str(ROOT / "hosts"), "exec", "nope", "--", "true")
     assert unknown.returncode == 2
-    assert unknown.stderr.strip() == "error: unknown server 'nope'; known servers: local"
+    assert unknown.stderr.strip() == "error: unknown server 'nope'; your servers: local"
     (tmp_path / "inv.yaml").write_text("servers:\n  far: {host: 10.203.0.254, connect_timeout: 1}\n")
     far = gtp("-i", str(tmp_path), "exec", "far", "--", "true", env={"GTP_STATE_DIR": str(tmp_path)})
     assert far.returncode == 255

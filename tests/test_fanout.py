@@ -9,13 +9,13 @@ import pytest
 from gtp_remote.config import load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.settings import Settings
-from tests.conftest import Bed
+from tests.conftest import Bed, fan_out
 
 pytestmark = pytest.mark.bed
 
 
 async def test_fan_out_to_every_host(bed_gateway: Gateway):
-    result = await bed_gateway.fan_out("all", "uname -n")
+    result = await fan_out(bed_gateway, "all", "uname -n")
     assert [(r.server, r.status, r.stdout) for r in result.results] == [
         ("db", "ok", "db\n"),
         ("code", "ok", "code\n"),
@@ -34,7 +34,7 @@ async def test_one_stopped_sshd_is_reported_unreachable_the_others_succeed(bed: 
     try:
         async with Gateway(load_inventory(bed.inventory), settings) as gw:
             started = time.monotonic()
-            result = await gw.fan_out("group:bed", "hostname", timeout=5)
+            result = await fan_out(gw, "group:bed", "hostname", timeout=5)
             elapsed = time.monotonic() - started
     finally:
         bed.start("code")
@@ -49,7 +49,8 @@ async def test_one_stopped_sshd_is_reported_unreachable_the_others_succeed(bed: 
 
 
 async def test_failures_and_timeouts_are_per_host(bed_gateway: Gateway):
-    result = await bed_gateway.fan_out(
+    result = await fan_out(
+        bed_gateway,
         "all",
         'if [ "$(hostname)" = db ]; then exit 3; fi; '
         'if [ "$(hostname)" = code ]; then sleep 30; fi; echo fine',
@@ -64,5 +65,5 @@ async def test_failures_and_timeouts_are_per_host(bed_gateway: Gateway):
 
 async def test_forks_bound_concurrency(bed_gateway: Gateway):
     started = time.monotonic()
-    result = await bed_gateway.fan_out("all", "sleep 0.4", forks=1)
+    result = await fan_out(bed_gateway, "all", "sleep 0.4", forks=1)
     assert result.ok and time.monotonic() - started >= 1.2

@@ -13,18 +13,19 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gtp_remote.api.app import Api, ApiConfig
-from gtp_remote.api.auth import Authenticator, Token, digest
 from gtp_remote.api.routes import create_app
+from gtp_remote.api.state import Api
 from gtp_remote.config import load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.settings import Settings
+from gtp_remote.tokens import Authenticator, Token, digest
 from tests.conftest import ROOT, Bed
 from tests.llmbed import bed_home, write_inventory
 from tests.test_api import Client
@@ -59,7 +60,7 @@ async def api(bed: Bed, settings: Settings, tmp_path: Path, monkeypatch: pytest.
             Token("viewer", digest(TOKENS["viewer"]), operations=frozenset({"files.read"})),
         ]
     )
-    api = Api(Gateway(inventory, settings), auth, ApiConfig(default_server="db", rate=1000, burst=1000))
+    api = Api(Gateway(inventory, replace(settings, default_server="db", rate=1000, burst=1000)), auth)
     server = TestServer(create_app(api), host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession() as session:
@@ -97,7 +98,7 @@ async def app_db(bed: Bed, bed_gateway: Gateway) -> str:
         "insert into users values (1, 'ann@example.com', 1), (2, 'bob@example.com', 0), "
         "(12345, 'cy@example.com', 0), (4, 'di@example.com', 1);"
     )
-    result = await bed_gateway.run("db", f'sqlite3 {path} "{sql}"')
+    result = await bed_gateway.executor("db").run(f'sqlite3 {path} "{sql}"')
     assert result.ok, result.stderr
     return path
 
@@ -139,10 +140,11 @@ async def test_database_write_is_refused_in_read_only_mode(api, scripted, app_db
     )
     status, data = await ask(api, "database-llm", "Enable notifications for user 12345")
     assert status == 200, data
-    [step] = data["steps"]
-    assert step["status"] == "failed" and step["exit_code"] != 0
-    assert "readonly" in step["output"]
-    row = await bed_gateway.run("db", f"sqlite3 {app_db} 'select notify from users where id = 12345'")
+    [step] = data["steps"]  # refused before it reached sqlite3: parsed, and not a read statement
+    assert step["status"] == "denied" and "UPDATE" in step["output"] and step["exit_code"] is None
+    row = await bed_gateway.executor("db").run(
+        f"sqlite3 {app_db} 'select notify from users where id = 12345'"
+    )
     assert row.stdout.strip() == "0"  # unchanged on the host
 
 
@@ -156,7 +158,7 @@ async def test_code_specialist_edits_a_file_and_runs_its_tests_on_the_code_host(
         "printf 'import unittest\\nfrom calc import add\\n\\nclass T(unittest.TestCase):\\n"
         "    def test_add(self):\\n        self.assertEqual(add(2, 3), 5)\\n' > test_calc.py"
     )
-    assert (await bed_gateway.run("code", setup)).ok
+    assert (await bed_gateway.executor("code").run(setup)).ok
     fixed = "def add(a, b):\n    return a + b\n"
     scripted["code"].script(
         {"tool_calls": [call("read_file", path=f"{home}/proj/calc.py")]},
@@ -188,9 +190,9 @@ esac
 async def kubectl(bed: Bed, bed_gateway: Gateway) -> Path:
     """A stand-in kubectl on k8s-master that records its calls (no cluster is reachable here)."""
     home = bed_home(bed)
-    await bed_gateway.run("k8s-master", f"mkdir -p {home}/bin && rm -f {home}/kubectl.log")
-    await bed_gateway.write_file("k8s-master", f"{home}/bin/kubectl", KUBECTL)
-    assert (await bed_gateway.run("k8s-master", f"chmod +x {home}/bin/kubectl")).ok
+    await bed_gateway.executor("k8s-master").run(f"mkdir -p {home}/bin && rm -f {home}/kubectl.log")
+    await bed_gateway.executor("k8s-master").write_file(f"{home}/bin/kubectl", KUBECTL)
+    assert (await bed_gateway.executor("k8s-master").run(f"chmod +x {home}/bin/kubectl")).ok
     return bed.hosts["k8s-master"].home / "kubectl.log"
 
 
@@ -250,7 +252,7 @@ async def test_devops_rejected_action_does_not_run_and_the_model_is_told(api, sc
     status, data = await ask(api, "devops-llm", "Delete the prod namespace")
     assert status == 202 and data["status"] == "awaiting_approval"
     status, denied = await api.post(f"/jobs/{data['job_id']}/approve", {}, token=TOKENS["dbops"])
-    assert status == 403 and "k8s-master" in denied["error"]["message"]  # an approver for db only
+    assert status == 404 and "k8s-master" not in json.dumps(denied)  # an approver for db only: not its job
     status, _ = await api.post(f"/jobs/{data['job_id']}/reject", {}, token=TOKENS["ops"])
     assert status == 200
     done = await wait_status(api, data["job_id"], "succeeded")
@@ -265,8 +267,8 @@ async def test_devops_rejected_action_does_not_run_and_the_model_is_told(api, sc
 
 async def test_docs_specialist_updates_markdown_and_cannot_touch_other_files(api, scripted, bed, bed_gateway):
     home = bed_home(bed)
-    await bed_gateway.run("code", f"mkdir -p {home}/docs")
-    await bed_gateway.write_file("code", f"{home}/docs/api.md", "# API\n\nAuth: sessions.\n")
+    await bed_gateway.executor("code").run(f"mkdir -p {home}/docs")
+    await bed_gateway.executor("code").write_file(f"{home}/docs/api.md", "# API\n\nAuth: sessions.\n")
     new = "# API\n\nAuth: JWT bearer tokens (POST /auth/token).\n"
     scripted["code"].script(
         {"tool_calls": [call("list_dir", path=f"{home}/docs")]},
@@ -421,7 +423,8 @@ async def test_bad_arguments_and_foreign_tools_go_back_to_the_model(api, scripte
     broken, foreign, not_allowed = data["steps"]
     assert broken["status"] == "invalid" and "not valid JSON" in broken["output"]
     assert foreign["status"] == "invalid" and "unknown tool 'run_shell'" in foreign["output"]
-    assert not_allowed["status"] == "denied" and "not allowed for tool kubectl" in not_allowed["output"]
+    assert not_allowed["status"] == "denied" and "tool kubectl refuses" in not_allowed["output"]
+    assert "standard input" in not_allowed["output"]  # `sh` with no script: it would read commands
     assert kubectl_calls(kubectl) == []
     replies = [m for m in scripted["k8s-master"].requests()[-1]["body"]["messages"] if m["role"] == "tool"]
     assert len(replies) == 3 and all(m["tool_call_id"] for m in replies)
@@ -488,8 +491,8 @@ async def test_scopes_and_request_validation(api, scripted, app_db):
     assert "db" in named and not {"code", "k8s-master", "code-llm", "devops-llm"} & set(named), named
     status, data = await ask(api, "ollama", "hi", server="nowhere", token="dbonly")
     assert (status, data["error"]["hint"]) == (404, "your servers: db")
-    status, data = await ask(api, "ollama", "hi", server="k8s-master", token="dbonly")  # exists
-    assert status == 403 and data["error"]["message"] == "token 'dbonly' may not use server 'k8s-master'"
+    status, data = await ask(api, "ollama", "hi", server="k8s-master", token="dbonly")  # exists: same answer
+    assert (status, data["error"]["hint"]) == (404, "your servers: db")
     for hidden in ({"server": "db"}, {}, {"model": "x"}):  # a specialist on code: unknown to it
         status, data = await ask(api, "code-llm", "hi", token="dbonly", **hidden)
         assert (status, data["error"]["code"]) == (404, "unknown_specialist"), data
@@ -558,7 +561,7 @@ async def test_one_provider_on_two_servers_keeps_a_client_for_each(api, scripted
     client (they were cached under the provider's name alone)."""
     scripted["db"].script(models=["test-model"])
     scripted["code"].script(models=["test-model"])
-    llm = api.api.gateway.llm
+    llm = api.api.llm
     db, code = (llm.resolve("ollama", current=None, server=s, model=None) for s in ("db", "code"))
     first = await llm.client(db)
     assert await llm.client(code) is not first and await llm.client(db) is first

@@ -21,8 +21,9 @@ import pytest
 from gtp_remote.config import load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.llm.agent import Agent
+from gtp_remote.llm.service import LLMService
 from gtp_remote.settings import Settings
-from tests.conftest import ROOT, Bed
+from tests.conftest import OWNER, ROOT, Bed
 
 pytestmark = pytest.mark.bed
 SEEDS = ROOT / "hosts/examples"
@@ -71,8 +72,12 @@ def seed_settings(bed: Bed, settings: Settings, tmp_path: Path) -> Settings:
 
 
 async def ask(gateway: Gateway, name: str, *, server: str | None = None) -> dict:
-    specialist = gateway.llm.resolve(name, current=server, server=server)
-    return await Agent(gateway.llm, specialist).run("What host are you on?")
+    llm = LLMService(gateway)
+    try:
+        specialist = llm.resolve(name, current=server, server=server)
+        return await Agent(llm, specialist, OWNER).run("What host are you on?")
+    finally:
+        await llm.close()
 
 
 async def test_every_seed_example_loads_and_its_model_answers(

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -245,11 +246,11 @@ async def test_nul_bytes_and_bad_env_names_are_refused_before_running():
 
 async def test_local_commands_never_see_the_gateways_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A caller allowed to run commands cannot read a token allowed more, nor a model's key."""
-    from gtp_remote.api.app import Api, ApiConfig
-    from gtp_remote.api.auth import Authenticator, load_tokens
+    from gtp_remote.api.state import Api
     from gtp_remote.config import load_inventory
     from gtp_remote.gateway import Gateway
     from gtp_remote.settings import Settings
+    from gtp_remote.tokens import Authenticator, load_tokens
 
     monkeypatch.setenv("OPS_TOKEN", "ops-secret-value")
     monkeypatch.setenv("CLOUD_KEY", "model-key-value")
@@ -262,11 +263,11 @@ async def test_local_commands_never_see_the_gateways_secrets(tmp_path: Path, mon
         "servers:\n  here: {protocol: local}\n"
         "llm:\n  providers:\n    cloud: {type: openai, baseUrl: 'http://127.0.0.1:9', apiKeyEnv: CLOUD_KEY}\n"
     )
-    settings = Settings(tmp_path / "state")
-    auth = Authenticator(load_tokens(settings.state_dir))
-    api = Api(Gateway(load_inventory(tmp_path / "hosts"), settings), auth, ApiConfig())
+    settings = replace(Settings.from_env(), state_dir=tmp_path / "state")
+    auth = Authenticator(load_tokens(settings))
+    api = Api(Gateway(load_inventory(tmp_path / "hosts"), settings), auth)
     try:
-        r = await api.gateway.run("here", "env", env={"GIVEN": "by the request"})
+        r = await api.gateway.executor("here").run("env", env={"GIVEN": "by the request"})
     finally:
         await api.gateway.close()
     seen = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gtp_remote.api.app import RESPONSE_BUDGET, compact_fan_out
+from gtp_remote.budget import RESPONSE_BUDGET, compact_fan_out
 from gtp_remote.fanout import FanOutResult, HostResult, Summary
 
 

@@ -30,7 +30,7 @@ from gtp_remote.executors.base import Output, RunResult
 from gtp_remote.executors.ssh import SSHExecutor
 from gtp_remote.gateway import Gateway
 from gtp_remote.settings import Settings
-from tests.conftest import Bed, make_inventory
+from tests.conftest import Bed, fan_out, make_inventory
 
 pytestmark = pytest.mark.bed
 
@@ -40,17 +40,17 @@ def gateway(settings: Settings, *servers) -> Gateway:
 
 
 async def test_command_output_exit_code_and_stderr(bed_gateway: Gateway):
-    r = await bed_gateway.run("db", "hostname; echo oops >&2; exit 7")
+    r = await bed_gateway.executor("db").run("hostname; echo oops >&2; exit 7")
     assert (r.stdout, r.stderr, r.exit_code, r.timed_out) == ("db\n", "oops\n", 7, False)
-    assert (await bed_gateway.run("code", "uname -n")).stdout == "code\n"
+    assert (await bed_gateway.executor("code").run("uname -n")).stdout == "code\n"
 
 
 async def test_env_cwd_and_stdin(bed_gateway: Gateway):
-    r = await bed_gateway.run(
-        "db", 'pwd; echo "$A|$B"; cat', cwd="/tmp", env={"A": "it's", "B": "$(no expansion)"}, stdin=b"piped"
+    r = await bed_gateway.executor("db").run(
+        'pwd; echo "$A|$B"; cat', cwd="/tmp", env={"A": "it's", "B": "$(no expansion)"}, stdin=b"piped"
     )
     assert r.stdout == "/tmp\nit's|$(no expansion)\npiped"
-    r = await bed_gateway.run("db", "pwd", cwd="/does/not/exist")
+    r = await bed_gateway.executor("db").run("pwd", cwd="/does/not/exist")
     assert r.exit_code == 126 and "can't cd" in r.stderr
 
 
@@ -68,17 +68,19 @@ async def test_output_streams_as_it_arrives(bed_gateway: Gateway):
 async def test_timeout_kills_the_remote_process_tree(bed_gateway: Gateway, bed: Bed):
     marker = f"gtp-ssh-timeout-{os.getpid()}"
     started = time.monotonic()
-    r = await bed_gateway.run("db", f"sh -c 'sleep 377 # {marker}' & sleep 388; echo never", timeout=1)
+    r = await bed_gateway.executor("db").run(
+        f"sh -c 'sleep 377 # {marker}' & sleep 388; echo never", timeout=1
+    )
     assert r.timed_out and r.exit_code is None and "never" not in r.stdout
     assert time.monotonic() - started < 5
     await asyncio.sleep(0.3)
-    ps = await bed_gateway.run("db", "ps -eo args")  # ps on that host, after the kill
+    ps = await bed_gateway.executor("db").run("ps -eo args")  # ps on that host, after the kill
     assert "sleep 388" not in ps.stdout and marker not in ps.stdout
     assert "ps -eo args" in ps.stdout  # (ps did list the host's processes)
 
 
 async def test_output_limit_keeps_head_and_tail(bed_gateway: Gateway):
-    r = await bed_gateway.run("db", "seq 1 300000", output_limit=2000)
+    r = await bed_gateway.executor("db").run("seq 1 300000", output_limit=2000)
     assert r.truncated and r.stdout_bytes > 1_000_000
     assert r.stdout.startswith("1\n2\n") and r.stdout.endswith("299999\n300000\n")
 
@@ -104,7 +106,7 @@ async def test_connection_is_pooled(bed_gateway: Gateway):
 
 async def test_unknown_server(bed_gateway: Gateway):
     with pytest.raises(UnknownServerError, match=r"unknown server 'dbb'; did you mean 'db'\?"):
-        await bed_gateway.run("dbb", "true")
+        await bed_gateway.executor("dbb").run("true")
 
 
 async def test_wrong_key_is_an_auth_failure(bed: Bed, settings: Settings):
@@ -113,7 +115,7 @@ async def test_wrong_key_is_an_auth_failure(bed: Bed, settings: Settings):
         with pytest.raises(
             AuthFailedError, match=r"ssh authentication failed for gtptest@db \(10\.203\.0\.11:22\)"
         ):
-            await gw.run("db", "true")
+            await gw.executor("db").run("true")
 
 
 async def test_unreachable_host(bed: Bed, settings: Settings):
@@ -121,10 +123,10 @@ async def test_unreachable_host(bed: Bed, settings: Settings):
     silent = bed.server("k8s-master", host="10.203.0.250", connect_timeout=1.5)  # no such host
     async with gateway(settings, refused, silent) as gw:
         with pytest.raises(HostUnreachableError, match=r"db \(10\.203\.0\.11:2222\) refused the connection"):
-            await gw.run("db", "true")
+            await gw.executor("db").run("true")
         started = time.monotonic()
         with pytest.raises(HostUnreachableError, match=r"did not answer within 1\.5s"):
-            await gw.run("k8s-master", "true")
+            await gw.executor("k8s-master").run("true")
         assert time.monotonic() - started < 3
 
 
@@ -144,7 +146,7 @@ async def test_host_key_mismatch_is_refused_with_both_fingerprints(
     for policy in ("strict", "accept-new"):
         async with gateway(settings, bed.server("db", known_hosts=str(known), host_key_policy=policy)) as gw:
             with pytest.raises(HostKeyError) as info:
-                await gw.run("db", "true")
+                await gw.executor("db").run("true")
         message = str(info.value)
         expected, claimed = fingerprint(bed, "db"), fingerprint(bed, "code")
         assert "host key mismatch for db (10.203.0.11:22)" in message
@@ -157,13 +159,13 @@ async def test_unknown_host_key_is_refused_under_strict(bed: Bed, settings: Sett
         with pytest.raises(
             HostKeyError, match=r"host key of db \(10\.203\.0\.11:22\) is not known: it presented SHA256:"
         ):
-            await gw.run("db", "true")
+            await gw.executor("db").run("true")
 
 
 async def test_accept_new_pins_the_key_then_holds_it(bed: Bed, settings: Settings, tmp_path: Path):
     server = bed.server("db", known_hosts=str(tmp_path / "empty"), host_key_policy="accept-new")
     async with gateway(settings, server) as gw:
-        assert (await gw.run("db", "hostname")).stdout == "db\n"
+        assert (await gw.executor("db").run("hostname")).stdout == "db\n"
         assert (await gw.executor("db").check()).host_key == "pinned"
     assert settings.known_hosts.read_text() == f"{bed.hosts['db'].ip} {bed.hosts['db'].public_key}\n"
     assert oct(settings.known_hosts.stat().st_mode & 0o777) == "0o600"
@@ -174,7 +176,7 @@ async def test_accept_new_pins_the_key_then_holds_it(bed: Bed, settings: Setting
     settings.known_hosts.write_text(f"{bed.hosts['db'].ip} {bed.hosts['code'].public_key}\n")
     async with gateway(settings, other.model_copy(update={"host_key_policy": "accept-new"})) as gw:
         with pytest.raises(HostKeyError, match="host key mismatch"):
-            await gw.run("code", "true")
+            await gw.executor("code").run("true")
 
 
 async def test_sftp_read_write_list_on_the_host_not_the_gateway(bed_gateway: Gateway, bed: Bed):
@@ -196,14 +198,14 @@ async def test_sftp_read_write_list_on_the_host_not_the_gateway(bed_gateway: Gat
 
 async def test_sftp_atomic_overwrite_keeps_mode(bed_gateway: Gateway, bed: Bed):
     ex = bed_gateway.executor("db")
-    await bed_gateway.run("db", "printf old > run.sh && chmod 750 run.sh")
+    await bed_gateway.executor("db").run("printf old > run.sh && chmod 750 run.sh")
     stat = await ex.write_file("run.sh", "new")
     assert stat.mode == "0o750"
     assert (bed.hosts["db"].home / "run.sh").read_text() == "new"
 
 
 async def test_sftp_refuses_a_pipe_instead_of_blocking_the_connections_files(bed_gateway: Gateway, bed: Bed):
-    assert (await bed_gateway.run("code", "rm -f sftp.fifo && mkfifo sftp.fifo")).exit_code == 0
+    assert (await bed_gateway.executor("code").run("rm -f sftp.fifo && mkfifo sftp.fifo")).exit_code == 0
     ex = bed_gateway.executor("code")
     for call in (ex.read_file("sftp.fifo"), ex.write_file("sftp.fifo", "x", mode="append")):
         with pytest.raises(InvalidRequestError, match=r"sftp\.fifo on code is not a regular file"):
@@ -219,7 +221,7 @@ async def test_sftp_paths_are_confined_to_root(bed: Bed, settings: Settings):
         " && rm -f planted.txt && ln -sfn ../planted.txt data/dangling"
     )
     async with gateway(settings, bed.server("db")) as gw:
-        assert (await gw.run("db", setup)).exit_code == 0
+        assert (await gw.executor("db").run(setup)).exit_code == 0
     confined = bed.server("db", root="/home/gtptest/data")
     async with gateway(settings, confined) as gw:
         ex = gw.executor("db")
@@ -308,7 +310,7 @@ async def test_jump_host(bed: Bed, settings: Settings, tmp_path: Path):
     known.write_text(f"127.0.0.1 {bed.hosts['db'].public_key}\n")
     behind = bed.server("k8s-master", host="127.0.0.1", jump="db", known_hosts=str(known))
     async with gateway(settings, bed.server("db"), behind) as gw:
-        r = await gw.run("k8s-master", "hostname; echo $SSH_CONNECTION")
+        r = await gw.executor("k8s-master").run("hostname; echo $SSH_CONNECTION")
         assert r.stdout.split("\n")[0] == "db"
         assert r.stdout.split("\n")[1].startswith("127.0.0.1 ")  # it arrived from db's loopback
 
@@ -336,7 +338,7 @@ async def test_ssh_config_is_honoured(bed: Bed, settings: Settings, tmp_path: Pa
         update={"host": "bed-db", "username": None, "identity_files": [], "port": None}
     )
     async with Gateway(make_inventory(server), Settings(settings.state_dir, ssh_config=config)) as gw:
-        r = await gw.run("db", "id -un; hostname")
+        r = await gw.executor("db").run("id -un; hostname")
     assert r.stdout == "gtptest\ndb\n"
 
 
@@ -349,24 +351,24 @@ async def test_a_broken_known_hosts_or_ssh_config_is_a_typed_error_naming_the_fi
     db = bed.server("db", known_hosts=str(known))
     async with gateway(settings, db, bed.server("code")) as gw:
         with pytest.raises(HostKeyError, match=f"known_hosts file {known}: Invalid known hosts entry"):
-            await gw.run("db", "true")
-        result = await gw.fan_out("db,code", "hostname")
+            await gw.executor("db").run("true")
+        result = await fan_out(gw, "db,code", "hostname")
         assert [(h.server, h.status) for h in result.results] == [("db", "unreachable"), ("code", "ok")]
         assert result.results[0].error["code"] == "host_key_rejected"
     missing = tmp_path / "no-such-config"
     inventory = make_inventory(bed.server("db"))
     async with Gateway(inventory, Settings(settings.state_dir, ssh_config=missing)) as gw:
         with pytest.raises(InventoryError, match=f"ssh config {missing}: No such file or directory"):
-            await gw.run("db", "true")
+            await gw.executor("db").run("true")
     broken = tmp_path / "ssh_config"
     broken.write_text("Host *\n  Port not-a-number\n")
     async with Gateway(inventory, Settings(settings.state_dir, ssh_config=broken)) as gw:
         with pytest.raises(InventoryError, match=f"ssh config {broken}: .*"):
-            await gw.run("db", "true")
+            await gw.executor("db").run("true")
 
 
 async def test_check_reports_reachability_latency_and_host(bed_gateway: Gateway):
-    results = await bed_gateway.check("all")
+    results = await bed_gateway.check(list(bed_gateway.inventory.servers))
     assert [r.server for r in results] == ["db", "code", "k8s-master"]
     for r in results:
         assert r.reachable and r.hostname == r.server and r.os.startswith("Linux")
@@ -418,7 +420,7 @@ async def test_output_is_exact_whatever_it_contains(bed_gateway: Gateway):
 
 
 async def test_killed_by_a_signal_is_128_plus_n_with_no_shell_notice(bed_gateway: Gateway):
-    r = await bed_gateway.run("db", "echo before; kill -9 $$")
+    r = await bed_gateway.executor("db").run("echo before; kill -9 $$")
     assert (r.exit_code, r.stdout, r.stderr) == (137, "before\n", "")
 
 
@@ -605,10 +607,10 @@ async def test_output_of_a_process_that_left_the_group_never_reaches_the_next_co
 
 async def test_a_timed_out_command_flooding_output_is_killed_on_time(bed_gateway: Gateway):
     started = time.monotonic()
-    r = await bed_gateway.run("db", "yes", timeout=1)
+    r = await bed_gateway.executor("db").run("yes", timeout=1)
     assert r.timed_out and r.stdout.startswith("y\ny\n")
     assert time.monotonic() - started < 2.5  # not the kill's grace period on top (was 3 s)
-    assert (await bed_gateway.run("db", "echo after")).stdout == "after\n"
+    assert (await bed_gateway.executor("db").run("echo after")).stdout == "after\n"
 
 
 @pytest.fixture

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gtp_remote.access import Principal
 from gtp_remote.errors import GtpError
 from gtp_remote.executors.output import clip_text
+from gtp_remote.gateway import Approver, Audit
 from gtp_remote.llm.providers import ModelReply, ToolCall, Usage
 from gtp_remote.llm.service import LLMService, Specialist, describe
 from gtp_remote.llm.tools import Prepared, Toolbox
 
 Emit = Callable[[str, dict[str, Any]], None]
-#: Asked when a call needs confirmation: gets the pending action, returns (approved, by whom).
-Approver = Callable[[dict[str, Any]], Awaitable[tuple[bool, str | None]]]
-Audit = Callable[[dict[str, Any]], Awaitable[None]]
 
 RESULT_OUTPUT_BUDGET = 60_000  # all step outputs of one result together
 ANSWER_LIMIT = 20_000
@@ -80,6 +79,7 @@ class Agent:
         self,
         service: LLMService,
         specialist: Specialist,
+        principal: Principal,
         *,
         emit: Emit | None = None,
         approver: Approver | None = None,
@@ -91,7 +91,7 @@ class Agent:
     ):
         self.service = service
         self.specialist = specialist
-        self.toolbox = Toolbox(service.gateway, specialist)
+        self.toolbox = Toolbox(service.gateway, specialist, principal)
         self.emit = emit or (lambda kind, data: None)
         self.approver = approver
         self.audit = audit or _no_audit
@@ -187,9 +187,11 @@ class Agent:
         return reply
 
     async def _tool(self, call: ToolCall, budget: asyncio.Timeout) -> Step:
-        prepared = await self.toolbox.prepare(call.name, call.arguments, call.error)
+        index = len(self.steps) + 1
+        context = self._context(index, call.name, call.arguments)
+        prepared = await self.toolbox.prepare(call.name, call.arguments, call.error, context)
         step = Step(
-            index=len(self.steps) + 1,
+            index=index,
             tool=call.name,
             arguments=call.arguments,
             status="running",
@@ -208,34 +210,55 @@ class Agent:
             ),
         )
         try:
-            await self._decide_and_run(step, prepared, budget)
+            await self._decide_and_run(step, prepared, budget, context)
         finally:
-            if step.status == "running":  # cut off by the timeout or a cancel: say so, and audit it
+            if step.status == "running":  # cut off by the timeout or a cancel: say so
                 step.status = "interrupted"
                 step.output = step.output or "interrupted (timeout or cancel) before it finished"
-            await asyncio.shield(self._audit_tool(step, prepared))
+            if not (prepared.handed_over or (prepared.judged and step.status == "denied")):
+                # The gateway audits what it ran and what it refused; the rest is audited here.
+                await asyncio.shield(self._audit_tool(step, prepared))
         self.emit("tool_result", step.view(self.specialist.config.max_output_chars))
         return step
 
-    async def _decide_and_run(self, step: Step, prepared: Prepared, budget: asyncio.Timeout) -> None:
+    def _context(self, index: int, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """What the gateway's audit event of a tool call carries besides the action itself."""
+        return {
+            "kind": "tool_call",
+            **describe(self.specialist),
+            **self.context,
+            "step": index,
+            "tool": tool,
+            "arguments": clip_strings(arguments, ARGUMENT_LIMIT),
+        }
+
+    async def _decide_and_run(
+        self, step: Step, prepared: Prepared, budget: asyncio.Timeout, context: dict[str, Any]
+    ) -> None:
+        """Run the call if it may run (the gateway asks for approval when a policy wants it)."""
         if prepared.error is not None:
             step.status, step.output = "invalid", f"error: {prepared.error}"
-        elif prepared.decision.action == "deny":
+            return
+        if prepared.decision.action == "deny" or prepared.plan is None:
             step.status, step.output = "denied", f"refused by policy: {prepared.decision.reason}"
-        elif self.dry_run:
+            return
+        if self.dry_run:
             step.status = "planned"
             step.output = f"dry run: not executed (policy would {prepared.decision.action} it)"
-        elif prepared.decision.action == "confirm" and not await self._approved(step, prepared, budget):
+            return
+
+        async def approve(pending: dict[str, Any]) -> tuple[bool, str | None]:
+            approved, by = await self._approved(step, prepared, pending, budget)
+            step.approved_by = by
+            return approved, by
+
+        outcome = await self.toolbox.execute(prepared, approve if self.approver else None, context)
+        step.exit_code, step.output, step.duration_ms = outcome.exit_code, outcome.output, outcome.duration_ms
+        step.details.update(outcome.details)
+        if outcome.status == "rejected":
             step.status = "rejected"
             step.output = f"not run: an operator rejected it ({step.approved_by or 'no approver available'})"
         else:
-            outcome = await self.toolbox.execute(prepared)
-            step.exit_code, step.output, step.duration_ms = (
-                outcome.exit_code,
-                outcome.output,
-                outcome.duration_ms,
-            )
-            step.details.update(outcome.details)
             step.status = "ok" if outcome.ok else "failed"
 
     async def _audit_tool(self, step: Step, prepared: Prepared) -> None:
@@ -245,6 +268,7 @@ class Agent:
                 "kind": "tool_call",
                 **describe(self.specialist),
                 **self.context,
+                "step": step.index,
                 "tool": step.tool,
                 "arguments": view["arguments"],
                 "command": view["details"].get("command"),
@@ -257,11 +281,13 @@ class Agent:
             }
         )
 
-    async def _approved(self, step: Step, prepared: Prepared, budget: asyncio.Timeout) -> bool:
-        if self.approver is None:
-            return False
+    async def _approved(
+        self, step: Step, prepared: Prepared, action: dict[str, Any], budget: asyncio.Timeout
+    ) -> tuple[bool, str | None]:
+        assert self.approver is not None
         pending = clip_strings(
             {
+                **action,
                 "step": step.index,
                 "tool": prepared.tool,
                 "arguments": step.arguments,
@@ -277,12 +303,10 @@ class Agent:
         remaining = when - loop.time() if when is not None else None
         budget.reschedule(None)  # a human's thinking time is not the specialist's
         try:
-            approved, by = await self.approver(pending)
+            return await self.approver(pending)
         finally:
             if remaining is not None:
                 budget.reschedule(loop.time() + max(remaining, 0))
-        step.approved_by = by
-        return approved
 
     def _result(
         self, answer: str | None, stop: str, error: dict[str, Any] | None, started: float

@@ -29,8 +29,8 @@ from gtp_remote.errors import (
 )
 from gtp_remote.executors.output import clip_text
 from gtp_remote.llm.providers import Endpoint, ModelClient, make_client
-from gtp_remote.llm.spec import SpecialistConfig
 from gtp_remote.llm.tools import Toolbox
+from gtp_remote.specialists import SpecialistConfig
 
 if TYPE_CHECKING:
     from gtp_remote.gateway import Gateway
@@ -200,7 +200,7 @@ class LLMService:
         if host.protocol == "ssh" and (parts.hostname or "") in LOCAL_HOSTS:
             remote = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname or "127.0.0.1"
             try:
-                local_host, local_port = await self.gateway.executor(host.name).open_tunnel(remote, port)
+                local_host, local_port = await self.gateway.open_tunnel(host.name, remote, port)
             except TunnelError as exc:
                 raise ModelUnavailableError(
                     f"model server for {specialist.name} ({specialist.kind} at {host.name} {shown}) "
@@ -267,11 +267,13 @@ class LLMService:
     # -- prompts ---------------------------------------------------------------------------------------
 
     async def system_prompt(self, specialist: Specialist, toolbox: Toolbox) -> str:
-        """The specialist's template rendered with facts gathered on its host."""
-        executor = self.gateway.executor(specialist.server)
+        """The specialist's template rendered with facts gathered on its host (the owner's
+        configured commands: run and audited by the gateway, not judged as model output)."""
         host = {"hostname": specialist.server, "os": "unknown", "cwd": "unknown", "name": specialist.server}
         try:
-            probe = await executor.run(HOST_PROBE, timeout=15)
+            probe = await self.gateway.run_configured(
+                specialist.server, HOST_PROBE, timeout=15, why="host-probe", audit=False
+            )
             lines = probe.stdout.splitlines()
             if len(lines) >= 3:
                 host.update(hostname=lines[0], os=lines[1], cwd=lines[2])
@@ -280,7 +282,9 @@ class LLMService:
         facts: dict[str, str] = {}
         for fact, command in specialist.config.facts.items():
             try:
-                result = await executor.run(command, timeout=30)
+                result = await self.gateway.run_configured(
+                    specialist.server, command, timeout=30, why="facts"
+                )
                 text = result.stdout if result.ok else f"(failed, exit {result.exit_code}) {result.stderr}"
             except GtpError as exc:
                 text = f"(unavailable: {exc.message})"

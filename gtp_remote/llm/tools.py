@@ -1,13 +1,18 @@
-"""The tools a specialist's model may call, run on the specialist's server through its executor.
+"""The tools a specialist's model may call, run on the specialist's server through the gateway.
 
 Built-in: ``run_shell``, ``read_file``, ``write_file``, ``list_dir``. Declarative CLI tools come from
 the inventory's ``tools:`` (``sql``, ``kubectl``...): a jinja2 command template whose every value is
 shell-quoted on output, so a model fills in arguments but can never add shell syntax.
 
-Each call goes through three gates before anything runs: the tool must be one of the specialist's
-(the model is shown only those), the arguments must match the tool's JSON schema, and the policy
-must allow it. Whatever stops a call is returned to the model as the tool's result, so it can
-recover, and recorded in the transcript.
+A call passes two kinds of gates. The *tool's contract*, checked here: the tool must be one of
+the specialist's (the model is shown only those), the arguments must match its JSON schema, a
+value may not start with ``-`` (it would be read as an option) unless its schema says
+``x-allow-options: true``, a SQL argument must be one read statement (unless the specialist is
+``writable``), and the rendered command must be static and match the tool's ``allow`` shapes.
+Then *permission*, which is the gateway's, for every front end alike: the principal's, the
+server's, its groups' and the specialist's policies (``Gateway.plan``), and approval when one of
+them says confirm (``Gateway.perform``). Whatever stops a call goes back to the model as the
+tool's result, so it can recover, and into the transcript.
 """
 
 from __future__ import annotations
@@ -15,20 +20,33 @@ from __future__ import annotations
 import shlex
 import time
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator
 
-from gtp_remote.errors import GtpError
+from gtp_remote.access import Principal
+from gtp_remote.errors import ApprovalRejectedError, GtpError, PolicyDeniedError
 from gtp_remote.executors.output import clip_text
-from gtp_remote.llm.spec import CliToolConfig
-from gtp_remote.policy import Decision, Policy, PolicyParseError, split_command
+from gtp_remote.gateway import (
+    Approver,
+    Command,
+    FileList,
+    FileRead,
+    FileWrite,
+    Gateway,
+    Listing,
+    Plan,
+    SpecialistPolicy,
+    Written,
+)
+from gtp_remote.policy import Decision
+from gtp_remote.policy.rules import CommandRule
+from gtp_remote.policy.shell import analyse
+from gtp_remote.specialists import CliToolConfig
 
 if TYPE_CHECKING:
-    from gtp_remote.gateway import Gateway
     from gtp_remote.llm.service import Specialist
 
 BUILTIN_SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -82,6 +100,7 @@ BUILTIN_SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
 }
+ALLOW_OPTIONS = "x-allow-options"
 
 
 def _quote(value: Any) -> str:
@@ -96,6 +115,7 @@ def _quote(value: Any) -> str:
 
 
 _TEMPLATES = SandboxedEnvironment(undefined=StrictUndefined, finalize=_quote, autoescape=False)
+_NOT_RUN = Decision("deny", "not run")
 
 
 @dataclass
@@ -105,14 +125,16 @@ class Prepared:
     tool: str
     arguments: dict[str, Any]
     decision: Decision
+    plan: Plan | None = None
     command: str | None = None  # shell text for run_shell and CLI tools
     path: str | None = None  # resolved path for file tools
-    error: str | None = None  # the call cannot run (unknown tool, bad arguments)
-    timeout: float = 60.0
+    error: str | None = None  # the call cannot run (unknown tool, bad arguments, the tool's contract)
+    judged: bool = False  # the gateway judged it (and audited it, if it refused)
+    handed_over: bool = False  # the gateway was asked to perform it (and audits its outcome)
 
     @property
     def runnable(self) -> bool:
-        return self.error is None and self.decision.action != "deny"
+        return self.error is None and self.plan is not None and self.decision.action != "deny"
 
 
 @dataclass
@@ -122,15 +144,18 @@ class Outcome:
     exit_code: int | None = None
     duration_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None  # rejected / denied when the gateway stopped it at run time
+    approved_by: str | None = None
 
 
 class Toolbox:
     """The specialist's tools: their schemas for the model, and running a call of one."""
 
-    def __init__(self, gateway: Gateway, specialist: Specialist):
+    def __init__(self, gateway: Gateway, specialist: Specialist, principal: Principal):
         self.gateway = gateway
         self.specialist = specialist
-        self.policy = Policy(specialist.config.policy)
+        self.principal = principal
+        self.layer = SpecialistPolicy(specialist.name, specialist.config.policy)
         self.cli: dict[str, CliToolConfig] = {
             name: gateway.inventory.tools[name]
             for name in specialist.config.tools
@@ -159,9 +184,11 @@ class Toolbox:
             )
         return out
 
-    async def prepare(self, name: str, arguments: dict[str, Any], argument_error: str | None) -> Prepared:
-        """Validate a call and ask the policy; never raises for the model's mistakes."""
-        refused = Decision("deny", "not run")
+    async def prepare(
+        self, name: str, arguments: dict[str, Any], argument_error: str | None, context: dict[str, Any]
+    ) -> Prepared:
+        """Check the call against its tool's contract, then plan it with the gateway (which
+        judges it with every policy layer); never raises for the model's mistakes."""
         if name not in self.names:
             return Prepared(
                 name,
@@ -170,110 +197,150 @@ class Toolbox:
                 error=f"unknown tool '{name}'; your tools are: {', '.join(self.names)}",
             )
         if argument_error:
-            return Prepared(name, arguments, refused, error=argument_error)
-        problems = sorted(Draft202012Validator(self.schema(name)[1]).iter_errors(arguments), key=str)
+            return Prepared(name, arguments, _NOT_RUN, error=argument_error)
+        schema = self.schema(name)[1]
+        problems = sorted(Draft202012Validator(schema).iter_errors(arguments), key=str)
         if problems:
             text = "; ".join(
                 f"{'.'.join(str(p) for p in e.absolute_path) or 'arguments'}: {e.message}"
                 for e in problems[:5]
             )
-            return Prepared(name, arguments, refused, error=f"invalid arguments for {name}: {text}")
+            return Prepared(name, arguments, _NOT_RUN, error=f"invalid arguments for {name}: {text}")
         limit = self.specialist.config.timeout
+        server = self.specialist.server
         if name == "run_shell":
-            command = arguments["command"]
             timeout = min(float(arguments.get("timeout", 60)), limit)
-            return Prepared(
-                name, arguments, self.policy.check_command(command), command=command, timeout=timeout
+            return await self._plan(
+                name, arguments, Command(arguments["command"], server=server, timeout=timeout), context
             )
         if name in self.cli:
-            return self._prepare_cli(name, arguments)
-        operation = {"read_file": "read", "write_file": "write", "list_dir": "list"}[name]
-        try:
-            path = await self.gateway.executor(self.specialist.server).confine(
-                arguments.get("path", "."), must_exist=operation != "write"
-            )
-        except GtpError as exc:
-            return Prepared(name, arguments, refused, error=exc.message)
-        return Prepared(name, arguments, self.policy.check_path(path, operation), path=path)
+            return await self._prepare_cli(name, arguments, context)
+        path = arguments.get("path", ".")
+        action = {
+            "read_file": lambda: FileRead(path, server=server),
+            "write_file": lambda: FileWrite(
+                path, arguments["content"], arguments.get("mode", "overwrite"), server
+            ),
+            "list_dir": lambda: FileList(path, server=server, recursive=arguments.get("recursive", False)),
+        }[name]()
+        return await self._plan(name, arguments, action, context)
 
-    def _prepare_cli(self, name: str, arguments: dict[str, Any]) -> Prepared:
-        tool = self.cli[name]
-        # Configured values win: a model cannot set `writable` or `database` by passing them.
-        context = {**arguments, **tool.vars, **self.specialist.config.vars}
+    async def _plan(
+        self, name: str, arguments: dict[str, Any], action: Any, context: dict[str, Any]
+    ) -> Prepared:
+        command = action.command if isinstance(action, Command) else None
         try:
-            command = _TEMPLATES.from_string(tool.command).render(context).strip()
-        except Exception as exc:  # a template error or a type error in it: the config's, shown to the model
+            plan = await self.gateway.plan(self.principal, action, specialist=self.layer, context=context)
+        except PolicyDeniedError as exc:
+            decision = Decision(**exc.decision) if exc.decision else Decision("deny", exc.message)
+            return Prepared(name, arguments, decision, command=command, judged=True)
+        except GtpError as exc:  # a path outside root, a missing file: the model's to fix
+            return Prepared(name, arguments, _NOT_RUN, command=command, error=exc.message)
+        return Prepared(name, arguments, plan.decision, plan, command=command, path=plan.path, judged=True)
+
+    async def _prepare_cli(self, name: str, arguments: dict[str, Any], context: dict[str, Any]) -> Prepared:
+        tool = self.cli[name]
+        optioned = _option_values(arguments, tool.parameters)
+        if optioned:
+            field_name, value = optioned
             return Prepared(
                 name,
                 arguments,
-                Decision("deny", "not run"),
-                error=f"tool {name}: {type(exc).__name__}: {exc}",
+                _NOT_RUN,
+                error=f"{field_name}: {value[:60]!r} starts with '-', which {name} would read as an option",
+            )
+        # Configured values win: a model cannot set `writable` or `database` by passing them.
+        context_vars = {**arguments, **tool.vars, **self.specialist.config.vars}
+        if tool.sql is not None and not context_vars.get("writable"):
+            from gtp_remote.policy.sql import read_only_problem  # sqlglot: loaded when a SQL tool is used
+
+            problem = read_only_problem(str(arguments.get(tool.sql.argument, "")), tool.sql.dialect)
+            if problem:
+                reason = f"tool {name} is read-only: {tool.sql.argument}: {problem}"
+                return Prepared(name, arguments, Decision("deny", reason, part=tool.sql.argument))
+        try:
+            command = _TEMPLATES.from_string(tool.command).render(context_vars).strip()
+        except Exception as exc:  # a template error or a type error in it: the config's, shown to the model
+            return Prepared(name, arguments, _NOT_RUN, error=f"tool {name}: {type(exc).__name__}: {exc}")
+        analysis = analyse(command)
+        refused = analysis.error or next((p.dynamic for p in analysis.parts if p.dynamic), None)
+        if refused:
+            return Prepared(
+                name, arguments, Decision("deny", f"tool {name} refuses: {refused}"), command=command
             )
         if tool.allow:
-            try:
-                parts = split_command(command)
-            except PolicyParseError as exc:
-                return Prepared(name, arguments, Decision("deny", f"cannot judge the command: {exc}"))
-            for part in parts:
-                if not any(fnmatchcase(part, pattern) for pattern in tool.allow):
-                    reason = f"'{part}' is not allowed for tool {name} (allowed: {', '.join(tool.allow)})"
-                    return Prepared(name, arguments, Decision("deny", reason, part=part), command=command)
+            rules = [CommandRule.compile(p) for p in tool.allow]
+            for part in analysis.parts:
+                words = [w.value or "" for w in part.words]
+                if part.words and not any(
+                    r.matches(words, strict=True, joined=" ".join(words)) for r in rules
+                ):
+                    reason = (
+                        f"'{part.text}' is not allowed for tool {name} (allowed: {', '.join(tool.allow)})"
+                    )
+                    return Prepared(
+                        name, arguments, Decision("deny", reason, part=part.text), command=command
+                    )
         timeout = min(tool.timeout, self.specialist.config.timeout)
-        return Prepared(name, arguments, self.policy.check_command(command), command=command, timeout=timeout)
+        action = Command(command, server=self.specialist.server, timeout=timeout, config_env=dict(tool.env))
+        return await self._plan(name, arguments, action, context)
 
-    async def execute(self, call: Prepared) -> Outcome:
-        """Run a prepared, allowed (or approved) call on the specialist's server."""
-        server = self.specialist.server
+    async def execute(self, call: Prepared, approver: Approver | None, context: dict[str, Any]) -> Outcome:
+        """Run a prepared call through the gateway (which asks ``approver`` when it must)."""
+        assert call.plan is not None
         limit = self.specialist.config.max_output_chars
         started = time.monotonic()
+        call.handed_over = True
         try:
-            if call.command is not None:
-                result = await self.gateway.run(server, call.command, timeout=call.timeout)
-                text = result.stdout
-                if result.stderr:
-                    text += ("\n" if text else "") + f"[stderr]\n{result.stderr}"
-                if result.timed_out:
-                    text += f"\n[killed after {call.timeout:g}s]"
-                clipped, _ = clip_text(text, limit)
-                return Outcome(
-                    ok=result.ok,
-                    output=f"exit code {result.exit_code}\n{clipped}",
-                    exit_code=result.exit_code,
-                    duration_ms=result.duration_ms,
-                    details={"timed_out": result.timed_out, "truncated": result.truncated},
-                )
-            assert call.path is not None
-            if call.tool == "read_file":
-                content = await self.gateway.read_file(
-                    server,
-                    call.path,
-                    offset=call.arguments.get("offset", 0),
-                    limit=min(call.arguments.get("limit", limit), limit),
-                )
-                more = (
-                    ""
-                    if content.eof
-                    else f"\n[{content.size - content.offset - content.bytes_read} more bytes]"
-                )
-                output = content.content + more
-                details = {"bytes": content.bytes_read}
-            elif call.tool == "write_file":
-                stat = await self.gateway.write_file(
-                    server, call.path, call.arguments["content"], mode=call.arguments.get("mode", "overwrite")
-                )
-                output = f"wrote {stat.path} ({stat.size} bytes)"
-                details = {"bytes": stat.size}
-            else:
-                listing = await self.gateway.list_dir(
-                    server, call.path, recursive=call.arguments.get("recursive", False), max_entries=500
-                )
-                lines = [f"{e.type[0]} {e.size:>10} {e.path}" for e in listing.entries]
-                output = "\n".join(lines) + ("\n[listing truncated]" if listing.truncated else "")
-                details = {"entries": len(listing.entries)}
+            result = await self.gateway.perform(call.plan, approver=approver, context=context)
+        except ApprovalRejectedError as exc:
+            return Outcome(
+                ok=False, output=f"not run: {exc.message}", status="rejected", duration_ms=_ms(started)
+            )
         except GtpError as exc:
             return Outcome(ok=False, output=f"error: {exc}", duration_ms=_ms(started))
+        if call.command is not None:
+            text = result.stdout
+            if result.stderr:
+                text += ("\n" if text else "") + f"[stderr]\n{result.stderr}"
+            if result.timed_out:
+                text += "\n[killed: it ran out of time]"
+            clipped, _ = clip_text(text, limit)
+            return Outcome(
+                ok=result.ok,
+                output=f"exit code {result.exit_code}\n{clipped}",
+                exit_code=result.exit_code,
+                duration_ms=result.duration_ms,
+                details={"timed_out": result.timed_out, "truncated": result.truncated},
+            )
+        if call.tool == "read_file":
+            more = "" if result.eof else f"\n[{result.size - result.offset - result.bytes_read} more bytes]"
+            output, details = result.content + more, {"bytes": result.bytes_read}
+        elif isinstance(result, Written):
+            output, details = (
+                f"wrote {result.stat.path} ({result.stat.size} bytes)",
+                {"bytes": result.stat.size},
+            )
+        else:
+            assert isinstance(result, Listing)
+            lines = [f"{e.type[0]} {e.size:>10} {e.path}" for e in result.entries]
+            output = "\n".join(lines) + ("\n[listing truncated]" if result.truncated else "")
+            details = {"entries": len(result.entries)}
         clipped, _ = clip_text(output, limit)
         return Outcome(ok=True, output=clipped, duration_ms=_ms(started), details=details)
+
+
+def _option_values(arguments: dict[str, Any], schema: dict[str, Any]) -> tuple[str, str] | None:
+    """The first argument value that starts with ``-`` where the schema does not allow options."""
+    properties = schema.get("properties", {})
+    for key, value in arguments.items():
+        spec = properties.get(key, {})
+        allowed = spec.get(ALLOW_OPTIONS) or spec.get("items", {}).get(ALLOW_OPTIONS)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and item.startswith("-") and not allowed:
+                return key, item
+    return None
 
 
 def _ms(started: float) -> float:

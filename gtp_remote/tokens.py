@@ -1,9 +1,10 @@
-"""Who is calling, and what they may do.
+"""The tokens callers present, and the principals they stand for.
 
 Tokens come from, in order: a tokens file (``GTP_TOKENS_FILE``, else ``tokens.yaml`` in the state
-folder) with named tokens and scopes; else ``GTP_API_TOKEN``; else a token generated on first
-start, stored with mode 0600 in the state folder and printed once. A tokens file never holds a
-token itself: each entry names the environment variable that holds it, or its SHA-256 digest.
+folder) with named tokens, their scopes and policies; else ``GTP_API_TOKEN``; else a token
+generated on first start, stored with mode 0600 in the state folder and printed once. A tokens
+file never holds a token itself: each entry names the environment variable that holds it, or its
+SHA-256 digest. The HTTP API, MCP and anything else that takes a token share this module.
 
 Presented tokens are hashed and compared against every known digest with ``hmac.compare_digest``
 and without stopping at the first match, so timing reveals neither the token nor which one matched.
@@ -15,21 +16,16 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gtp_remote.config import Inventory
-from gtp_remote.errors import ForbiddenError, InventoryError, RateLimitedError, UnauthorizedError
-from gtp_remote.settings import private_dir
-
-#: What a token may be allowed to do. ``llm`` delegates to specialists (whose tools run commands),
-#: ``approve`` decides on any job's action awaiting approval, ``admin`` also sees every token's jobs.
-OPERATIONS = ("exec", "files.read", "files.write", "llm", "approve", "admin")
+from gtp_remote.access import OPERATIONS, Principal
+from gtp_remote.errors import InventoryError, UnauthorizedError
+from gtp_remote.policy import PolicyConfig
+from gtp_remote.settings import Settings, private_dir
 
 
 class _TokenEntry(BaseModel):
@@ -39,6 +35,7 @@ class _TokenEntry(BaseModel):
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
     servers: list[str] | None = Field(None, description="server names or group:NAME; all when absent")
     operations: list[str] = Field(list(OPERATIONS), description=f"any of {', '.join(OPERATIONS)}")
+    policy: PolicyConfig | None = Field(None, description="rules every action of this token passes")
 
     @model_validator(mode="after")
     def _one_source(self) -> _TokenEntry:
@@ -58,35 +55,17 @@ class _TokensFile(BaseModel):
 
 @dataclass(frozen=True)
 class Token:
+    """A token the gateway accepts: its digest and the principal it stands for."""
+
     name: str
     digest: bytes = field(repr=False)
     servers: tuple[str, ...] | None = None
     operations: frozenset[str] = frozenset(OPERATIONS)
     env: str | None = None  # the environment variable that holds it, when it comes from one
+    policy: PolicyConfig | None = None
 
-    def require(self, operation: str) -> None:
-        if operation not in self.operations:
-            allowed = ", ".join(sorted(self.operations)) or "none"
-            raise ForbiddenError(
-                f"token '{self.name}' lacks the '{operation}' permission",
-                hint=f"its permissions: {allowed}",
-            )
-
-    def may_use(self, inventory: Inventory, server: str) -> bool:
-        if self.servers is None:
-            return True
-        groups = inventory.groups()
-        return any(
-            server == s or (s.startswith("group:") and server in groups.get(s[6:], [])) for s in self.servers
-        )
-
-    def require_server(self, inventory: Inventory, server: str) -> None:
-        if not self.may_use(inventory, server):
-            raise ForbiddenError(
-                f"token '{self.name}' may not use server '{server}'",
-                server=server,
-                hint=f"its servers: {', '.join(self.servers or ())}",
-            )
+    def principal(self, front_end: str = "rest", client: str | None = None) -> Principal:
+        return Principal(self.name, self.operations, self.servers, self.policy, front_end, client)
 
 
 def digest(token: str) -> bytes:
@@ -100,14 +79,19 @@ class Authenticator:
         self.tokens = tokens
 
     def authenticate(self, header: str | None) -> Token:
+        """The token in an ``Authorization: Bearer`` header."""
         scheme, _, presented = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
             raise UnauthorizedError(
                 "missing bearer token", hint="send the header 'Authorization: Bearer <token>'"
             )
-        wanted = digest(presented.strip())
+        return self.identify(presented.strip())
+
+    def identify(self, presented: str) -> Token:
+        """The token whose value is ``presented`` (constant work whichever matches, if any)."""
+        wanted = digest(presented)
         found = None
-        for token in self.tokens:  # no early exit: constant work whichever token matches
+        for token in self.tokens:  # no early exit
             if hmac.compare_digest(wanted, token.digest):
                 found = token
         if found is None:
@@ -123,10 +107,11 @@ class Authenticator:
         return [v for v in (os.environ.get(name) for name in sorted(self.env_names())) if v]
 
 
-def load_tokens(state_dir: Path, *, announce=print) -> list[Token]:  # type: ignore[no-untyped-def]
-    """The tokens this server accepts (see the module docstring for the order)."""
-    named = os.environ.get("GTP_TOKENS_FILE")
-    path = Path(named or state_dir / "tokens.yaml")
+def load_tokens(settings: Settings, *, announce=print) -> list[Token]:  # type: ignore[no-untyped-def]
+    """The tokens this gateway accepts (see the module docstring for the order)."""
+    state_dir = settings.state_dir
+    named = settings.tokens_file
+    path = named or state_dir / "tokens.yaml"
     if path.is_file():
         return _from_file(path)
     # A tokens file that was meant to be there must not fall back to a token with every
@@ -175,35 +160,9 @@ def _from_file(path: Path) -> list[Token]:
         else:
             token_digest = bytes.fromhex(entry.sha256 or "")
         servers = tuple(entry.servers) if entry.servers is not None else None
-        tokens.append(Token(name, token_digest, servers, frozenset(entry.operations), entry.env))
+        tokens.append(
+            Token(name, token_digest, servers, frozenset(entry.operations), entry.env, entry.policy)
+        )
     if not tokens:
         raise InventoryError(f"{path}: defines no tokens")
     return tokens
-
-
-class RateLimiter:
-    """A token bucket per key: ``rate`` requests a second, bursts up to ``burst``."""
-
-    MAX_KEYS = 4096  # the least recently seen keys beyond this are forgotten (keys can be addresses)
-
-    def __init__(self, rate: float, burst: int, what: str = "requests for this token"):
-        self.rate = rate
-        self.burst = burst
-        self.what = what
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def check(self, key: str) -> None:
-        now = time.monotonic()
-        level, then = self._buckets.pop(key, (float(self.burst), now))
-        if len(self._buckets) >= self.MAX_KEYS:
-            self._buckets.popitem(last=False)
-        level = min(self.burst, level + (now - then) * self.rate)
-        if level < 1:
-            wait = (1 - level) / self.rate
-            self._buckets[key] = (level, now)
-            raise RateLimitedError(
-                f"too many {self.what} (limit {self.rate:g}/s, bursts of {self.burst})",
-                retry_after=wait,
-                hint=f"retry after {wait:.1f}s",
-            )
-        self._buckets[key] = (level - 1, now)

@@ -1,4 +1,5 @@
-"""How the inventory describes specialists and declarative CLI tools.
+"""How the inventory describes specialists and declarative CLI tools (beside ``config``, which
+loads them; the ``llm`` package runs them).
 
 A *specialist* is a model bound to a server, with the tools it may call there, the prompt template
 it gets, and the policy every one of its tool calls passes through. A *CLI tool* is a command
@@ -9,9 +10,10 @@ cannot inject shell syntax through an argument.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gtp_remote.policy import PolicyConfig
 from gtp_remote.schema import INVENTORY_CONFIG
@@ -19,6 +21,16 @@ from gtp_remote.schema import INVENTORY_CONFIG
 #: The tools every specialist may be given without declaring them.
 BUILTIN_TOOLS = ("run_shell", "read_file", "write_file", "list_dir")
 DEFAULT_TOOLS = list(BUILTIN_TOOLS)
+
+
+class SqlTool(BaseModel):
+    """A tool argument that is SQL: every call's statement is parsed (sqlglot) and, unless the
+    specialist sets ``vars: {writable: true}``, must be exactly one read statement."""
+
+    model_config = INVENTORY_CONFIG
+
+    argument: str = Field(..., min_length=1, description="the parameter that holds the SQL")
+    dialect: Literal["sqlite", "postgres", "mysql"]
 
 
 class CliToolConfig(BaseModel):
@@ -33,6 +45,10 @@ class CliToolConfig(BaseModel):
     )
     command: str = Field(..., min_length=1, description="jinja2 template; every value is shell-quoted")
     vars: dict[str, Any] = Field({}, description="constants for the template, e.g. the database path")
+    env: dict[str, str] = Field(
+        {}, description="environment for the command, set by the owner (PGOPTIONS...), not judged"
+    )
+    sql: SqlTool | None = Field(None, description="the argument holding SQL, parsed and judged")
     allow: list[str] = Field(
         [], description="globs the rendered command must match (e.g. 'kubectl get *'); empty: any"
     )
@@ -51,6 +67,15 @@ class CliToolConfig(BaseModel):
         except SchemaError as exc:
             raise ValueError(f"is not a valid JSON schema: {exc.message}") from None
         return value
+
+    @model_validator(mode="after")
+    def _sql_argument(self) -> CliToolConfig:
+        if self.sql is not None and self.sql.argument not in self.parameters.get("properties", {}):
+            raise ValueError(f"sql.argument {self.sql.argument!r} is not one of the tool's parameters")
+        for key in self.env:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"env keys must be variable names, got {key!r}")
+        return self
 
 
 class SpecialistConfig(BaseModel):

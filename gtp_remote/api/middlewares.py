@@ -1,0 +1,143 @@
+"""What every request passes before and after its handler: a request id, errors mapped to
+status codes in one place, CORS, and authentication with its audit line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gtp_remote.api.errors import status_of
+from gtp_remote.api.http import BODY_LIMIT, CALLER, REQUEST_ID, error_response, json_response
+from gtp_remote.api.state import API
+from gtp_remote.errors import (
+    GtpError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    UnauthorizedError,
+)
+
+log = logging.getLogger("gtp_remote.api")
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+PUBLIC_PATHS = {"/health", "/openapi.json", "/openapi.yaml"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_id_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get("X-Request-Id", "")
+    request[REQUEST_ID] = given if REQUEST_ID_RE.match(given) else secrets.token_hex(8)
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request[REQUEST_ID]
+    return response
+
+
+@web.middleware
+async def errors_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GtpError as exc:
+        return error_response(exc, request.get(REQUEST_ID))
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(
+            PayloadTooLargeError(f"request body over {BODY_LIMIT} bytes"), request.get(REQUEST_ID)
+        )
+    except web.HTTPNotFound:
+        return error_response(
+            NotFoundError(f"no such endpoint: {request.method} {request.path}", hint="see /openapi.json"),
+            request.get(REQUEST_ID),
+        )
+    except web.HTTPMethodNotAllowed as exc:
+        body = {
+            "error": {
+                "code": "method_not_allowed",
+                "message": f"{request.method} is not allowed on {request.path}",
+                "request_id": request.get(REQUEST_ID),
+            }
+        }
+        return json_response(body, status=405, headers={"Allow": ",".join(sorted(exc.allowed_methods))})
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        body = {
+            "error": {
+                "code": "internal_error",
+                "message": "internal error; the server log has the details",
+                "request_id": request.get(REQUEST_ID),
+            }
+        }
+        return json_response(body, status=500)
+
+
+def cors_mw(origins: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        allowed = origin if origin and ("*" in origins or origin in origins) else None
+        if request.method == "OPTIONS" and allowed and request.headers.get("Access-Control-Request-Method"):
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-Request-Id"
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if allowed:
+            response.headers["Access-Control-Allow-Origin"] = allowed
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
+        return response
+
+    return middleware
+
+
+@web.middleware
+async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
+    api = request.app[API]
+    started = time.monotonic()
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    caller = None
+    status = 500
+    counted = False  # over its address's limit of refusals: counted, not a line of its own
+    try:
+        try:
+            token = api.auth.authenticate(request.headers.get("Authorization"))
+        except UnauthorizedError:
+            try:
+                api.refused.check(request.remote or "")
+            except RateLimitedError:
+                api.count_refused(request.remote or "")
+                counted = True
+                raise
+            raise
+        api.limiter.check(token.name)
+        caller = token.principal("rest", request.remote)
+        request[CALLER] = caller
+        response = await handler(request)
+        status = response.status
+        return response
+    except GtpError as exc:
+        status = status_of(exc)
+        raise
+    finally:
+        if not counted:
+            await api.record(
+                {
+                    "kind": "request",
+                    "request_id": request.get(REQUEST_ID),
+                    "token": caller.name if caller else None,
+                    "client": request.remote,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 3),
+                }
+            )

@@ -1,0 +1,81 @@
+"""The caller's servers, its current one, and the public endpoints (health, the OpenAPI document)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from aiohttp import web
+
+from gtp_remote import __version__
+from gtp_remote.api import models as m
+from gtp_remote.api.http import CALLER, json_response, parse
+from gtp_remote.api.state import API
+from gtp_remote.errors import GtpError
+
+
+async def server_list(request: web.Request) -> web.StreamResponse:
+    api = request.app[API]
+    caller = request[CALLER]
+    gateway = api.gateway
+    inventory = gateway.inventory
+    names = gateway.visible(caller)
+    if request.query.get("check") in ("1", "true"):
+        results = await gateway.check(names)
+        models = await asyncio.gather(*(api.llm.health(n) for n in names))
+        for r, model in zip(results, models, strict=True):
+            api.health[r.server] = r.model_dump() | {"checked_at": time.time()}
+            if model is not None:
+                api.model_health[r.server] = model | {"checked_at": time.time()}
+    current = api.current.get(caller.name)
+    with contextlib.suppress(GtpError):
+        current = gateway.server_for(caller, None, current=current)
+    rows = []
+    for name in names:
+        s = inventory.servers[name]
+        rows.append(
+            {
+                "name": name,
+                "protocol": s.protocol,
+                "address": s.address,
+                "groups": list(s.groups),
+                "model": f"{s.llm.provider}:{s.llm.model or 'default'}" if s.llm else None,
+                "description": s.description,
+                "current": name == current,
+                "health": api.health.get(name),
+                "model_health": api.model_health.get(name),
+            }
+        )
+    return json_response({"current": current, "servers": rows})
+
+
+async def server_set(request: web.Request) -> web.StreamResponse:
+    api = request.app[API]
+    body: m.ServerSet = await parse(request, m.ServerSet)
+    caller = request[CALLER]
+    name = api.gateway.server_for(caller, body.server)
+    api.current[caller.name] = name
+    return json_response({"current": name})
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    api = request.app[API]
+    return json_response(
+        {"status": "ok", "version": __version__, "servers": len(api.gateway.inventory.servers)}
+    )
+
+
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    from gtp_remote.api.openapi import build
+
+    return json_response(build(request.app[API].settings.public_url, request.query.get("version", "3.1")))
+
+
+async def openapi_yaml(request: web.Request) -> web.StreamResponse:
+    import yaml
+
+    from gtp_remote.api.openapi import build
+
+    spec = build(request.app[API].settings.public_url, request.query.get("version", "3.1"))
+    return web.Response(text=yaml.safe_dump(spec, sort_keys=False), content_type="application/yaml")

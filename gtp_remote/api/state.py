@@ -1,0 +1,213 @@
+"""The HTTP API's composition root and shared state: the governed core, jobs, audit, limits.
+
+:class:`Api` builds what the handlers share: the audit log (handed to the gateway, so every
+action it judges and runs is recorded), the job store, the LLM service over the gateway, the rate
+limiters, and each token's current server. Handlers parse, call the gateway through
+:meth:`Api.run`, and shape the answer to the client's budgets: 45 seconds (long work and actions
+waiting for approval answer 202 with a job id) and 100,000 characters (``budget``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gtp_remote.api.errors import STATUS
+from gtp_remote.api.http import REQUEST_ID, json_response
+from gtp_remote.api.ratelimit import RateLimiter
+from gtp_remote.audit import AuditLog, AuditWriter
+from gtp_remote.gateway import Gateway, Plan
+from gtp_remote.jobs import Job, JobManager, JobStore
+from gtp_remote.llm.service import LLMService
+from gtp_remote.tokens import Authenticator
+
+Shape = Callable[[Any], dict[str, Any]]
+
+
+class Api:
+    """The state the handlers share: the core, the callers' choices, jobs, audit."""
+
+    def __init__(self, gateway: Gateway, auth: Authenticator):
+        self.gateway = gateway
+        self.auth = auth
+        self.settings = gateway.settings
+        gateway.hidden_env |= auth.env_names()
+        state = self.settings.state_dir
+        self.audit = AuditLog(state / "audit.jsonl", secrets=auth.secrets_for_redaction())
+        self.audit_writer = AuditWriter(self.audit)
+        gateway.audit = self.record
+        self.llm = LLMService(gateway)
+        self.store = JobStore(state / "jobs.sqlite3")
+        self.store.mark_interrupted()
+        self.jobs = JobManager(self.store, on_finish=self._audit_job)
+        self.limiter = RateLimiter(self.settings.rate, self.settings.burst)
+        # Refused tokens, per client address: past this a client is answered 429 and its refused
+        # requests are counted, one audit line per address a second, so nobody without a token
+        # can keep the disk busy with fsyncs. (Tokens are long and random: this is not what
+        # stops guessing them.)
+        self.refused = RateLimiter(2, 20, what="requests with a wrong or missing token from this address")
+        self._refused_counts: dict[str, int] = {}
+        self._refused_timer: asyncio.TimerHandle | None = None
+        self.current: dict[str, str] = {}  # token name -> current server: per caller, never global
+        self.health: dict[str, dict[str, Any]] = {}
+        self.model_health: dict[str, dict[str, Any]] = {}
+
+    # -- audit ------------------------------------------------------------------------------------
+
+    async def record(self, event: dict[str, Any]) -> None:
+        """Append to the audit log; returns once the event is on disk (shared fsyncs, see AuditWriter)."""
+        await self.audit_writer.record(event)
+
+    def job_audit(self, job: Job) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """How a job's action is audited. When a request is waiting to answer with the outcome,
+        the event is only queued: that request's own event, written before its response goes
+        out, takes it to disk in the same write and fsync (see AuditWriter.add)."""
+
+        async def audit(event: dict[str, Any]) -> None:
+            if job.waiting:
+                self.audit_writer.add(event)
+            else:
+                await self.record(event)
+
+        return audit
+
+    def count_refused(self, client: str) -> None:
+        """Count a refused request over its address's limit: it gets no audit line of its own;
+        within a second, one line per address says how many there were."""
+        self._refused_counts[client] = self._refused_counts.get(client, 0) + 1
+        if self._refused_timer is None:
+            self._refused_timer = asyncio.get_running_loop().call_later(1.0, self.flush_refused)
+
+    def flush_refused(self) -> None:
+        """Queue the counted refusals' lines (also at shutdown, so none is lost)."""
+        if self._refused_timer is not None:
+            self._refused_timer.cancel()
+            self._refused_timer = None
+        counts, self._refused_counts = self._refused_counts, {}
+        for client, count in counts.items():
+            self.audit_writer.add(
+                {"kind": "request", "token": None, "client": client, "status": 429, "refused_count": count}
+            )
+
+    async def _audit_job(self, job: Job) -> None:
+        """A finished delegation's event (its tool calls are the gateway's own events)."""
+        if job.operation != "execute-llm":
+            return
+        result = job.result or {}
+        event = {
+            "kind": "llm",
+            "token": job.token,
+            "request_id": job.request.get("_request_id"),
+            "client": job.request.get("_client"),
+            "job_id": job.id,
+            "server": result.get("server") or job.server,
+            "specialist": job.request.get("provider"),
+            "provider": result.get("provider"),
+            "model": result.get("model"),
+            "instructions": job.request.get("instructions"),
+            "steps": len(result.get("steps") or []),
+            "usage": result.get("usage"),
+            "duration_ms": result.get("duration_ms"),
+            "stop_reason": result.get("stop_reason"),
+            "outcome": job.status,
+            "error": job.error or result.get("error"),
+        }
+        if job.waiting:
+            self.audit_writer.add(event)
+        else:
+            await self.record(event)
+
+    # -- running actions --------------------------------------------------------------------------
+
+    def context(self, request: web.Request, job: Job | None = None) -> dict[str, Any]:
+        """What an action's audit event carries from its request."""
+        out = {"request_id": request[REQUEST_ID]}
+        if job is not None:
+            out["job_id"] = job.id
+        return out
+
+    async def run(
+        self,
+        request: web.Request,
+        plan: Plan,
+        shape: Shape,
+        *,
+        record: dict[str, Any],
+        job_name: str,
+        wait: float | None,
+    ) -> web.Response:
+        """Perform a planned action. As a job when ``wait`` is given (commands) or when it needs
+        approval (then it waits as ``awaiting_approval`` and the request answers 202), inline
+        otherwise (a file operation the policy allows)."""
+        if wait is None and plan.decision.action != "confirm":
+            result = await self.gateway.perform(plan, context=self.context(request))
+            return json_response(shape(result))
+
+        async def work(job: Job) -> dict[str, Any]:
+            result = await self.gateway.perform(
+                plan,
+                approver=self.jobs.approver(job),
+                on_output=job.on_output,
+                context=self.context(request, job),
+                audit=self.job_audit(job),
+            )
+            return shape(result)
+
+        job = await self.jobs.start(
+            token=plan.principal.name,
+            operation=job_name,
+            server=plan.server if not plan.fan_out else ",".join(plan.servers)[:2000],
+            request={**record, "_request_id": request[REQUEST_ID], "_client": request.remote},
+            work=work,
+        )
+        return await self.respond_job(job, wait or 0.0)
+
+    async def respond_job(self, job: Job, wait: float) -> web.Response:
+        if not await self.jobs.wait(job, wait):
+            if job.status == "awaiting_approval":
+                return json_response(
+                    {
+                        "job_id": job.id,
+                        "status": "awaiting_approval",
+                        "pending_action": job.pending,
+                        "output_tail": job.output_tail,
+                        "hint": f"POST /jobs/{job.id}/approve or /jobs/{job.id}/reject (a token with the "
+                        "approve permission); then GET /jobs/{id} for the result",
+                    },
+                    status=202,
+                )
+            return json_response(
+                {
+                    "job_id": job.id,
+                    "status": "running",
+                    "output_tail": job.output_tail,
+                    "hint": f"still running; GET /jobs/{job.id} for the result",
+                },
+                status=202,
+            )
+        if job.result is not None:
+            return json_response({"job_id": job.id, "status": job.status, **job.result})
+        error = job.error or {"code": "failed", "message": "the job failed"}
+        status = 409 if job.status == "cancelled" else status_for_code(error.get("code"))
+        return json_response({"error": {**error, "job_id": job.id}}, status=status)
+
+    async def shutdown(self) -> None:
+        await self.jobs.shutdown()
+        await self.llm.close()
+        await self.gateway.close()
+        self.flush_refused()
+        await self.audit_writer.close()
+        self.store.close()
+
+
+API = web.AppKey("api", Api)
+
+
+def status_for_code(code: str | None) -> int:
+    for cls, status in STATUS:
+        if cls.code == code:
+            return status
+    return 502

@@ -1,0 +1,797 @@
+"""What a shell command line will run, read with a real bash grammar (tree-sitter-bash).
+
+The analysis is independent of any policy and of any host: it turns a command line into the
+simple commands (*parts*) the shell will run, each as its words, and the files it reads or
+writes (redirections, and the file arguments of programs that change files). A part, a word or a
+path whose meaning is not known without running anything is marked *dynamic*, with the reason:
+
+* any parameter, arithmetic, command or process substitution, brace expansion, a glob in a
+  command name or a redirect target, ``$"..."`` locale strings;
+* definitions that run later or elsewhere (functions, ``alias``, ``eval``, ``trap``, ``source``,
+  ``exec CMD``, ``coproc``), builtins that evaluate their arguments (``declare``, ``let``,
+  ``read``, ``printf -v``, ``test -v``, ``(( ))``) and interpreters given code (see ``programs``);
+* syntax that bash and dash read differently (``&>`` followed by more words, ``[[`` with
+  operators dash would take as its own, ``$'..'`` holding a quote), since hosts run either.
+
+Commands inside substitutions and wrapped commands are parts too, so a rule that refuses ``rm``
+refuses it wherever it hides. Text the grammar cannot parse, input over :data:`MAX_BYTES`, more
+than :data:`MAX_NODES` syntax nodes, or nesting deeper than :data:`MAX_DEPTH` is an analysis with
+an ``error``: the engine refuses it. Everything is iterative (no recursion on the input's
+nesting) and linear in its size.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+import tree_sitter_bash
+from tree_sitter import Language, Node, Parser
+
+from gtp_remote.policy import programs
+
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 400_000
+MAX_DEPTH = 48
+#: Stands for the server user's home directory inside a value (``~``, ``$HOME``): resolved with
+#: the host's facts when a policy judges it. A NUL can never be part of a real command.
+HOME = "\x00~"
+
+_LANGUAGE = Language(tree_sitter_bash.language())
+_local = threading.local()
+
+_VALUE_TYPES = {
+    "word", "string", "raw_string", "ansi_c_string", "translated_string", "concatenation", "number",
+    "simple_expansion", "expansion", "command_substitution", "process_substitution",
+    "arithmetic_expansion", "brace_expression", "array", "regex", "extglob_pattern",
+    "special_variable_name", "variable_name",
+}  # fmt: skip
+_REDIRECTS = {"file_redirect", "heredoc_redirect", "herestring_redirect"}
+_HARMLESS_TARGETS = {"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty"}
+_WRITE_OPS = {">", ">>", ">|", "&>", "&>>", "<>", ">&"}
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a command as the shell will see it."""
+
+    value: str | None  # None: not known without running something
+    raw: str
+    why: str | None = None  # why value is None
+    glob: bool = False  # an unquoted * ? or [ : pathname expansion
+    many: bool = False  # an unquoted expansion: it may become any number of words
+
+
+@dataclass(frozen=True)
+class PathUse:
+    """A file a command reads or writes."""
+
+    operation: Literal["read", "write"]
+    path: str | None  # static; may hold HOME and may be relative. None: not known
+    raw: str
+    why: str | None = None
+    redirect: bool = False  # a redirection (judged even where only command rules exist)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One simple command the shell will run."""
+
+    words: tuple[Word, ...]
+    text: str  # as written, for messages
+    dynamic: str | None = None  # why its meaning is not known from its text
+    assigns: tuple[str, ...] = ()  # variables it sets (NAME=value before it, env NAME=..., NAME=...)
+    transparent: bool = False  # a wrapper like timeout or nice: judged by what it runs
+    harmless: bool = False  # a test ([ ], [[ ]]) with known operands: it runs nothing
+    open_tail: bool = False  # more words are added when it runs (xargs)
+
+    @property
+    def values(self) -> list[str | None]:
+        return [w.value for w in self.words]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    parts: tuple[Part, ...] = ()
+    paths: tuple[PathUse, ...] = ()
+    error: str | None = None  # the text could not be judged at all: refuse it
+    uses_home: bool = False
+    changes_dir: bool = False  # a cd (or wrapper with a directory): relative paths' base is unknown
+
+
+class _Limit(Exception):
+    """The input is beyond what the analysis judges."""
+
+
+def _parser() -> Parser:
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = Parser(_LANGUAGE)
+    return parser
+
+
+_CACHE: OrderedDict[str, Analysis] = OrderedDict()
+_CACHE_SIZE = 512
+_CACHED_BYTES = 8192
+_cache_lock = threading.Lock()
+
+
+def analyse(text: str) -> Analysis:
+    """The parts and paths of a command line; never raises for bad input (see ``error``)."""
+    if len(text) <= _CACHED_BYTES:
+        with _cache_lock:
+            hit = _CACHE.get(text)
+            if hit is not None:
+                _CACHE.move_to_end(text)
+                return hit
+    result = _analyse(text)
+    if len(text) <= _CACHED_BYTES:
+        with _cache_lock:
+            _CACHE[text] = result
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return result
+
+
+def _analyse(text: str) -> Analysis:
+    if "\x00" in text:
+        return Analysis(error="it contains a NUL byte")
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_BYTES:
+        return Analysis(error=f"it is {len(data)} bytes; commands over {MAX_BYTES} bytes are not judged")
+    try:
+        walker = _Walker()
+        walker.script(text, 0)
+        return walker.result()
+    except _Limit as limit:
+        return Analysis(error=str(limit))
+    except RecursionError:  # defensive: the walk is iterative, but the grammar library is not ours
+        return Analysis(error="it is nested too deeply to judge")
+
+
+_CHUNK = 16 * 1024
+
+
+def _parse(text: str) -> Node:
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > _CHUNK:
+        # Read in chunks through a callback: the library holds the GIL while it parses bytes
+        # given whole, and returns to Python between chunks, so other threads (the event loop)
+        # keep running while a long command is parsed in a worker thread.
+        tree = _parser().parse(lambda offset, _point: data[offset : offset + _CHUNK])
+    else:
+        tree = _parser().parse(data)
+    root = tree.root_node
+    if root.has_error:
+        bad = _first_error(root)
+        line = bad.start_point[0] + 1 if bad is not None else 1
+        near = bad.text.decode("utf-8", "replace")[:40] if bad is not None and bad.text else ""
+        raise _Limit(f"it is not valid shell (line {line}{f', near {near!r}' if near else ''})")
+    return root
+
+
+def _first_error(root: Node) -> Node | None:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            return node
+        if node.has_error:
+            stack.extend(reversed(node.children))
+    return None
+
+
+def _text(node: Node) -> str:
+    return node.text.decode("utf-8", "surrogatepass") if node.text is not None else ""
+
+
+class _Walker:
+    """Walks statements with an explicit stack; each frame knows its nesting depth."""
+
+    def __init__(self) -> None:
+        self.parts: list[Part] = []
+        self.paths: list[PathUse] = []
+        self.nodes = 0
+        self.uses_home = False
+        self.changes_dir = False
+
+    def result(self) -> Analysis:
+        paths = self.paths
+        if self.changes_dir:  # a relative path after a cd: its folder is not known from the text
+            paths = [
+                PathUse(u.operation, None, u.raw, "a relative path after a change of directory", u.redirect)
+                if u.path is not None and not u.path.startswith(("/", HOME))
+                else u
+                for u in paths
+            ]
+        return Analysis(tuple(self.parts), tuple(paths), None, self.uses_home, self.changes_dir)
+
+    def _count(self, n: int = 1) -> None:
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            raise _Limit(f"it has more than {MAX_NODES} syntax nodes; split it into smaller commands")
+
+    def script(self, text: str, depth: int) -> None:
+        """A whole command line (the top, or the text a wrapper runs: ``sh -c``, ``ssh host``)."""
+        if depth > MAX_DEPTH:
+            raise _Limit(f"it nests more than {MAX_DEPTH} levels of commands")
+        self.statements([_parse(text)], depth)
+
+    # -- statements ------------------------------------------------------------------------------
+
+    def statements(self, nodes: list[Node], depth: int) -> None:
+        stack: list[tuple[Node, int]] = [(n, depth) for n in reversed(nodes)]
+        while stack:
+            node, level = stack.pop()
+            self._count()
+            if level > MAX_DEPTH:
+                raise _Limit(f"it nests more than {MAX_DEPTH} levels of commands")
+            kind = node.type
+            if not node.is_named or kind == "comment":
+                continue
+            if kind in (
+                "program",
+                "list",
+                "pipeline",
+                "negated_command",
+                "do_group",
+                "elif_clause",
+                "else_clause",
+            ) or kind in ("if_statement", "while_statement"):
+                stack.extend((c, level) for c in reversed(node.children))
+            elif kind == "subshell":
+                stack.extend((c, level + 1) for c in reversed(node.children))
+            elif kind == "compound_statement":
+                if node.children and node.children[0].type == "((":
+                    self._dynamic_statement(node, level, "an arithmetic command (( )) evaluates its text")
+                else:
+                    stack.extend((c, level + 1) for c in reversed(node.children))
+            elif kind == "redirected_statement":
+                self._redirected(node, level, stack)
+            elif kind == "command":
+                self._command(node, level, [])
+            elif kind in ("variable_assignment", "variable_assignments"):
+                self._assignments(node, level)
+            elif kind == "declaration_command":
+                self._dynamic_statement(
+                    node, level, f"'{_text(node.children[0])}' sets variables and attributes"
+                )
+            elif kind == "unset_command":
+                self._dynamic_statement(node, level, "unset evaluates array subscripts")
+            elif kind == "test_command":
+                self._test(node, level)
+            elif kind == "for_statement":
+                self._for(node, level, stack)
+            elif kind == "c_style_for_statement":
+                self._dynamic_statement(node, level, "a for (( )) loop evaluates arithmetic")
+            elif kind == "case_statement":
+                self._case(node, level, stack)
+            elif kind == "function_definition":
+                self._dynamic_statement(node, level, "it defines a function, which runs later")
+            elif kind in _REDIRECTS:
+                self._redirect(node, level, [])
+            else:
+                self._dynamic_statement(node, level, f"'{kind}' syntax is not judged")
+
+    def _dynamic_statement(self, node: Node, level: int, why: str) -> None:
+        """A statement whose meaning is not static: one dynamic part, and whatever commands run
+        inside it are parts too (so deny rules still apply to them)."""
+        self.parts.append(Part((), _clip(_text(node)), dynamic=why))
+        self._nested_commands(node, level + 1)
+
+    def _nested_commands(self, node: Node, level: int) -> None:
+        """The statements inside a node that is judged as a whole (function bodies, arithmetic,
+        declarations): every command in it, and every substitution."""
+        stack = [node]
+        bodies: list[Node] = []
+        while stack:
+            current = stack.pop()
+            self._count()
+            for child in current.children:
+                if child.type in ("command_substitution", "process_substitution"):
+                    bodies.extend(c for c in child.children if c.is_named)
+                elif child.type in ("compound_statement", "subshell", "do_group") or (
+                    child.type in ("command", "redirected_statement", "pipeline", "list")
+                ):
+                    bodies.append(child)
+                else:
+                    stack.append(child)
+        if bodies:
+            self.statements(bodies, level)
+
+    def _redirected(self, node: Node, level: int, stack: list[tuple[Node, int]]) -> None:
+        body = node.child_by_field_name("body")
+        redirects = [c for c in node.children if c.type in _REDIRECTS]
+        extra: list[Node] = []
+        for redirect in redirects:
+            extra += self._redirect(redirect, level, extra)
+        if body is not None and body.type == "command":
+            self._command(body, level, extra)
+        else:
+            if extra:  # words after a redirect belong to a command that is not a simple one
+                self._dynamic_statement(node, level, "words follow a redirection of a compound command")
+                return
+            if body is not None:
+                stack.append((body, level))
+
+    def _redirect(self, node: Node, level: int, so_far: list[Node]) -> list[Node]:
+        """Record a redirection's path; return the words that follow it, which bash gives to the
+        command (``echo >/dev/null rm x`` runs ``echo rm x``)."""
+        kind = node.type
+        if kind == "heredoc_redirect":
+            self._heredoc(node, level)
+            return []
+        values = [c for c in node.children if c.is_named and c.type != "file_descriptor"]
+        if kind == "herestring_redirect":
+            for value in values:
+                self.word(value, level)  # its substitutions run; the text itself is data
+            return []
+        op = next((_text(c) for c in node.children if not c.is_named), "")
+        if not values:
+            return []
+        target, extra = values[0], values[1:]
+        if extra and op in ("&>", "&>>"):
+            # bash: more words for the command; dash: `cmd &` then a new command of those words.
+            self.parts.append(
+                Part((), _clip(_text(node)), dynamic=f"words after '{op}' are a new command in dash")
+            )
+        word = self.word(target, level)
+        if op in (">&", "<&") and word.value is not None and re.fullmatch(r"\d+-?|-", word.value):
+            return extra  # another descriptor, not a file
+        operation: Literal["read", "write"] = "write" if op in _WRITE_OPS else "read"
+        self._path(word, operation, redirect=True)
+        return extra
+
+    def _heredoc(self, node: Node, level: int) -> None:
+        start = next((c for c in node.children if c.type == "heredoc_start"), None)
+        delimiter = _text(start) if start is not None else ""
+        quoted = any(q in delimiter for q in "'\"\\")
+        if re.search(r"[$`]", delimiter):
+            self.parts.append(Part((), _clip(_text(node)), dynamic="a heredoc delimiter with an expansion"))
+        for child in node.children:
+            if child.type == "heredoc_body" and not quoted:
+                if any(c.type != "heredoc_content" for c in child.children if c.is_named) or re.search(
+                    r"[$`]", _text(child)
+                ):
+                    self.parts.append(
+                        Part(
+                            (),
+                            "<<" + delimiter,
+                            dynamic="a heredoc body with expansions (its delimiter is unquoted)",
+                        )
+                    )
+                    self._nested_commands(child, level + 1)
+            elif child.type in ("pipeline", "list", "redirected_statement", "command"):
+                self.statements([child], level)  # `cat <<EOF | grep x`: the rest of the line
+            elif child.type in _REDIRECTS:
+                extra = self._redirect(child, level, [])
+                if extra:
+                    self.parts.append(
+                        Part((), _clip(_text(child)), dynamic="words after a heredoc redirection")
+                    )
+
+    def _assignments(self, node: Node, level: int) -> None:
+        names = []
+        dynamic = None
+        items = node.children if node.type == "variable_assignments" else [node]
+        for item in items:
+            if item.type != "variable_assignment":
+                continue
+            name, value = self._assignment(item, level)
+            names.append(name)
+            dynamic = dynamic or value
+        self.parts.append(Part((), _clip(_text(node)), dynamic=dynamic, assigns=tuple(names)))
+
+    def _assignment(self, node: Node, level: int) -> tuple[str, str | None]:
+        """The variable an assignment sets, and why its value is not static (None when it is)."""
+        name_node = node.child_by_field_name("name")
+        name = _text(name_node) if name_node is not None else ""
+        if name_node is None or name_node.type != "variable_name" or "+=" in _text(node)[: len(name) + 2]:
+            return name or _text(node), "an array element or an append"
+        value = node.child_by_field_name("value")
+        if value is None:
+            return name, None
+        word = self.word(value, level)
+        if word.value is None:
+            return name, f"{name} is set to a value computed at run time ({word.why})"
+        if "~" in word.raw and word.value is not None and "'" not in word.raw and '"' not in word.raw:
+            return name, f"{name}'s value has a ~, which bash expands in assignments"
+        return name, None
+
+    def _test(self, node: Node, level: int) -> None:
+        opener = _text(node.children[0]) if node.children else "["
+        raw = _text(node)
+        words: list[Word] = []
+        dynamic = None
+        stack = [c for c in reversed(node.children) if c.is_named]
+        while stack:
+            child = stack.pop()
+            self._count()
+            if child.type in ("binary_expression", "unary_expression", "parenthesized_expression"):
+                stack.extend(c for c in reversed(child.children) if c.is_named)
+                for op in (c for c in child.children if not c.is_named or c.type == "test_operator"):
+                    words.append(Word(_text(op), _text(op)))
+                continue
+            if child.type == "test_operator":
+                words.append(Word(_text(child), _text(child)))
+                continue
+            word = self.word(child, level)
+            words.append(word)
+            if word.value is None:
+                dynamic = dynamic or word.why
+        ops = {w.value for w in words}
+        if "-v" in ops:
+            dynamic = dynamic or "test -v evaluates array subscripts"
+        if opener == "[[":
+            inner = raw[2:-2]
+            if re.search(r"&&|\|\||[<>();|&\n]", _strip_quotes(inner)):
+                dynamic = dynamic or "[[ ]] with operators that dash reads as shell syntax"
+            arithmetic = ops & {"-eq", "-ne", "-lt", "-le", "-gt", "-ge"}
+            if arithmetic and not all(
+                w.value is not None and re.fullmatch(r"-?\d+", w.value)
+                for w in words
+                if w.value not in ops and w.value is not None and not w.value.startswith("-")
+            ):
+                dynamic = dynamic or "[[ ]] evaluates the operands of arithmetic tests"
+        self.parts.append(Part(tuple(words), _clip(raw), dynamic=dynamic, harmless=dynamic is None))
+
+    def _for(self, node: Node, level: int, stack: list[tuple[Node, int]]) -> None:
+        variable = node.child_by_field_name("variable")
+        name = _text(variable) if variable is not None else ""
+        dynamic = None
+        for value in node.children_by_field_name("value"):
+            word = self.word(value, level)
+            if word.value is None:
+                dynamic = dynamic or word.why
+        header = _clip(_text(node).split("\n", 1)[0])
+        self.parts.append(Part((), header, dynamic=dynamic, assigns=(name,) if name else ()))
+        body = node.child_by_field_name("body")
+        if body is not None:
+            stack.append((body, level))
+
+    def _case(self, node: Node, level: int, stack: list[tuple[Node, int]]) -> None:
+        value = node.child_by_field_name("value")
+        dynamic = None
+        if value is not None:
+            word = self.word(value, level)
+            dynamic = word.why if word.value is None else None
+        header = _clip(f"case {_text(value) if value is not None else ''} in")
+        self.parts.append(Part((), header, dynamic=dynamic, harmless=dynamic is None))
+        for item in node.children:
+            if item.type != "case_item":
+                continue
+            for child in item.children:
+                if (child.type in _VALUE_TYPES and child.type != "word") or (
+                    child.type == "word" and child.parent is item and child != item.children[-1]
+                ):
+                    if child.type in _VALUE_TYPES and child.start_byte < _item_body_start(item):
+                        self.word(child, level, pattern=True)
+                        continue
+                if child.is_named and child.start_byte >= _item_body_start(item):
+                    stack.append((child, level))
+
+    # -- simple commands -------------------------------------------------------------------------
+
+    def _command(self, node: Node, level: int, extra: list[Node]) -> None:
+        assigns: list[str] = []
+        dynamic: str | None = None
+        words: list[Word] = []
+        trailing: list[Node] = []
+        for child in node.children:
+            kind = child.type
+            if kind == "variable_assignment":
+                name, why = self._assignment(child, level)
+                assigns.append(name)
+                dynamic = dynamic or why
+            elif kind == "command_name":
+                inner = next((c for c in child.children if c.is_named), child)
+                words.append(self.word(inner, level))
+            elif kind in _REDIRECTS:
+                trailing += self._redirect(child, level, trailing)
+            elif kind in _VALUE_TYPES:
+                words.append(self.word(child, level))
+            elif child.is_named and kind != "comment":
+                dynamic = dynamic or f"'{kind}' in a command is not judged"
+        words += [self.word(n, level) for n in (*trailing, *extra)]
+        text = _clip(_text(node) + "".join(" " + _text(n) for n in extra))
+        if not words:  # only assignments (and redirections)
+            self.parts.append(Part((), text, dynamic=dynamic, assigns=tuple(assigns)))
+            return
+        name = words[0]
+        if name.value is None:
+            dynamic = dynamic or f"the command name is computed at run time ({name.why})"
+        elif name.glob:
+            dynamic = dynamic or "the command name is a glob"
+        self.simple(tuple(words), text, level, dynamic=dynamic, assigns=tuple(assigns))
+
+    def simple(
+        self,
+        words: tuple[Word, ...],
+        text: str,
+        level: int,
+        *,
+        dynamic: str | None = None,
+        assigns: tuple[str, ...] = (),
+        open_tail: bool = False,
+    ) -> None:
+        """A simple command: what the programs table knows of it decides whether it is static,
+        which files it touches and what it runs in turn (a wrapper's command, ``sh -c`` text)."""
+        if level > MAX_DEPTH:
+            raise _Limit(f"it nests more than {MAX_DEPTH} levels of commands")
+        seen = programs.inspect([w.value for w in words], [w.glob for w in words])
+        dynamic = dynamic or seen.dynamic
+        for name in seen.assigns:
+            assigns = (*assigns, name)
+        self.parts.append(
+            Part(
+                words,
+                text,
+                dynamic=dynamic,
+                assigns=assigns,
+                transparent=seen.transparent,
+                open_tail=open_tail,
+            )
+        )
+        if seen.changes_dir:
+            self.changes_dir = True
+        for operation, index in seen.paths:
+            self._path(words[index], operation)
+        for operation, value in seen.value_paths:
+            self._path(Word(value, value), operation)
+        if seen.unknown_writes:
+            self.paths.append(
+                PathUse("write", None, text, why=f"it writes files it names itself: {seen.unknown_writes}")
+            )
+        for inner in seen.runs:
+            if inner.script is not None:
+                self.script(inner.script, level + 1)
+            else:
+                start, stop = inner.span
+                inner_words = words[start:stop]
+                if inner_words:
+                    self.simple(
+                        tuple(inner_words),
+                        _clip(" ".join(w.raw for w in inner_words)),
+                        level + 1,
+                        open_tail=inner.open_tail or open_tail,
+                        dynamic=None if inner_words[0].value is not None else "the command name is computed",
+                    )
+
+    # -- words -----------------------------------------------------------------------------------
+
+    def word(self, node: Node, level: int, *, pattern: bool = False) -> Word:
+        """A word's value, with quotes removed; None (and why) when expansions make it unknown.
+        Substitutions inside it are walked: the commands they run are parts."""
+        pieces: list[str] = []
+        why: str | None = None
+        glob = False
+        many = False
+        stack = [(node, False)]  # (node, inside double quotes)
+        while stack:
+            current, quoted = stack.pop()
+            self._count()
+            kind = current.type
+            raw = _text(current)
+            if kind == "word" or (kind == "number") or kind == "regex":
+                value, bad, has_glob = _unquoted(raw) if kind == "word" else (raw, None, False)
+                if bad:
+                    why = why or bad
+                if (
+                    value is not None
+                    and value.startswith("~")
+                    and not pieces
+                    and current.start_byte == node.start_byte
+                ):
+                    value, bad = _tilde(value)
+                    why = why or bad
+                    self.uses_home = self.uses_home or bad is None
+                pieces.append(value or "")
+                glob = glob or has_glob
+            elif kind == "concatenation":
+                stack.extend((c, quoted) for c in reversed(current.children))
+            elif kind == "string":
+                stack.extend((c, True) for c in reversed(current.children) if c.is_named)
+            elif kind == "string_content":
+                value, bad = _double_quoted(raw)
+                why = why or bad
+                pieces.append(value)
+            elif kind == "raw_string":
+                pieces.append(raw[1:-1])
+            elif kind == "ansi_c_string":
+                inner = raw[2:-1]
+                if "'" in inner:
+                    why = why or "a $'...' string holding a quote, which dash reads differently"
+                pieces.append(_ansi_c(inner))
+            elif kind in ("simple_expansion", "expansion") and raw in ("$HOME", "${HOME}"):
+                pieces.append(HOME)
+                self.uses_home = True
+            elif kind in ("command_substitution", "process_substitution"):
+                why = why or f"{'a command' if kind[0] == 'c' else 'a process'} substitution {_clip(raw, 60)}"
+                bodies = [c for c in current.children if c.is_named]
+                if bodies:
+                    self.statements(bodies, level + 1)
+            elif kind in (
+                "simple_expansion", "expansion", "arithmetic_expansion", "translated_string",
+                "brace_expression", "array", "special_variable_name", "variable_name", "extglob_pattern",
+            ):  # fmt: skip
+                why = why or f"{_describe(kind)} {_clip(raw, 60)}"
+                many = many or not quoted
+                self._nested_commands(current, level + 1)
+            elif not current.is_named:
+                if kind == '"':
+                    continue
+                pieces.append(raw)
+            else:
+                why = why or f"'{kind}' is not judged"
+        value = None if why else "".join(pieces)
+        if pattern:
+            return Word(value, _text(node), why, glob, many)
+        return Word(value, _text(node), why, glob, many and why is not None)
+
+    def _path(self, word: Word, operation: Literal["read", "write"], redirect: bool = False) -> None:
+        if word.value is None:
+            self.paths.append(PathUse(operation, None, word.raw, word.why, redirect))
+            return
+        value = word.value
+        if redirect and value in _HARMLESS_TARGETS:
+            return
+        if word.glob:
+            self.paths.append(PathUse(operation, None, word.raw, "a glob in a path", redirect))
+            return
+        if re.match(r"/dev/(tcp|udp)/", value) and redirect:
+            self.paths.append(
+                PathUse(operation, None, word.raw, "a network connection through /dev/tcp", redirect)
+            )
+            return
+        self.paths.append(PathUse(operation, value, word.raw, None, redirect))
+
+
+def _item_body_start(item: Node) -> int:
+    """Where a case item's commands start (after its ``)``)."""
+    for child in item.children:
+        if child.type == ")":
+            return child.end_byte
+    return item.end_byte
+
+
+_DESCRIPTIONS = {
+    "simple_expansion": "a parameter expansion",
+    "expansion": "a parameter expansion",
+    "special_variable_name": "a special parameter",
+    "variable_name": "a variable",
+    "arithmetic_expansion": "an arithmetic expansion",
+    "translated_string": "a locale-translated string",
+    "brace_expression": "a brace expansion",
+    "array": "an array",
+    "extglob_pattern": "an extended glob",
+}
+
+
+def _describe(kind: str) -> str:
+    return _DESCRIPTIONS.get(kind, kind)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unquoted(raw: str) -> tuple[str | None, str | None, bool]:
+    """An unquoted word's value: backslashes removed. Returns (value, why not static, glob)."""
+    out: list[str] = []
+    glob = False
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\":
+            if raw[i + 1 : i + 2] == "\n":
+                i += 2
+                continue
+            out.append(raw[i + 1 : i + 2])
+            i += 2
+            continue
+        if c in "$`":
+            return None, f"an expansion in {_clip(raw, 60)!r}", False
+        if c in "()":
+            return None, f"a pattern or syntax in {_clip(raw, 60)!r} that is not judged", False
+        if c in "*?[":
+            glob = True
+        out.append(c)
+        i += 1
+    unescaped = re.sub(r"\\.", "", raw)
+    if "{" in unescaped and "}" in unescaped and re.search(r"\{[^{}]*(,|\.\.)[^{}]*\}", unescaped):
+        return None, f"a brace expansion in {_clip(raw, 60)!r}", False
+    if re.search(r"[=:]~", unescaped):
+        return (
+            None,
+            f"a ~ after '=' or ':' in {_clip(raw, 60)!r}, which bash expands and dash does not",
+            False,
+        )
+    return "".join(out), None, glob
+
+
+def _double_quoted(raw: str) -> tuple[str, str | None]:
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\" and i + 1 < len(raw):
+            nxt = raw[i + 1]
+            out.append("" if nxt == "\n" else nxt if nxt in '$`"\\' else c + nxt)
+            i += 2
+            continue
+        if c in "$`":
+            return "", f"an expansion in {_clip(raw, 60)!r}"
+        out.append(c)
+        i += 1
+    return "".join(out), None
+
+
+def _tilde(value: str) -> tuple[str | None, str | None]:
+    """``~`` and ``~/x`` are the user's home; ``~user``, ``~+`` and ``~-`` are not known."""
+    if value == "~" or value.startswith("~/"):
+        return HOME + value[1:], None
+    return None, f"{value.split('/')[0]} is a directory known only on the host"
+
+
+_ANSI_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.S)
+_ANSI_CHARS = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+}
+
+
+def _ansi_c(inner: str) -> str:
+    """bash's decoding of ``$'...'``."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code[0] in "xuU" and len(code) > 1:
+            return chr(min(int(code[1:], 16), 0x10FFFF))
+        if code[0] in "01234567":
+            return chr(int(code, 8) & 0xFF)
+        if code[0] == "c" and len(code) == 2:
+            return chr(ord(code[1].upper()) ^ 0x40)
+        return _ANSI_CHARS.get(code, code)
+
+    return _ANSI_ESCAPE.sub(one, inner)
+
+
+def _strip_quotes(text: str) -> str:
+    """``text`` with quoted strings blanked, to look for operators outside them."""
+    return re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"|\\.", "_", text)
+
+
+def resolve_home(value: str, home: str | None) -> str | None:
+    """A value with :data:`HOME` replaced by the host's home directory (None: not known)."""
+    if HOME not in value:
+        return value
+    if not home:
+        return None
+    return value.replace(HOME, home.rstrip("/") or "/")
+
+
+def absolute(path: str, home: str | None, cwd: str | None) -> str | None:
+    """A path as the host will open it: home resolved, relative paths joined to ``cwd``."""
+    resolved = resolve_home(path, home)
+    if resolved is None:
+        return None
+    if resolved.startswith("/"):
+        return resolved
+    base = resolve_home(cwd, home) if cwd else home
+    if not base or not base.startswith("/"):
+        return None
+    return posixpath.join(base, resolved)
+
+
+__all__ = ["HOME", "Analysis", "Part", "PathUse", "Word", "absolute", "analyse", "resolve_home"]
