@@ -48,7 +48,7 @@ from gtp_remote.executors.local import LocalExecutor
 from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, clip_text, json_chars
 from gtp_remote.executors.ssh import ConnectLimits, SSHExecutor
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult, fan_out
-from gtp_remote.policy import Decision, Facts, Layers, Policy, PolicyConfig, strictest
+from gtp_remote.policy import Decision, Facts, Layers, Policy, PolicyConfig, hostfacts, strictest
 from gtp_remote.policy import analyse as analyse_command
 from gtp_remote.settings import Settings
 
@@ -56,6 +56,7 @@ from gtp_remote.settings import Settings
 CODE_RUNNERS = {"python": "python3 -", "bash": "bash -s", "sh": "sh -s", "node": "node -"}
 Language = Literal["python", "bash", "sh", "node"]
 PATCH_MAX_BYTES = 10 * 1024 * 1024  # a patch reads the whole file into memory, and writes it back
+PROBE_TIMEOUT = 10.0  # seconds for the host to answer what a command's paths are
 
 #: Asked when an action needs confirmation: gets the pending action, returns (approved, by whom).
 Approver = Callable[[dict[str, Any]], Awaitable[tuple[bool, str | None]]]
@@ -428,15 +429,36 @@ class Gateway:
         if not any(ls.active for ls in layers.values()):
             return {s: Decision("allow", "no policy applies") for s in servers}
         analysis = await analyse_command(action.command)
-        out = {}
-        for server in servers:
-            needs_home = layers[server].needs_home(analysis) or (
-                layers[server].active and not action.cwd and _has_relative_paths(analysis)
+
+        async def judge(server: str) -> Decision:
+            those = layers[server]
+            if not those.active:
+                return Decision("allow", "no policy applies")
+            relative = not action.cwd and _has_relative_paths(analysis)
+            home = (
+                await self.home(server)
+                if those.needs_home(analysis) or relative or those.has_path_rules
+                else None
             )
-            home = await self.home(server) if needs_home else None
-            cwd = action.cwd or self.inventory.servers[server].cwd or home
-            out[server] = layers[server].judge_command(analysis, Facts(home=home, cwd=cwd), action.env)
-        return out
+            facts = Facts(home=home, cwd=action.cwd or self.inventory.servers[server].cwd or home)
+            if those.has_path_rules and analysis.error is None:
+                facts = await self._probe(server, analysis, facts, those)
+            return those.judge_command(analysis, facts, action.env)
+
+        decisions = await asyncio.gather(*(judge(s) for s in servers))
+        return dict(zip(servers, decisions, strict=True))
+
+    async def _probe(self, server: str, analysis: Any, facts: Facts, layers: Layers) -> Facts:
+        """Ask the host what the command's paths are (links followed, folders that hold what a
+        rule covers): see ``policy.hostfacts``. Without an answer the judge assumes the worst."""
+        script = hostfacts.script(analysis, facts, layers)
+        if script is None:
+            return facts
+        try:
+            result = await self.executor(server).run(script, timeout=PROBE_TIMEOUT)
+        except GtpError:
+            return facts
+        return hostfacts.parse(result.stdout, facts) if result.exit_code == 0 else facts
 
     def _denied(self, plan: Plan) -> PolicyDeniedError:
         where = f" on {plan.server}" if not plan.fan_out else ""

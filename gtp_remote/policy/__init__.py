@@ -6,6 +6,7 @@ closed, and the layers (token, server, group, specialist) whose strictest verdic
 ``engine`` judges. ``sql`` judges SQL for read-only tools.
 """
 
+from gtp_remote.policy import hostfacts, shell
 from gtp_remote.policy.config import Action, Operation, PolicyConfig, RuleSet, rule_warnings
 from gtp_remote.policy.engine import Decision, Facts, Layers, Policy, analyse, strictest
 from gtp_remote.policy.rules import normalise_path
@@ -20,7 +21,9 @@ __all__ = [
     "PolicyConfig",
     "RuleSet",
     "analyse",
+    "hostfacts",
     "normalise_path",
     "rule_warnings",
+    "shell",
     "strictest",
 ]

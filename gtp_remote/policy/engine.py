@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+import posixpath
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gtp_remote.policy import shell
@@ -38,11 +40,16 @@ OFF_LOOP_BYTES = 16 * 1024
 
 @dataclass(frozen=True)
 class Facts:
-    """What the judge needs to know about the host: the user's home (for ``~`` and ``$HOME``)
-    and the directory relative paths start from."""
+    """What the judge needs to know about the host: the user's home (for ``~`` and ``$HOME``),
+    the directory relative paths start from, and what the host resolves paths to (symlinks
+    followed: ``resolved[path]``), when the gateway asked it."""
 
     home: str | None = None
     cwd: str | None = None
+    resolved: Mapping[str, str] = field(default_factory=dict)
+    kinds: Mapping[str, str] = field(default_factory=dict)  # d, f, l or - (missing), per path
+    clean: frozenset[str] = frozenset()  # "read:/path": nothing below it is covered by a rule
+    expanded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a glob -> what it matches
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,65 @@ def strictest(decisions: Iterable[Decision], empty: Decision) -> Decision:
 
 def _names_match(name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+MAX_BASES = 16
+
+
+def _bases(analysis: Analysis, facts: Facts) -> list[str | None]:
+    """Every folder a relative path may be relative to: the working directory, and each folder a
+    ``cd`` may have moved to before it (in a subshell or not: all count). [None]: only the cwd."""
+    if not analysis.cd_targets or None in analysis.cd_targets:
+        return [None]
+    start = shell.resolve_home(facts.cwd, facts.home) if facts.cwd else facts.home
+    bases: list[str | None] = [start]
+    for target in analysis.cd_targets:
+        assert target is not None
+        if target.startswith(("/", shell.HOME)):
+            new = [shell.resolve_home(target, facts.home)]
+        else:
+            new = [posixpath.join(b, target) for b in bases if b]
+        bases = list(dict.fromkeys([*bases, *new]))
+        if len(bases) > MAX_BASES or None in bases:
+            return [None]  # too many, or one not known: judged as not known (dynamic)
+    return bases
+
+
+def _definite(rule: CommandRule, subject: Subject, joined: str) -> bool:
+    """Whether a rule that matched loosely matches whatever the unknown words turn out to be."""
+    if all(isinstance(w, str) for w in subject):
+        return True
+    return rule.matches(subject, strict=True, joined=None if rule.regex is not None else joined)
+
+
+def _glob_of(rule: PathRule) -> str | None:
+    """A path rule's glob without its operation prefix; None for a regular expression."""
+    operation, sep, rest = rule.text.partition(":")
+    glob = rest if sep and operation in ("read", "write", "list") else rule.text
+    return None if glob.startswith("re:") else glob
+
+
+def _could_match_below(rule: PathRule, folder: str) -> bool:
+    """Whether the rule may match some path below ``folder`` (conservative: when unsure, yes)."""
+    glob = _glob_of(rule)
+    if glob is None or glob.startswith("*"):
+        return True
+    if not glob.startswith("/"):
+        return False  # a relative glob never matches an absolute path
+    literal = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+    base = folder.rstrip("/") + "/"
+    return literal.startswith(base) or base.startswith(literal) or literal.rstrip("/") == folder.rstrip("/")
+
+
+def _covers(rule: PathRule, folder: str) -> bool:
+    """Whether the rule matches every path below ``folder``: ``**``, or ``DIR/**`` above it."""
+    glob = _glob_of(rule)
+    if glob in ("**", "/**"):
+        return True
+    if glob is None or not glob.endswith("/**"):
+        return False
+    stem = glob[:-3]
+    return not re.search(r"[*?\[]", stem) and (folder == stem or folder.startswith(stem.rstrip("/") + "/"))
 
 
 class Policy:
@@ -143,10 +209,20 @@ class Policy:
             yield self._dynamic(f"the request sets {unsafe[0]}, which can change what programs run", "env")
         for part in analysis.parts:
             yield self._judge_part(part, facts)
+        bases = _bases(analysis, facts)
         for use in analysis.paths:
-            decision = self._judge_use(use, facts)
-            if decision is not None:
-                yield decision
+            for base in (
+                bases if use.path is not None and not use.path.startswith(("/", shell.HOME)) else [None]
+            ):
+                decision = self._judge_use(use, replace(facts, cwd=base) if base else facts)
+                if decision is not None:
+                    yield decision
+        if self._has_path_rules:
+            for word in analysis.mentions:
+                for base in bases if not word.startswith(("/", shell.HOME)) else [None]:
+                    decision = self._judge_mention(word, replace(facts, cwd=base) if base else facts)
+                    if decision is not None:
+                        yield decision
 
     def _judge_part(self, part: Part, facts: Facts) -> Decision:
         unsafe = [n for n in part.assigns if not _names_match(n, self.config.safe_env)]
@@ -159,8 +235,15 @@ class Policy:
         text = part.text
         for action in ("deny", "confirm"):
             rule = self._loose_match(action, part, subject, joined)  # type: ignore[arg-type]
-            if rule is not None:
+            if rule is None:
+                continue
+            if _definite(rule, subject, joined):
                 return self._decision(action, rule.text, text)  # type: ignore[arg-type]
+            # it matches only if the words computed at run time turn out a certain way
+            verdict = self._dynamic(
+                f"{dynamic or 'words computed at run time'}; rule '{rule.text}' may match", text
+            )
+            return verdict.stricter(Decision("confirm", verdict.reason, rule.text, text, self.name))
         if dynamic is not None:
             return self._dynamic(dynamic, text)
         if part.transparent or part.harmless or not part.words:
@@ -169,6 +252,8 @@ class Policy:
         for rule in self._commands["allow"]:
             if rule.matches(subject, strict=True, joined=joined):
                 return self._decision("allow", rule.text, text)
+        if part.opaque:
+            return self._dynamic(f"{part.opaque}; only an allow rule naming it lets it run", text)
         default = self.config.default or ("deny" if self._command_allow_list else "allow")
         return Decision(default, f"no rule matches, default {default} ({text})", part=text, layer=self.name)
 
@@ -219,33 +304,97 @@ class Policy:
         if not (self._has_path_rules or judged):
             return None
         if use.path is None:
+            if (
+                not judged
+                and not self.path_rules(PRECEDENCE, use.operation)
+                and self.config.default in (None, "allow")
+            ):
+                return None  # no rule judges this kind of access: an unknown path breaks none
             return self._dynamic(f"{use.why} ({use.raw})", use.raw)
         path = shell.absolute(use.path, facts.home, facts.cwd)
         if path is None:
             return self._dynamic(f"the path {use.raw!r} depends on the host's directories", use.raw)
-        return self._judge_path(normalise_path(path), use.operation, redirect=use.redirect)
+        path = normalise_path(path)
+        if use.glob is not None:
+            pattern = shell.absolute(use.glob, facts.home, facts.cwd)
+            matches = facts.expanded.get(normalise_path(pattern)) if pattern else None
+            if matches is not None:  # what the host's shell expands it to, each judged on its own
+                plain = replace(use, glob=None, tree=False)
+                decisions = [self._judge_use(replace(plain, path=m), facts) for m in matches or (pattern,)]
+                return strictest(
+                    (d for d in decisions if d is not None), Decision("allow", "nothing", layer=self.name)
+                )
+        tree = use.tree and facts.kinds.get(path) not in ("f", "-")  # a tree of one file is that file
+        clean = f"{use.operation}:{path}" in facts.clean
+        decision = self._judge_path(path, use.operation, redirect=use.redirect, tree=tree, clean=clean)
+        real = facts.resolved.get(path)
+        if real is not None and real != path:  # a link on the host: where it really goes counts too
+            again = self._judge_path(real, use.operation, redirect=use.redirect, tree=tree, clean=clean)
+            decision = decision.stricter(again)
+        return decision
 
-    def _judge_path(self, path: str, operation: Operation, *, redirect: bool) -> Decision:
-        if path.startswith("/proc/") and ("/root" in path or "/fd/" in path or "/cwd" in path):
+    def _judge_mention(self, word: str, facts: Facts) -> Decision | None:
+        """A word of a program whose file arguments are not known: if it names a path that a
+        deny or confirm rule covers, for any operation, that rule applies."""
+        path = shell.absolute(word, facts.home, facts.cwd)
+        if path is None:
+            return None
+        candidates = {normalise_path(path)}
+        real = facts.resolved.get(normalise_path(path))
+        if real:
+            candidates.add(real)
+        for action in ("deny", "confirm"):
+            for rule in self._paths[action]:
+                for candidate in candidates:
+                    if rule.regex.fullmatch(candidate):
+                        what = f"{word} may name {candidate}"
+                        reason = f"{_VERBS[action]} rule '{rule.text}' of {self.name} ({what})"
+                        return Decision(action, reason, rule.text, candidate, self.name)  # type: ignore[arg-type]
+        return None
+
+    def path_rules(self, actions: tuple[Action, ...], operation: Operation) -> list[PathRule]:
+        return [r for a in actions for r in self._paths[a] if operation in r.operations]
+
+    def _judge_path(
+        self, path: str, operation: Operation, *, redirect: bool, tree: bool = False, clean: bool = False
+    ) -> Decision:
+        if path.startswith("/proc/") and (
+            "/root" in path or "/fd/" in path or "/cwd" in path or path == "/proc"
+        ):
             return self._dynamic(f"{path} is a magic link that reaches around the file system", path)
+        if tree and (path == "/proc" or path == "/"):
+            return self._dynamic(f"everything below {path}, magic links included", path)
         applicable = {a: [r for r in self._paths[a] if operation in r.operations] for a in PRECEDENCE}
-        for action in PRECEDENCE:
+        what = f"{operation}: {path}{'/**' if tree else ''}"
+        for action in ("deny", "confirm"):
             for rule in applicable[action]:
                 if rule.regex.fullmatch(path):
-                    return Decision(
-                        action,
-                        f"{_VERBS[action]} rule '{rule.text}' of {self.name} ({operation}: {path})",
-                        rule.text,
-                        path,
-                        self.name,
-                    )
+                    reason = f"{_VERBS[action]} rule '{rule.text}' of {self.name} ({what})"
+                    return Decision(action, reason, rule.text, path, self.name)
+        if tree and not clean and operation != "list":  # listing names does not read what is below
+            for action in ("deny", "confirm"):
+                for rule in applicable[action]:
+                    if _could_match_below(rule, path):
+                        reason = (
+                            f"everything below {path} ({operation}), and rule '{rule.text}' covers some of it"
+                        )
+                        verdict = self._dynamic(reason, path)
+                        return verdict.stricter(
+                            Decision("confirm", verdict.reason, rule.text, path, self.name)
+                        )
+        for rule in applicable["allow"]:
+            if rule.regex.fullmatch(path) and (not tree or _covers(rule, path)):
+                reason = f"allowed by rule '{rule.text}' of {self.name} ({what})"
+                return Decision("allow", reason, rule.text, path, self.name)
+        if tree and any(_covers(r, path) for r in applicable["allow"]):
+            return Decision("allow", f"allowed below {path} ({what})", None, path, self.name)
         if redirect and self._command_allow_list and not applicable["allow"]:
             default: Action = "deny"
             why = "a redirection, and no path rule allows it (commands have an allow list)"
         else:
             default = self.config.default or ("deny" if applicable["allow"] else "allow")
             why = f"no rule matches, default {default}"
-        return Decision(default, f"{why} ({operation}: {path})", None, path, self.name)
+        return Decision(default, f"{why} ({what})", None, path, self.name)
 
     # -- helpers --------------------------------------------------------------------------------------
 
@@ -289,6 +438,10 @@ class Layers:
 
     def check_path(self, path: str, operation: Operation) -> Decision:
         return self._combine(p.check_path(path, operation) for p in self.policies)
+
+    @property
+    def has_path_rules(self) -> bool:
+        return any(p._has_path_rules for p in self.policies)
 
     def needs_home(self, analysis: Analysis) -> bool:
         """Whether judging needs the host's home directory (an active layer and ~ or $HOME)."""

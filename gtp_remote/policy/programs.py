@@ -8,29 +8,35 @@ knowledge, built from GTFOBins and the programs' manuals. Given a simple command
 * ``dynamic``: why the command's effect cannot be judged from its words (inline code, an option
   that runs a command or loads code, a definition that runs later, an option the analyser does
   not know on a wrapper);
+* ``opaque``: it runs a program file the policy cannot read (``bash deploy.sh``): only an allow
+  rule naming it lets it through;
 * ``runs``: the commands it runs in turn, as a span of its own words (``sudo -u app CMD...``,
   ``xargs CMD``, ``find -exec CMD ;``) or as shell text to parse again (``sh -c TEXT``,
   ``ssh HOST CMD...``); the analyser judges those too;
 * ``transparent``: a wrapper that changes nothing but timing or niceness (``timeout``, ``nice``):
   judged by what it runs, so an allow list needs no rule for the wrapper itself;
-* ``paths``: its file arguments that are read or written (``cp``, ``mv``, ``tee``, ``dd of=``...),
-  and ``unknown_writes`` when it writes files whose names are not among its words.
+* its files: ``paths`` (a word it reads, writes or lists), ``trees`` (everything below a word:
+  ``grep -r``, ``rm -r``), ``value_paths`` (``of=PATH``, ``--output=PATH``), ``unknown_writes``
+  (files it names itself) and ``makes_links`` (``ln``: later paths may go through the link).
+  ``paths_known`` says the table knows every file argument; for any other program every word
+  counts as a possible file for deny and confirm path rules (``date -f secret``).
 
-Words are values (``None`` where the shell computes them). Option parsing is GNU-style
-(bundled short options, ``--name=value``, ``--`` ends options). Hand-written: no library knows
-these programs' option tables; each entry names its source in a comment where it is not obvious.
+Words are values (``None`` where the shell computes them). Option parsing is GNU-style (bundled
+short options, ``--name=value`` and unique prefixes of long names, ``--`` ends options).
+Hand-written: no library knows these programs' option tables.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 Values = Sequence[str | None]
-PathOp = Literal["read", "write"]
+PathOp = Literal["read", "write", "list"]
 
 
 @dataclass
@@ -40,16 +46,21 @@ class Run:
     span: tuple[int, int] = (0, 0)
     script: str | None = None
     open_tail: bool = False  # words are appended when it runs (xargs)
+    placeholders: frozenset[str] = frozenset()  # words replaced when it runs (find's {})
 
 
 @dataclass
 class Seen:
     dynamic: str | None = None
+    opaque: str | None = None
     transparent: bool = False
     runs: list[Run] = field(default_factory=list)
     paths: list[tuple[PathOp, int]] = field(default_factory=list)
-    value_paths: list[tuple[PathOp, str]] = field(default_factory=list)  # `of=PATH`, `--output=PATH`
+    trees: list[tuple[PathOp, int]] = field(default_factory=list)
+    value_paths: list[tuple[PathOp, str]] = field(default_factory=list)
     unknown_writes: str | None = None
+    makes_links: bool = False
+    paths_known: bool = False
     assigns: list[str] = field(default_factory=list)
     changes_dir: bool = False
 
@@ -83,6 +94,19 @@ class Options:
         return None, False
 
 
+def _o(
+    flags: str = "", values: str = "", long_flags: str = "", long_values: str = "", optional: str = ""
+) -> Options:
+    """An option table from space-separated long names (compact tables below)."""
+    return Options(
+        flags,
+        values,
+        frozenset(long_flags.split()),
+        frozenset(long_values.split()),
+        frozenset(optional.split()),
+    )
+
+
 @dataclass
 class Option:
     name: str  # "-x" or "--name"
@@ -101,18 +125,20 @@ class Scan:
     def has(self, *names: str) -> Option | None:
         return next((o for o in self.options if o.name in names), None)
 
+    def all(self, *names: str) -> list[Option]:
+        return [o for o in self.options if o.name in names]
 
-def scan(values: Values, start: int, spec: Options, *, permute: bool = True, stop: int | None = None) -> Scan:
-    """Read options from ``values[start:stop]``. With ``permute`` (GNU default), options may
-    follow positionals; without, the first positional ends them (the command a wrapper runs)."""
+
+def scan(values: Values, start: int, spec: Options, *, permute: bool = True) -> Scan:
+    """Read options from ``values[start:]``. With ``permute`` (GNU default), options may follow
+    positionals; without, the first positional ends them (the command a wrapper runs)."""
     out = Scan()
-    end = len(values) if stop is None else stop
+    end = len(values)
     i = start
     while i < end:
         word = values[i]
         if word is None:
-            if not out.positionals or permute:
-                out.dynamic = True
+            out.dynamic = out.dynamic or permute or not out.positionals
             out.positionals.append(i)
             i += 1
             if not permute:
@@ -128,33 +154,27 @@ def scan(values: Values, start: int, spec: Options, *, permute: bool = True, sto
             if full is None:
                 out.unknown = out.unknown or word
                 out.options.append(Option("--" + name, value if eq else None, i))
-                i += 1
-                continue
-            if takes and not eq:
+            elif takes and not eq:
                 out.options.append(Option("--" + full, values[i + 1] if i + 1 < end else None, i, i + 1))
-                i += 2
-                continue
-            out.options.append(Option("--" + full, value if eq else None, i))
+                i += 1
+            else:
+                out.options.append(Option("--" + full, value if eq else None, i))
             i += 1
             continue
         if word.startswith("-") and len(word) > 1:
-            j = 1
-            while j < len(word):
-                letter = word[j]
+            for j, letter in enumerate(word[1:], 1):
                 if letter in spec.values:
                     rest = word[j + 1 :]
                     if rest:
                         out.options.append(Option("-" + letter, rest, i))
                     else:
-                        out.options.append(
-                            Option("-" + letter, values[i + 1] if i + 1 < end else None, i, i + 1)
-                        )
+                        value = values[i + 1] if i + 1 < end else None
+                        out.options.append(Option("-" + letter, value, i, i + 1))
                         i += 1
                     break
                 if letter not in spec.flags:
                     out.unknown = out.unknown or f"-{letter}"
                 out.options.append(Option("-" + letter, None, i))
-                j += 1
             i += 1
             continue
         out.positionals.append(i)
@@ -167,7 +187,7 @@ def scan(values: Values, start: int, spec: Options, *, permute: bool = True, sto
 
 # -- the table ----------------------------------------------------------------------------------------
 
-Handler = Callable[[Values, list[bool]], Seen]
+Handler = Callable[[Values], Seen]
 _HANDLERS: dict[str, Handler] = {}
 
 
@@ -180,7 +200,7 @@ def _handles(*names: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def inspect(values: Values, globs: list[bool] | None = None) -> Seen:
+def inspect(values: Values) -> Seen:
     """What the table knows of the simple command ``values`` (see the module docstring)."""
     if not values or values[0] is None:
         return Seen()
@@ -188,20 +208,25 @@ def inspect(values: Values, globs: list[bool] | None = None) -> Seen:
     handler = _HANDLERS.get(name) or _HANDLERS.get(_family(name))
     if handler is None:
         return Seen()
-    return handler(values, globs or [False] * len(values))
+    return handler(values)
 
 
 def _family(name: str) -> str:
     """``python3.11`` -> ``python``, ``gawk`` -> ``awk``: the entry that knows it."""
-    match = re.fullmatch(r"(python|pypy|perl|ruby|php|lua|node|tclsh|wish)[\d.]*", name)
+    match = re.fullmatch(r"(python|pypy|perl|ruby|php|lua|node|tclsh|wish|pip)[\d.]*", name)
     if match:
         return match.group(1)
-    return {"gawk": "awk", "mawk": "awk", "nawk": "awk", "busybox-awk": "awk", "gsed": "sed"}.get(name, name)
+    return {"gawk": "awk", "mawk": "awk", "nawk": "awk", "gsed": "sed", "gtar": "tar"}.get(name, name)
 
 
-def _wrapped(values: Values, scanned: Scan, program: str, *, transparent: bool, skip: int = 0) -> Seen:
+def _name(values: Values) -> str:
+    return posixpath.basename(values[0] or "")
+
+
+def _wrapped(values: Values, scanned: Scan, *, transparent: bool, skip: int = 0) -> Seen:
     """A wrapper that runs the words after its options (and ``skip`` positionals of its own)."""
-    seen = Seen(transparent=transparent)
+    program = _name(values)
+    seen = Seen(transparent=transparent, paths_known=True)
     if scanned.unknown:
         seen.mark(f"{program} option {scanned.unknown} is not known to the policy")
     if scanned.dynamic:
@@ -211,92 +236,59 @@ def _wrapped(values: Values, scanned: Scan, program: str, *, transparent: bool, 
     return seen
 
 
-# Wrappers that change nothing a rule cares about: judged by the command they run.
+# -- wrappers -----------------------------------------------------------------------------------------
+
+# Wrappers that change nothing a rule cares about (timing, niceness, buffering, CPU affinity):
+# judged by the command they run; their own positionals before it are counted (timeout's DURATION).
 _TRANSPARENT: dict[str, tuple[Options, int]] = {
-    "nohup": (Options(), 0),
-    "setsid": (Options("cfw", "", frozenset({"ctty", "fork", "wait"})), 0),
-    "nice": (Options("", "n", long_values=frozenset({"adjustment"})), 0),
-    "ionice": (
-        Options("t", "cnpPu", frozenset({"ignore"}), frozenset({"class", "classdata", "pid", "pgid", "uid"})),
-        0,
-    ),
-    "stdbuf": (Options("", "ioe", long_values=frozenset({"input", "output", "error"})), 0),
-    "timeout": (
-        Options(
-            "v",
-            "sk",
-            frozenset({"preserve-status", "foreground", "verbose"}),
-            frozenset({"signal", "kill-after"}),
-        ),
-        1,
-    ),
-    "taskset": (Options("acap", "", frozenset({"all-tasks", "cpu-list", "pid"})), 1),
+    "nohup": (_o(), 0),
+    "setsid": (_o("cfw", "", "ctty fork wait"), 0),
+    "nice": (_o("", "n", "", "adjustment"), 0),
+    "ionice": (_o("t", "cnpPu", "ignore", "class classdata pid pgid uid"), 0),
+    "stdbuf": (_o("", "ioe", "", "input output error"), 0),
+    "timeout": (_o("v", "sk", "preserve-status foreground verbose", "signal kill-after"), 1),
+    "taskset": (_o("ac", "", "all-tasks cpu-list"), 1),
     "chrt": (
-        Options(
+        _o(
             "abdfiormRv",
             "TPD",
-            frozenset(
-                {
-                    "all-tasks",
-                    "batch",
-                    "deadline",
-                    "fifo",
-                    "idle",
-                    "other",
-                    "rr",
-                    "reset-on-fork",
-                    "max",
-                    "verbose",
-                }
-            ),
-            frozenset({"sched-runtime", "sched-period", "sched-deadline"}),
+            "all-tasks batch deadline fifo idle other rr reset-on-fork max verbose",
+            "sched-runtime sched-period sched-deadline",
         ),
         1,
     ),
     "numactl": (
-        Options(
+        _o(
             "alsH",
             "CmNipP",
-            frozenset({"all", "localalloc", "show", "hardware"}),
-            frozenset(
-                {
-                    "physcpubind",
-                    "membind",
-                    "cpunodebind",
-                    "interleave",
-                    "preferred",
-                    "preferred-many",
-                    "balancing",
-                }
-            ),
+            "all localalloc show hardware",
+            "physcpubind membind cpunodebind interleave preferred preferred-many balancing",
         ),
         0,
     ),
-    "unbuffer": (Options("p"), 0),
+    "unbuffer": (_o("p"), 0),
 }
 
 
 @_handles(*_TRANSPARENT)
-def _transparent(values: Values, globs: list[bool]) -> Seen:
-    name = posixpath.basename(values[0] or "")
+def _transparent(values: Values) -> Seen:
+    name = _name(values)
     spec, skip = _TRANSPARENT[name]
     if name == "nice" and len(values) > 1 and values[1] and re.fullmatch(r"-\d+", values[1]):
-        return _wrapped(values, Scan(positionals=list(range(2, len(values)))), name, transparent=True)
-    if name in ("taskset", "chrt") and any(v and v.startswith("-") and "p" in v for v in values[1:3]):
-        return Seen()  # taskset -p / chrt -p: acts on a running process, runs nothing
-    return _wrapped(values, scan(values, 1, spec, permute=False), name, transparent=True, skip=skip)
+        return _wrapped(values, Scan(positionals=list(range(2, len(values)))), transparent=True)
+    if name in ("taskset", "chrt", "ionice") and any(
+        v and v.startswith("-") and "p" in v for v in values[1:3]
+    ):
+        return Seen(paths_known=True)  # -p: acts on a running process, runs nothing
+    return _wrapped(values, scan(values, 1, spec, permute=False), transparent=True, skip=skip)
 
 
 @_handles("time")
-def _time(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
-        "apqv",
-        "fo",
-        frozenset({"append", "portability", "quiet", "verbose"}),
-        frozenset({"format", "output"}),
+def _time(values: Values) -> Seen:
+    scanned = scan(
+        values, 1, _o("apqv", "fo", "append portability quiet verbose", "format output"), permute=False
     )
-    scanned = scan(values, 1, spec, permute=False)
-    seen = _wrapped(values, scanned, "time", transparent=True)
+    seen = _wrapped(values, scanned, transparent=True)
     output = scanned.has("-o", "--output")
     if output is not None and output.value is not None:
         seen.value_paths.append(("write", output.value))
@@ -304,252 +296,264 @@ def _time(values: Values, globs: list[bool]) -> Seen:
 
 
 @_handles("command")
-def _command(values: Values, globs: list[bool]) -> Seen:
-    scanned = scan(values, 1, Options("pvV"), permute=False)
+def _command(values: Values) -> Seen:
+    scanned = scan(values, 1, _o("pvV"), permute=False)
     if scanned.has("-v", "-V"):
-        return Seen()  # describes a command, runs nothing
-    return _wrapped(values, scanned, "command", transparent=True)
+        return Seen(paths_known=True)  # describes a command, runs nothing
+    return _wrapped(values, scanned, transparent=True)
 
 
 @_handles("builtin")
-def _builtin(values: Values, globs: list[bool]) -> Seen:
-    return _wrapped(values, Scan(positionals=list(range(1, len(values)))), "builtin", transparent=True)
+def _builtin(values: Values) -> Seen:
+    return _wrapped(values, Scan(positionals=list(range(1, len(values)))), transparent=True)
 
 
 @_handles("exec")
-def _exec(values: Values, globs: list[bool]) -> Seen:
-    scanned = scan(values, 1, Options("cl", "a"), permute=False)
-    seen = _wrapped(values, scanned, "exec", transparent=False)
+def _exec(values: Values) -> Seen:
+    seen = _wrapped(values, scan(values, 1, _o("cl", "a"), permute=False), transparent=False)
     if seen.runs:
         seen.mark("exec replaces the shell with another program")
     return seen
 
 
-@_handles("sudo")
-def _sudo(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
-        "AbBEHiKklnNPSsVv",
-        "CDghpRrtTUu",
-        frozenset({"askpass", "background", "bell", "preserve-env", "set-home", "login", "remove-timestamp",
-                   "reset-timestamp", "list", "non-interactive", "preserve-groups", "stdin", "shell", "version",
-                   "validate", "help"}),
-        frozenset({"close-from", "chdir", "group", "host", "prompt", "chroot", "role", "type",
-                   "command-timeout", "other-user", "user"}),
-        frozenset({"preserve-env"}),
-    )  # fmt: skip
-    scanned = scan(values, 1, spec, permute=False)
-    seen = _wrapped(values, scanned, "sudo", transparent=False)
-    if scanned.has("-e", "--edit"):
+_SUDO = _o(
+    "AbBEHiKklnNPSsVv",
+    "CDghpRrtTUu",
+    "askpass background bell set-home login remove-timestamp reset-timestamp list non-interactive "
+    "preserve-groups stdin shell version validate help",
+    "close-from chdir group host prompt chroot role type command-timeout other-user user",
+    "preserve-env",
+)
+
+
+@_handles("sudo", "sudoedit")
+def _sudo(values: Values) -> Seen:
+    scanned = scan(values, 1, _SUDO, permute=False)
+    seen = _wrapped(values, scanned, transparent=False)
+    if _name(values) == "sudoedit" or scanned.has("-e", "--edit"):
         seen.mark("sudo -e edits files with an editor")
     if scanned.has("-s", "--shell", "-i", "--login"):
         seen.mark("sudo -s/-i runs the command through a shell")
     if scanned.has("-D", "--chdir", "-R", "--chroot"):
         seen.changes_dir = True
+    for option in scanned.all("--preserve-env"):
+        if option.value:
+            seen.assigns += option.value.split(",")
+    if scanned.has("-E"):
+        seen.assigns.append("*")  # keeps the caller's whole environment
     return seen
 
 
 @_handles("doas")
-def _doas(values: Values, globs: list[bool]) -> Seen:
-    scanned = scan(values, 1, Options("Lns", "Cu"), permute=False)
-    seen = _wrapped(values, scanned, "doas", transparent=False)
+def _doas(values: Values) -> Seen:
+    scanned = scan(values, 1, _o("Lns", "Cu"), permute=False)
+    seen = _wrapped(values, scanned, transparent=False)
     if scanned.has("-s") or not seen.runs:
         seen.mark("doas without a command runs a shell")
     return seen
 
 
+_SU = _o(
+    "flmpP",
+    "cgGsw",
+    "fast login preserve-environment pty",
+    "command session-command group supp-group shell whitelist-environment",
+)
+
+
 @_handles("su")
-def _su(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
-        "flmpP",
-        "cgGsw",
-        frozenset({"fast", "login", "preserve-environment", "pty"}),
-        frozenset({"command", "session-command", "group", "supp-group", "shell", "whitelist-environment"}),
-    )
-    scanned = scan(values, 1, spec)
-    seen = Seen().mark("su runs a shell")
-    command = scanned.has("-c", "--command", "--session-command")
-    if command is not None and command.value is not None:
-        seen.runs.append(Run(script=command.value))
+def _su(values: Values) -> Seen:
+    scanned = scan(values, 1, _SU)
+    seen = Seen(paths_known=True).mark("su runs a shell")
+    for command in scanned.all("-c", "--command", "--session-command"):
+        if command.value is not None:
+            seen.runs.append(Run(script=command.value))
     return seen
 
 
 @_handles("runuser")
-def _runuser(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
-        "flmpP",
-        "cgGsuw",
-        frozenset({"fast", "login", "preserve-environment", "pty"}),
-        frozenset(
-            {"command", "session-command", "group", "supp-group", "shell", "user", "whitelist-environment"}
-        ),
-    )
+def _runuser(values: Values) -> Seen:
+    spec = Options(_SU.flags, _SU.values + "u", _SU.long_flags, _SU.long_values | {"user"})
     scanned = scan(values, 1, spec, permute=False)
-    if scanned.has("-u", "--user") and not scanned.has("-c", "--command", "-l", "--login"):
-        return _wrapped(values, scanned, "runuser", transparent=False)
-    seen = Seen().mark("runuser runs a shell")
-    command = scanned.has("-c", "--command", "--session-command")
-    if command is not None and command.value is not None:
-        seen.runs.append(Run(script=command.value))
+    if scanned.has("-u", "--user") and not scanned.has(
+        "-c", "--command", "-l", "--login", "--session-command"
+    ):
+        return _wrapped(values, scanned, transparent=False)
+    seen = Seen(paths_known=True).mark("runuser runs a shell")
+    for command in scanned.all("-c", "--command", "--session-command"):
+        if command.value is not None:
+            seen.runs.append(Run(script=command.value))
     return seen
 
 
+_ASSIGNMENT = re.compile(r"([^=]*)=")
+
+
 @_handles("env")
-def _env(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
+def _env(values: Values) -> Seen:
+    spec = _o(
         "0iv",
         "uCS",
-        frozenset({"null", "ignore-environment", "debug", "list-signal-handling"}),
-        frozenset({"unset", "chdir", "split-string"}),
-        frozenset({"block-signal", "default-signal", "ignore-signal"}),
+        "null ignore-environment debug list-signal-handling",
+        "unset chdir split-string",
+        "block-signal default-signal ignore-signal",
     )
     scanned = scan(values, 1, spec, permute=False)
-    seen = Seen(transparent=True)
+    seen = Seen(transparent=True, paths_known=True)
     if scanned.unknown:
         seen.mark(f"env option {scanned.unknown} is not known to the policy")
     if scanned.dynamic:
         seen.mark("env's options are computed at run time")
     if scanned.has("-C", "--chdir"):
         seen.changes_dir = True
-    split = scanned.has("-S", "--split-string")
     rest = scanned.positionals
     k = 0
-    while k < len(rest) and values[rest[k]] and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", values[rest[k]] or ""):
-        seen.assigns.append((values[rest[k]] or "").partition("=")[0])
+    while k < len(rest) and (values[rest[k]] or "").find("=") > 0:
+        name = _ASSIGNMENT.match(values[rest[k]] or "").group(1)  # type: ignore[union-attr]
+        seen.assigns.append(name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else f"{name} (not a name)")
         k += 1
+    split = scanned.has("-S", "--split-string")
     if split is not None:
         text = split.value
         if text is None or re.search(r"[$\\#]", text):
             return seen.mark("env -S with escapes or variables in its string")
-        tail = " ".join(_quote(values[i]) for i in rest[k:] if values[i] is not None)
-        seen.runs.append(Run(script=f"env {text} {tail}".strip()))
+        tail = " ".join(shlex.quote(values[i] or "") for i in rest[k:])
+        seen.runs.append(Run(script=f"env -- {text} {tail}".strip()))
         return seen
     if k < len(rest):
         seen.runs.append(Run((rest[k], len(values))))
     return seen
 
 
-def _quote(word: str | None) -> str:
-    import shlex
-
-    return shlex.quote(word or "")
-
-
 @_handles("xargs")
-def _xargs(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
+def _xargs(values: Values) -> Seen:
+    spec = _o(
         "0prtxo",
         "adEIiLlnPs",
-        frozenset({"null", "interactive", "no-run-if-empty", "verbose", "exit", "open-tty", "show-limits"}),
-        frozenset(
-            {"arg-file", "delimiter", "max-lines", "max-args", "max-procs", "max-chars", "process-slot-var"}
-        ),
-        frozenset({"eof", "replace"}),
+        "null interactive no-run-if-empty verbose exit open-tty show-limits",
+        "arg-file delimiter max-lines max-args max-procs max-chars process-slot-var",
+        "eof replace",
     )
     scanned = scan(values, 1, spec, permute=False)
-    seen = Seen(transparent=True)
+    seen = Seen(transparent=True, paths_known=True)
     if scanned.unknown:
         seen.mark(f"xargs option {scanned.unknown} is not known to the policy")
     if scanned.dynamic:
         seen.mark("xargs's options are computed at run time")
+    for option in scanned.all("-a", "--arg-file"):
+        if option.value is not None:
+            seen.value_paths.append(("read", option.value))
     if not scanned.positionals:
         return seen  # runs echo
     seen.runs.append(Run((scanned.positionals[0], len(values)), open_tail=True))
     return seen
 
 
+#: Programs xargs may hand words read at run time: no option of theirs runs a command, loads code
+#: or writes a file, so whatever words come, they only read (the files they name are judged as
+#: unknown paths where path rules exist). Anything else under xargs is dynamic.
+XARGS_SAFE = frozenset(
+    "echo ls wc cat head tail grep egrep fgrep zgrep stat du md5sum sha1sum sha256sum sha512sum b2sum "
+    "cksum basename dirname readlink realpath nl tac strings".split()
+)
+NO_FILE_READS = frozenset("echo basename dirname".split())  # ...of which these read no file
+LISTS_ONLY = frozenset("ls stat du readlink realpath".split())  # ...and these only list names
+
+
 @_handles("flock")
-def _flock(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
+def _flock(values: Values) -> Seen:
+    spec = _o(
         "nosuxhVF",
         "wEc",
-        frozenset({"nonblock", "nb", "close", "shared", "unlock", "exclusive", "verbose", "no-fork", "help"}),
-        frozenset({"timeout", "wait", "conflict-exit-code", "command"}),
+        "nonblock nb close shared unlock exclusive verbose no-fork help",
+        "timeout wait conflict-exit-code command",
     )
     scanned = scan(values, 1, spec, permute=False)
-    seen = Seen(transparent=True)
-    if scanned.unknown:
-        seen.mark(f"flock option {scanned.unknown} is not known to the policy")
+    seen = Seen(transparent=True, paths_known=True)
     if not scanned.positionals:
         return seen
-    seen.paths.append(("write", scanned.positionals[0]))  # the lock file is created if missing
-    command = scanned.has("-c", "--command")
+    lock = scanned.positionals[0]
+    seen.paths.append(("write", lock))  # the lock file is created if missing
+    # Options may follow the lock file: `flock FILE -c CMD`, `flock -n FILE CMD`.
+    after = scan(values, lock + 1, spec, permute=False)
+    for scanned_part in (scanned, after):
+        if scanned_part.unknown:
+            seen.mark(f"flock option {scanned_part.unknown} is not known to the policy")
+    command = scanned.has("-c", "--command") or after.has("-c", "--command")
     if command is not None:
         seen.mark("flock -c runs a command line through a shell")
         if command.value is not None:
             seen.runs.append(Run(script=command.value))
-    elif len(scanned.positionals) > 1:
-        seen.runs.append(Run((scanned.positionals[1], len(values))))
+    elif after.positionals:
+        seen.runs.append(Run((after.positionals[0], len(values))))
     return seen
 
 
 @_handles("chroot")
-def _chroot(values: Values, globs: list[bool]) -> Seen:
-    spec = Options("", "", frozenset({"skip-chdir"}), frozenset({"userspec", "groups"}))
-    scanned = scan(values, 1, spec, permute=False)
-    seen = Seen().mark("chroot runs a command under another root, where paths mean other files")
+def _chroot(values: Values) -> Seen:
+    scanned = scan(values, 1, _o("", "", "skip-chdir", "userspec groups"), permute=False)
+    seen = Seen(paths_known=True).mark(
+        "chroot runs a command under another root, where paths mean other files"
+    )
     if len(scanned.positionals) > 1:
         seen.runs.append(Run((scanned.positionals[1], len(values))))
     return seen
 
 
 @_handles("strace", "ltrace")
-def _strace(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
+def _strace(values: Values) -> Seen:
+    spec = _o(
         "cCdDfFhiqrtTvVwxXyYzZk",
         "abeEIoOpPSuUsA",
-        frozenset({"summary-only", "summary", "debug", "daemonize", "follow-forks", "output-separately",
-                   "instruction-pointer", "quiet", "relative-timestamps", "syscall-times", "no-abbrev",
-                   "version", "summary-wall-clock", "decode-fds", "decode-pids", "stack-trace", "help"}),
-        frozenset({"attach", "trace", "env", "output", "signal", "user", "string-limit", "columns",
-                   "trace-path", "status", "quiet", "silence", "absolute-timestamps", "timestamps"}),
-    )  # fmt: skip
+        "summary-only summary debug daemonize follow-forks output-separately instruction-pointer quiet "
+        "relative-timestamps syscall-times no-abbrev version summary-wall-clock decode-fds decode-pids "
+        "stack-trace help",
+        "attach trace env output signal user string-limit columns trace-path status silence",
+        "absolute-timestamps timestamps",
+    )
     scanned = scan(values, 1, spec, permute=False)
-    seen = _wrapped(values, scanned, posixpath.basename(values[0] or ""), transparent=False)
+    seen = _wrapped(values, scanned, transparent=False)
     if scanned.has("-E", "--env"):
-        seen.mark("strace -E sets the traced command's environment")
-    output = scanned.has("-o", "--output")
-    if output is not None and output.value is not None:
-        if output.value.startswith(("|", "!")):
-            seen.mark("strace -o |CMD pipes its log into a command")
-        else:
+        seen.mark(f"{_name(values)} -E sets the traced command's environment")
+    for output in scanned.all("-o", "--output"):
+        if output.value is not None and output.value.startswith(("|", "!")):
+            seen.mark(f"{_name(values)} -o |CMD pipes its log into a command")
+        elif output.value is not None:
             seen.value_paths.append(("write", output.value))
     return seen
 
 
 @_handles("script")
-def _script(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
+def _script(values: Values) -> Seen:
+    spec = _o(
         "aefqhV",
         "cEIOBTmt",
-        frozenset({"append", "return", "flush", "force", "quiet", "help", "version"}),
-        frozenset({"command", "echo", "log-in", "log-out", "log-io", "log-timing", "logging-format",
-                   "output-limit"}),
-        frozenset({"timing"}),
-    )  # fmt: skip
+        "append return flush force quiet help version",
+        "command echo log-in log-out log-io log-timing logging-format output-limit",
+        "timing",
+    )
     scanned = scan(values, 1, spec)
-    seen = Seen().mark("script runs a shell")
-    command = scanned.has("-c", "--command")
-    if command is not None and command.value is not None:
-        seen.runs.append(Run(script=command.value))
-    for index in scanned.positionals[:1]:
-        seen.paths.append(("write", index))  # the typescript file
+    seen = Seen(paths_known=True).mark("script runs a shell")
+    for command in scanned.all("-c", "--command"):
+        if command.value is not None:
+            seen.runs.append(Run(script=command.value))
+    seen.paths += [("write", i) for i in scanned.positionals[:1]]  # the typescript file
     return seen
 
 
 @_handles("watch")
-def _watch(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
-        "bcdegtxpwhv",
+def _watch(values: Values) -> Seen:
+    spec = _o(
+        "bcdegtxpwhvr",
         "nq",
-        frozenset({"beep", "color", "no-color", "errexit", "chgexit", "no-title", "exec", "precise",
-                   "no-wrap", "help", "version", "no-linewrap"}),
-        frozenset({"interval", "equexit"}),
-        frozenset({"differences"}),
-    )  # fmt: skip
+        "beep color no-color errexit chgexit no-title exec precise no-wrap help version no-linewrap no-rerun",
+        "interval equexit",
+        "differences",
+    )
     scanned = scan(values, 1, spec, permute=False)
     if scanned.has("-x", "--exec"):
-        return _wrapped(values, scanned, "watch", transparent=True)
-    seen = Seen().mark("watch runs its command line through sh -c")
+        return _wrapped(values, scanned, transparent=True)
+    seen = Seen(paths_known=True).mark("watch runs its command line through sh -c")
     if scanned.unknown:
         seen.mark(f"watch option {scanned.unknown} is not known to the policy")
     words = [values[i] for i in scanned.positionals]
@@ -558,40 +562,42 @@ def _watch(values: Values, globs: list[bool]) -> Seen:
     return seen
 
 
-# ssh -o options that only tune the connection; any other -o may run a command (ProxyCommand,
-# LocalCommand, KnownHostsCommand, Match exec...) or read another config.
-_SSH_SAFE_OPTIONS = {
-    "batchmode", "connecttimeout", "connectionattempts", "stricthostkeychecking", "port", "user",
-    "serveraliveinterval", "serveralivecountmax", "loglevel", "compression", "identitiesonly",
-    "passwordauthentication", "pubkeyauthentication", "userknownhostsfile", "hostkeyalgorithms",
-    "addressfamily", "requesttty", "identityfile", "tcpkeepalive", "checkhostip", "numberofpasswordprompts",
-    "preferredauthentications", "kbdinteractiveauthentication", "forwardagent", "forwardx11", "visualhostkey",
-    "hashknownhosts", "updatehostkeys", "ciphers", "macs", "kexalgorithms", "controlmaster", "controlpersist",
-}  # fmt: skip
-_SSH = Options(
-    "46AaCfGgKkMNnqsTtVvXxYy",
-    "BbcDEeFIiJLlmOoPpQRSWw",
+# ssh -o options that only tune the connection; any other may run a command (ProxyCommand,
+# LocalCommand, KnownHostsCommand, Match exec...) or read another configuration.
+_SSH_SAFE_OPTIONS = set(
+    "batchmode connecttimeout connectionattempts stricthostkeychecking port user serveraliveinterval "
+    "serveralivecountmax loglevel compression identitiesonly passwordauthentication pubkeyauthentication "
+    "userknownhostsfile hostkeyalgorithms addressfamily requesttty identityfile tcpkeepalive checkhostip "
+    "numberofpasswordprompts preferredauthentications kbdinteractiveauthentication forwardagent "
+    "forwardx11 visualhostkey hashknownhosts updatehostkeys ciphers macs kexalgorithms".split()
 )
+_SSH = Options("46AaCfGgKkMNnqsTtVvXxYy", "BbcDEeFIiJLlmOoPpQRSWw")
 
 
-@_handles("ssh")
-def _ssh(values: Values, globs: list[bool]) -> Seen:
-    scanned = scan(values, 1, _SSH, permute=False)
-    seen = Seen()
+def _ssh_options(scanned: Scan, program: str, seen: Seen) -> None:
     if scanned.unknown:
-        seen.mark(f"ssh option {scanned.unknown} is not known to the policy")
+        seen.mark(f"{program} option {scanned.unknown} is not known to the policy")
     if scanned.dynamic:
-        seen.mark("ssh's options are computed at run time")
+        seen.mark(f"{program}'s options are computed at run time")
     for option in scanned.options:
         if option.name == "-o":
             key = re.split(r"[=\s]", option.value or "", maxsplit=1)[0].lower()
             if key not in _SSH_SAFE_OPTIONS:
-                seen.mark(f"ssh -o {key or '?'} may run a command or read another configuration")
+                seen.mark(f"{program} -o {key or '?'} may run a command or read another configuration")
         elif option.name in ("-F", "-E", "-S"):
-            seen.mark(f"ssh {option.name} names a file that changes what ssh does")
+            seen.mark(f"{program} {option.name} names a file that changes what it does")
+
+
+@_handles("ssh")
+def _ssh(values: Values) -> Seen:
+    scanned = scan(values, 1, _SSH, permute=False)
+    seen = Seen(paths_known=True)
+    _ssh_options(scanned, "ssh", seen)
     if not scanned.positionals:
         return seen
     words = [values[i] for i in scanned.positionals[1:]]
+    if words[:1] == ["--"]:
+        words = words[1:]
     if not words:
         return seen.mark("ssh without a command runs a login shell on the host")
     if any(w is None for w in words):
@@ -600,11 +606,11 @@ def _ssh(values: Values, globs: list[bool]) -> Seen:
     return seen
 
 
-@_handles("busybox")
-def _busybox(values: Values, globs: list[bool]) -> Seen:
+@_handles("busybox", "toybox")
+def _busybox(values: Values) -> Seen:
     if len(values) < 2:
-        return Seen()
-    return Seen(transparent=True, runs=[Run((1, len(values)))])
+        return Seen(paths_known=True)
+    return Seen(transparent=True, paths_known=True, runs=[Run((1, len(values)))])
 
 
 @_handles(
@@ -613,6 +619,7 @@ def _busybox(values: Values, globs: list[bool]) -> Seen:
     "systemd-run",
     "setpriv",
     "sg",
+    "newgrp",
     "pkexec",
     "gosu",
     "su-exec",
@@ -626,22 +633,42 @@ def _busybox(values: Values, globs: list[bool]) -> Seen:
     "machinectl",
     "systemd-nspawn",
     "parallel",
+    "nsjail",
+    "dbus-launch",
+    "xvfb-run",
+    "run-parts",
+    "start-stop-daemon",
+    "daemonize",
+    "expect",
 )
-def _other_runner(values: Values, globs: list[bool]) -> Seen:
-    name = posixpath.basename(values[0] or "")
-    return Seen().mark(f"{name} runs a command with options the policy does not read")
+def _other_runner(values: Values) -> Seen:
+    return Seen().mark(f"{_name(values)} runs commands with options the policy does not read")
 
 
 # -- shells and interpreters -------------------------------------------------------------------------
 
-_SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "rbash", "ksh93", "pdksh",
-           "fish", "csh", "tcsh", "elvish", "nu", "xonsh", "oksh", "loksh"}  # fmt: skip
+_POSIX_SHELLS = {
+    "sh",
+    "bash",
+    "dash",
+    "ksh",
+    "mksh",
+    "ash",
+    "yash",
+    "posh",
+    "rbash",
+    "ksh93",
+    "pdksh",
+    "oksh",
+    "zsh",
+}
+_OTHER_SHELLS = {"fish", "csh", "tcsh", "elvish", "nu", "xonsh", "pwsh", "powershell"}
 
 
-def _shell(values: Values, globs: list[bool]) -> Seen:
-    name = posixpath.basename(values[0] or "")
+def _shell(values: Values) -> Seen:
+    name = _name(values)
     i = 1
-    command_mode = False
+    command_mode = stdin = False
     while i < len(values):
         word = values[i]
         if word is None:
@@ -655,147 +682,147 @@ def _shell(values: Values, globs: list[bool]) -> Seen:
             i += 1
             continue
         if word[:1] in "-+" and len(word) > 1:
-            if "c" in word[1:] and word[0] == "-":
-                command_mode = True
+            command_mode |= word[0] == "-" and "c" in word[1:]
+            stdin |= word[0] == "-" and ("s" in word[1:] or "i" in word[1:])
             i += 1 + (word[-1] in "oO" and len(word) == 2)
             continue
         break
     if command_mode:
-        seen = Seen().mark(f"{name} -c runs a command line given as text")
-        if i < len(values) and values[i] is not None:
-            if name in ("fish", "csh", "tcsh", "nu", "elvish", "xonsh"):
-                return seen.mark(f"{name} is not a POSIX shell")
+        seen = Seen(paths_known=True).mark(f"{name} -c runs a command line given as text")
+        if i < len(values) and values[i] is not None and name in _POSIX_SHELLS:
             seen.runs.append(Run(script=values[i]))
         return seen
-    if i >= len(values):
+    if stdin or i >= len(values):
         return Seen().mark(f"{name} reads its program from standard input")
-    if name in ("fish", "csh", "tcsh", "nu", "elvish", "xonsh", "zsh"):
-        return Seen()  # runs a script file, judged by the rules as written
-    return Seen()
+    return Seen(paths_known=True, opaque=f"{name} runs the script {values[i]}, which the policy cannot read")
 
 
-for _name in _SHELLS:
-    _HANDLERS[_name] = _shell
+for _shell_name in _POSIX_SHELLS | _OTHER_SHELLS:
+    _HANDLERS[_shell_name] = _shell
 
 
 @dataclass(frozen=True)
 class _Interpreter:
-    inline: frozenset[str]  # options whose value is code (or that make the program read code)
-    values: frozenset[str] = frozenset()  # other options taking a value (a word of their own)
+    inline: frozenset[str]  # options whose value (or the program on stdin they imply) is code
+    values: frozenset[str] = frozenset()  # other options taking a value in the next word
     modules: frozenset[str] = frozenset()  # options naming code to load
-    stdin_ok: bool = False  # runs nothing from stdin without a script (not an interpreter of stdin)
+    bundles: str = ""  # letters that mean inline code inside a bundle of short options (perl -ne)
+
+
+def _i(inline: str, values: str = "", modules: str = "", bundles: str = "") -> _Interpreter:
+    return _Interpreter(
+        frozenset(inline.split()), frozenset(values.split()), frozenset(modules.split()), bundles
+    )
 
 
 _INTERPRETERS: dict[str, _Interpreter] = {
-    "python": _Interpreter(frozenset({"-c", "-i"}), frozenset({"-W", "-X", "--check-hash-based-pycs", "-m"})),
-    "pypy": _Interpreter(frozenset({"-c", "-i"}), frozenset({"-W", "-X", "-m"})),
-    "perl": _Interpreter(frozenset({"-e", "-E", "-x"}), frozenset({"-I"}), frozenset({"-M", "-m", "-d"})),
-    "ruby": _Interpreter(frozenset({"-e"}), frozenset({"-I", "-C", "-E", "-F"}), frozenset({"-r"})),
-    "node": _Interpreter(
-        frozenset({"-e", "--eval", "-p", "--print", "-i", "--interactive"}),
-        frozenset({"--title", "--inspect-port", "--max-old-space-size"}),
-        frozenset({"-r", "--require", "--import", "--loader", "--experimental-loader"}),
+    "python": _i("-c -i", "-W -X --check-hash-based-pycs"),
+    "pypy": _i("-c -i", "-W -X"),
+    "perl": _i("-e -E -x", "-I", "-M -m -d", bundles="eEx"),
+    "ruby": _i("-e", "-I -C -E -F", "-r", bundles="e"),
+    "node": _i(
+        "-e --eval -p --print -i --interactive",
+        "--title --inspect-port",
+        "-r --require --import --loader --experimental-loader",
     ),
-    "nodejs": _Interpreter(
-        frozenset({"-e", "--eval", "-p", "--print", "-i"}), frozenset(), frozenset({"-r", "--require"})
+    "nodejs": _i("-e --eval -p --print -i --interactive", "", "-r --require --import --loader"),
+    "php": _i("-r -a -B -R -F -E -d", "-c -z"),
+    "lua": _i("-e -i", "", "-l"),
+    "luajit": _i("-e -i -b", "", "-l"),
+    "tclsh": _i(""),
+    "wish": _i(""),
+    "jshell": _i(""),
+    "irb": _i(""),
+    "ocaml": _i(""),
+    "Rscript": _i("-e"),
+    "R": _i("-e --interactive"),
+    "julia": _i("-e -E --eval --print -i", "", "-L --load"),
+    "osascript": _i("-e"),
+    "bun": _i("-e --eval -p --print"),
+    "deno": _i("eval repl"),
+    "gdb": _i(
+        "-ex --ex -eval-command --eval-command -x --command -iex -ix --init-eval-command --init-command "
+        "-batch --batch -p --pid"
     ),
-    "php": _Interpreter(frozenset({"-r", "-a", "-B", "-R", "-F", "-E", "-d"}), frozenset({"-c", "-z"})),
-    "lua": _Interpreter(frozenset({"-e", "-i"}), frozenset(), frozenset({"-l"})),
-    "luajit": _Interpreter(frozenset({"-e", "-i", "-b"}), frozenset(), frozenset({"-l"})),
-    "tclsh": _Interpreter(frozenset()),
-    "wish": _Interpreter(frozenset()),
-    "Rscript": _Interpreter(frozenset({"-e"})),
-    "R": _Interpreter(frozenset({"-e", "--interactive"})),
-    "julia": _Interpreter(
-        frozenset({"-e", "-E", "--eval", "--print", "-i"}), frozenset(), frozenset({"-L", "--load"})
-    ),
-    "osascript": _Interpreter(frozenset({"-e"})),
-    "pwsh": _Interpreter(frozenset({"-c", "-Command", "-command", "-EncodedCommand", "-e", "-ec"})),
-    "powershell": _Interpreter(frozenset({"-c", "-Command", "-command", "-EncodedCommand", "-e", "-ec"})),
-    "bun": _Interpreter(frozenset({"-e", "--eval", "-p", "--print"})),
-    "deno": _Interpreter(frozenset({"eval", "repl"})),
-    "expect": _Interpreter(frozenset({"-c", "-i"})),
-    "gdb": _Interpreter(
-        frozenset(
-            {
-                "-ex",
-                "--ex",
-                "-eval-command",
-                "--eval-command",
-                "-x",
-                "--command",
-                "-iex",
-                "-ix",
-                "--init-eval-command",
-                "--init-command",
-                "-batch",
-                "--batch",
-            }
-        )
-    ),
-    "lldb": _Interpreter(frozenset({"-o", "--one-line", "-s", "--source", "-O", "-S", "-k", "-K"})),
-    "dc": _Interpreter(frozenset({"-e", "--expression", "-f", "--file"})),
-    "jshell": _Interpreter(frozenset()),
-    "irb": _Interpreter(frozenset()),
-    "groovy": _Interpreter(frozenset({"-e"})),
-    "scala": _Interpreter(frozenset({"-e"})),
-    "guile": _Interpreter(frozenset({"-c", "-e"}), frozenset(), frozenset({"-l"})),
-    "sbcl": _Interpreter(frozenset({"--eval", "--load", "--script"})),
-    "ghci": _Interpreter(frozenset({"-e"})),
-    "ocaml": _Interpreter(frozenset()),
+    "lldb": _i("-o --one-line -s --source -O -S -k -K"),
+    "dc": _i("-e --expression -f --file"),
+    "groovy": _i("-e"),
+    "scala": _i("-e"),
+    "guile": _i("-c -e", "", "-l"),
+    "sbcl": _i("--eval --load --script"),
+    "ghci": _i("-e"),
 }
 
 
-def _interpreter(values: Values, globs: list[bool]) -> Seen:
-    name = _family(posixpath.basename(values[0] or ""))
-    spec = _INTERPRETERS.get(name) or _INTERPRETERS[posixpath.basename(values[0] or "")]
+def _interpreter(values: Values) -> Seen:
+    name = _family(_name(values))
+    spec = _INTERPRETERS.get(name) or _INTERPRETERS[_name(values)]
     i = 1
     while i < len(values):
         word = values[i]
         if word is None:
             return Seen().mark(f"{name}'s arguments are computed at run time")
-        if word in spec.inline or any(
-            word.startswith(o) and len(o) == 2 and o[0] == "-"
-            for o in spec.inline
-            if word[:2] == o and not word.startswith("--")
-        ):
-            return Seen().mark(f"{name} {word[:12]} runs code given as text")
-        if (
-            name == "perl"
-            and word.startswith("-")
-            and not word.startswith("--")
-            and re.search(r"[eEx]", word[1:].split("=")[0])
-            and not word.startswith("-I")
-        ):
-            return Seen().mark(f"perl {word[:12]} runs code given as text")
-        if word in spec.modules or any(word.startswith(o) for o in spec.modules if len(o) == 2):
-            return Seen().mark(f"{name} {word[:12]} loads code by name")
-        if word == "-":
-            return Seen().mark(f"{name} reads its program from standard input")
         if word == "--":
             i += 1
             break
-        if word.startswith("-") and len(word) > 1:
-            i += 2 if word in spec.values else 1
-            if name in ("python", "pypy") and word == "-m":
-                return Seen()  # runs a module by name: judged by the rules as written
-            continue
-        break
+        if word == "-":
+            return Seen().mark(f"{name} reads its program from standard input")
+        if not word.startswith("-") or len(word) == 1:
+            break
+        option = word.split("=", 1)[0]
+        short = word[:2] if not word.startswith("--") else option
+        if option in spec.inline or short in spec.inline:
+            return Seen().mark(f"{name} {word[:12]} runs code given as text")
+        if (
+            spec.bundles
+            and not word.startswith("--")
+            and any(c in spec.bundles for c in word[1:].split("=")[0])
+        ):
+            return Seen().mark(f"{name} {word[:12]} runs code given as text")
+        if option in spec.modules or short in spec.modules:
+            return Seen().mark(f"{name} {word[:12]} loads code by name")
+        if name in ("python", "pypy") and short == "-m":
+            return Seen(paths_known=True)  # runs an installed module by name: judged by the rules
+        i += 2 if (option in spec.values and "=" not in word and len(word) == len(option)) else 1
     if i >= len(values):
         return Seen().mark(f"{name} without a script reads its program from standard input")
-    return Seen()
+    return Seen(paths_known=True, opaque=f"{name} runs {values[i]}, a program the policy cannot read")
 
 
-for _name in _INTERPRETERS:
-    _HANDLERS.setdefault(_name, _interpreter)
+for _interp_name in _INTERPRETERS:
+    _HANDLERS.setdefault(_interp_name, _interpreter)
 
 
-_EDITORS = {"vi", "vim", "nvim", "view", "vimdiff", "rvim", "gvim", "ex", "emacs", "emacsclient", "ed", "red",
-            "nano", "pico", "joe", "mcedit", "ne", "micro", "kak", "helix", "hx"}  # fmt: skip
-for _name in _EDITORS:
-    _HANDLERS[_name] = lambda values, globs: Seen().mark(
-        f"{posixpath.basename(values[0] or '')} is an editor, which runs commands"
-    )
+_EDITORS = (
+    "vi",
+    "vim",
+    "nvim",
+    "view",
+    "vimdiff",
+    "rvim",
+    "gvim",
+    "ex",
+    "emacs",
+    "emacsclient",
+    "ed",
+    "red",
+    "nano",
+    "pico",
+    "joe",
+    "mcedit",
+    "ne",
+    "micro",
+    "kak",
+    "hx",
+    "sensible-editor",
+    "editor",
+    "visudo",
+)
+
+
+@_handles(*_EDITORS)
+def _editor(values: Values) -> Seen:
+    return Seen().mark(f"{_name(values)} is an editor, which runs commands")
 
 
 _DEFINES = {
@@ -815,8 +842,10 @@ _DEFINES = {
     "local": "local sets variables",
     "export": "export sets variables for later commands",
     "readonly": "readonly sets variables",
+    "unset": "unset evaluates array subscripts",
     "getopts": "getopts assigns variables",
     "shopt": "shopt changes how later commands are read",
+    "set": "set changes how later commands run",
     "enable": "enable loads or changes builtins",
     "hash": "hash changes where later commands are found",
     "fc": "fc runs commands from the history",
@@ -826,24 +855,23 @@ _DEFINES = {
     "at": "at schedules commands to run later",
     "batch": "batch schedules commands to run later",
     "crontab": "crontab installs commands that run later",
+    "select": "select runs commands on input",
 }
 
 
 @_handles(*_DEFINES)
-def _defines(values: Values, globs: list[bool]) -> Seen:
-    name = posixpath.basename(values[0] or "")
+def _defines(values: Values) -> Seen:
+    name = _name(values)
     if name == "crontab" and len(values) == 2 and values[1] in ("-l", "-r"):
-        return Seen()
-    seen = Seen().mark(_DEFINES[name])
-    if name == "eval" and all(v is not None for v in values[1:]) and len(values) > 1:
-        seen.runs.append(Run(script=" ".join(v for v in values[1:] if v is not None)))
-    elif (
-        name == "trap"
-        and len(values) > 2
-        and values[1] is not None
-        and values[1] != "-"
-        and not values[1].startswith("-")
+        return Seen(paths_known=True)
+    if name == "set" and all(
+        v is not None and re.fullmatch(r"[-+][euxvo]+|pipefail|errexit|nounset", v) for v in values[1:]
     ):
+        return Seen(paths_known=True)  # set -e, set -o pipefail: error handling only
+    seen = Seen(paths_known=True).mark(_DEFINES[name])
+    if name == "eval" and len(values) > 1 and all(v is not None for v in values[1:]):
+        seen.runs.append(Run(script=" ".join(v for v in values[1:] if v is not None)))
+    elif name == "trap" and len(values) > 2 and values[1] is not None and not values[1].startswith("-"):
         seen.runs.append(Run(script=values[1]))
     elif name == "coproc" and len(values) > 1:
         seen.runs.append(Run((1, len(values))))
@@ -851,163 +879,341 @@ def _defines(values: Values, globs: list[bool]) -> Seen:
 
 
 @_handles("printf")
-def _printf(values: Values, globs: list[bool]) -> Seen:
+def _printf(values: Values) -> Seen:
     if any(v is not None and v.startswith("-v") for v in values[1:2]):
         return Seen().mark("printf -v assigns a variable (and evaluates its subscript)")
-    return Seen()
+    return Seen(paths_known=True)
 
 
 @_handles("test", "[")
-def _test(values: Values, globs: list[bool]) -> Seen:
+def _test(values: Values) -> Seen:
     if "-v" in values[1:]:
         return Seen().mark("test -v evaluates array subscripts")
-    return Seen()
+    return Seen(paths_known=True)
 
 
 @_handles("cd", "pushd", "popd")
-def _cd(values: Values, globs: list[bool]) -> Seen:
-    return Seen(changes_dir=True)
+def _cd(values: Values) -> Seen:
+    return Seen(changes_dir=True, paths_known=True)
 
 
-# -- programs whose options run commands or load code ---------------------------------------------
+# Programs that take no file arguments: their words are never judged as paths.
+_NO_FILES = (
+    "echo",
+    "true",
+    "false",
+    ":",
+    "sleep",
+    "seq",
+    "uptime",
+    "whoami",
+    "id",
+    "uname",
+    "nproc",
+    "arch",
+    "yes",
+    "pwd",
+    "groups",
+    "tty",
+    "users",
+    "logname",
+    "hostid",
+    "printenv",
+    "kill",
+    "pgrep",
+    "pkill",
+    "pidof",
+    "free",
+    "vmstat",
+    "mpstat",
+    "iostat",
+    "nslookup",
+    "dig",
+    "host",
+    "ping",
+    "getent",
+    "wait",
+    "jobs",
+    "type",
+    "which",
+    "whereis",
+    "expr",
+    "basename",
+    "dirname",
+    "numfmt",
+    "factor",
+    "date",
+    "hostname",
+    "ps",
+    "top",
+    "w",
+    "who",
+    "last",
+    "lastlog",
+    "ss",
+    "netstat",
+    "ip",
+    "exit",
+    "return",
+    "break",
+    "continue",
+    "shift",
+    "umask",
+    "ulimit",
+    "times",
+)
 
 
-def _bundle_has(word: str | None, letters: str) -> bool:
-    """A short-option bundle (``-xvzf``) holding one of ``letters``."""
-    return (
-        bool(word)
-        and word.startswith("-")
-        and not word.startswith("--")
-        and any(c in word[1:] for c in letters)
-    )  # type: ignore[union-attr]
+@_handles(*_NO_FILES)
+def _no_files(values: Values) -> Seen:
+    name = _name(values)
+    if name == "date" and any(
+        v is not None
+        and (v.startswith(("-f", "--file", "-r", "--reference")) or v.startswith("--set") or v == "-s")
+        for v in values[1:]
+    ):
+        return Seen()  # reads a file, or sets the clock: every word counts
+    if name in ("ps", "top") and any(v is not None and v.startswith(("-p", "--pid")) for v in values[1:]):
+        return Seen(paths_known=True)
+    return Seen(paths_known=True)
 
 
-_TAR_LONG_DANGER = ("to-command", "checkpoint-action", "use-compress-program", "info-script", "new-volume-script",
-                    "rsh-command", "rmt-command", "index-file")  # fmt: skip
+# -- programs whose options run commands, load code, or read and write other files -----------------
+
+_TAR_VALUES = "bCfFgHIKLNTVX"  # GNU tar's short options that take a value
+_TAR_DANGER = (
+    "to-command",
+    "checkpoint-action",
+    "use-compress-program",
+    "info-script",
+    "new-volume-script",
+    "rsh-command",
+    "rmt-command",
+)
+_TAR_LONG_VALUES = {
+    "file": "f",
+    "directory": "C",
+    "files-from": "T",
+    "exclude-from": "X",
+    "listed-incremental": "g",
+    "index-file": "index",
+}
 
 
-@_handles("tar", "bsdtar", "gtar")
-def _tar(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
-    words = list(values[1:])
-    first = words[0] if words else None
-    bundle = ""
-    if first and not first.startswith("-"):  # old style: `tar xzf archive`
-        bundle = first
-    extracting = False
-    for word in words:
+@_handles("tar", "bsdtar")
+def _tar(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
+    options: list[tuple[str, str | None, int | None]] = []  # (letter or long name, value, its word index)
+    positionals: list[int] = []
+    i = 1
+    if len(values) > 1 and values[1] and not values[1].startswith("-"):  # old style: `tar czf ARCHIVE ...`
+        i = 2
+        for letter in values[1]:
+            if letter in _TAR_VALUES:
+                options.append((letter, values[i] if i < len(values) else None, i))
+                i += 1
+            else:
+                options.append((letter, None, None))
+    while i < len(values):
+        word = values[i]
         if word is None:
             return seen.mark("tar's arguments are computed at run time")
+        if word == "--":
+            positionals += range(i + 1, len(values))
+            break
         if word.startswith("--"):
-            name = word[2:].split("=", 1)[0]
-            for danger in _TAR_LONG_DANGER:
+            name, eq, value = word[2:].partition("=")
+            for danger in _TAR_DANGER:
                 if len(name) >= 3 and danger.startswith(name):
                     return seen.mark(f"tar --{danger} runs a command")
-            if name in ("extract", "get") or (len(name) >= 3 and "extract".startswith(name)):
-                extracting = True
+            full = next((n for n in _TAR_LONG_VALUES if len(name) >= 3 and n.startswith(name)), None)
+            if full and not eq:
+                options.append(
+                    (_TAR_LONG_VALUES[full], values[i + 1] if i + 1 < len(values) else None, i + 1)
+                )
+                i += 2
+                continue
+            options.append((_TAR_LONG_VALUES.get(full or "", name), value if eq else None, None))
+            if not eq and full is None and name not in _TAR_FLAGS:
+                seen.paths_known = False  # an option we do not know may take the next word
         elif word.startswith("-") and len(word) > 1:
-            bundle += word[1:]
-    for letter in bundle:
-        if letter in "IF":
+            for j, letter in enumerate(word[1:], 1):
+                if letter in _TAR_VALUES:
+                    rest = word[j + 1 :]
+                    if rest:
+                        options.append((letter, rest, None))
+                    else:
+                        options.append((letter, values[i + 1] if i + 1 < len(values) else None, i + 1))
+                        i += 1
+                    break
+                options.append((letter, None, None))
+        else:
+            positionals.append(i)
+        i += 1
+    letters = {name for name, _, _ in options}
+    for letter in ("I", "F"):
+        if letter in letters:
             return seen.mark(f"tar -{letter} runs a command")
-        if letter == "x":
-            extracting = True
-    if extracting:
+    mode = (
+        "x"
+        if letters & {"x", "extract", "get"}
+        else "c"
+        if letters & {"c", "create", "r", "append", "u", "update", "A", "catenate"}
+        else "t"
+    )
+    for name, value, index in options:
+        if value is None or value == "-":
+            continue
+        if name == "f":
+            if ":" in value and "force-local" not in letters:
+                return seen.mark("tar -f HOST:FILE runs a remote shell command")
+            operation: PathOp = "write" if mode == "c" else "read"
+            if index is not None:
+                seen.paths.append((operation, index))
+            else:
+                seen.value_paths.append((operation, value))
+        elif name in ("T", "X"):
+            seen.value_paths.append(("read", value))
+        elif name == "C":
+            seen.changes_dir = True
+            if mode == "x":
+                seen.value_paths.append(("write", value.rstrip("/") + "/**"))
+        elif name in ("g", "index"):
+            seen.value_paths.append(("write", value))
+    if mode == "c":
+        seen.trees += [("read", i) for i in positionals]
+    elif mode == "x":
         seen.unknown_writes = "tar extracts the files its archive holds"
     return seen
 
 
+_TAR_FLAGS = set(
+    "create extract get list append update catenate concatenate diff compare delete gzip gunzip ungzip "
+    "bzip2 xz lzma lzip lzop zstd compress uncompress auto-compress verbose verify keep-old-files "
+    "skip-old-files overwrite overwrite-dir recursive-unlink remove-files absolute-names numeric-owner "
+    "no-same-owner same-owner preserve-permissions same-permissions no-same-permissions preserve-order "
+    "same-order sparse totals touch ignore-zeros ignore-failed-read dereference hard-dereference "
+    "one-file-system no-recursion recursion force-local wildcards no-wildcards anchored no-anchored null "
+    "no-null show-transformed-names show-stored-names utc full-time interactive confirmation check-links "
+    "exclude-vcs exclude-backups exclude-caches warning".split()
+)
+
+
 @_handles("zip")
-def _zip(values: Values, globs: list[bool]) -> Seen:
+def _zip(values: Values) -> Seen:
     for word in values[1:]:
-        if word is None:
-            continue
-        if (
+        if word is not None and (
             word.startswith("--unzip-command")
-            or word == "-TT"
-            or (word.startswith("-TT"))
-            or (_bundle_has(word, "T") and "TT" in word)
+            or word.startswith("-TT")
+            or (word.startswith("-") and not word.startswith("--") and "TT" in word)
         ):
             return Seen().mark("zip -TT runs a command")
     return Seen()
 
 
-@_handles("unzip", "7z", "7za", "unrar", "cpio")
-def _extract(values: Values, globs: list[bool]) -> Seen:
+@_handles("unzip", "7z", "7za", "unrar", "cpio", "ar")
+def _extract(values: Values) -> Seen:
     return Seen(unknown_writes="it extracts the files its archive holds")
 
 
-@_handles("rsync")
-def _rsync(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
+def _copier(values: Values, program: str, danger: tuple[str, ...], letters: str) -> Seen:
+    """rsync and scp: options that run a program; sources read, the local destination written."""
+    seen = Seen(paths_known=True)
     positionals = []
     after = False
     for i, word in enumerate(values[1:], 1):
         if word is None:
-            return seen.mark("rsync's arguments are computed at run time")
-        if after or not word.startswith("-"):
+            return seen.mark(f"{program}'s arguments are computed at run time")
+        if after or not word.startswith("-") or word == "-":
             positionals.append(i)
         elif word == "--":
             after = True
-        elif word.startswith(
-            (
-                "--rsh",
-                "--rsync-path",
-                "--config",
-                "--daemon",
-                "--write-batch",
-                "--only-write-batch",
-                "--read-batch",
-                "--log-file",
-            )
-        ):
-            return seen.mark(f"rsync {word.split('=')[0]} runs a command or uses another file")
-        elif not word.startswith("--") and "e" in word[1:]:
-            return seen.mark("rsync -e runs a command")
-    if positionals and ":" not in (values[positionals[-1]] or ""):
-        seen.paths.append(("write", positionals[-1]))
+        elif word.startswith("--"):
+            if word.split("=", 1)[0] in danger:
+                return seen.mark(
+                    f"{program} {word.split('=')[0]} runs a program or reads another configuration"
+                )
+        elif any(c in word[1:] for c in letters):
+            return seen.mark(f"{program} {word[:8]} runs a program or reads another configuration")
+        elif word.startswith("-o") and program == "scp":
+            text = word[2:] or (values[i + 1] or "")
+            if re.split(r"[=\s]", text, maxsplit=1)[0].lower() not in _SSH_SAFE_OPTIONS:
+                return seen.mark(f"scp {word[:20]} may run a command")
+    local = [i for i in positionals if ":" not in (values[i] or "")]
+    if positionals and positionals[-1] in local:
+        seen.trees.append(("write", positionals[-1]))
+    seen.trees += [("read", i) for i in local if i != positionals[-1]]
     return seen
+
+
+@_handles("rsync")
+def _rsync(values: Values) -> Seen:
+    danger = (
+        "--rsh",
+        "--rsync-path",
+        "--config",
+        "--daemon",
+        "--write-batch",
+        "--only-write-batch",
+        "--read-batch",
+        "--log-file",
+        "--files-from",
+        "--include-from",
+        "--exclude-from",
+    )
+    return _copier(values, "rsync", danger, "e")
 
 
 @_handles("scp", "sftp")
-def _scp(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
-    for i, word in enumerate(values[1:], 1):
-        if word is None:
-            return seen.mark("scp's arguments are computed at run time")
-        if word.startswith("-") and not word.startswith("--"):
-            if "S" in word[1:] or "F" in word[1:]:
-                return seen.mark(f"{values[0]} -S/-F runs another program or reads another configuration")
-            if word.startswith("-o"):
-                text = word[2:] or (values[i + 1] or "")
-                key = re.split(r"[=\s]", text, maxsplit=1)[0].lower()
-                if key not in _SSH_SAFE_OPTIONS:
-                    return seen.mark(f"scp -o {key} may run a command")
-    positionals = [i for i, w in enumerate(values[1:], 1) if w and not w.startswith("-")]
-    if positionals and ":" not in (values[positionals[-1]] or ""):
-        seen.paths.append(("write", positionals[-1]))
-    return seen
+def _scp(values: Values) -> Seen:
+    return _copier(values, _name(values), (), "SF")
 
 
-_GIT_GLOBAL = Options(
+_GIT_GLOBAL = _o(
     "hvpPC",
     "cC",
-    frozenset({"version", "help", "paginate", "no-pager", "bare", "no-replace-objects", "literal-pathspecs",
-               "glob-pathspecs", "noglob-pathspecs", "icase-pathspecs", "no-optional-locks", "html-path",
-               "man-path", "info-path", "no-lazy-fetch", "no-advice"}),
-    frozenset({"git-dir", "work-tree", "namespace", "config-env", "super-prefix", "list-cmds", "attr-source"}),
-    frozenset({"exec-path"}),
-)  # fmt: skip
-_GIT_RUNNERS = {"difftool": "git difftool runs a diff tool", "mergetool": "git mergetool runs a merge tool",
-                "filter-branch": "git filter-branch runs filters", "instaweb": "git instaweb runs a web server",
-                "daemon": "git daemon serves repositories", "web--browse": "git web--browse runs a browser",
-                "credential": "git credential runs helpers", "filter-repo": "git filter-repo runs callbacks"}  # fmt: skip
+    "version help paginate no-pager bare no-replace-objects literal-pathspecs glob-pathspecs "
+    "noglob-pathspecs "
+    "icase-pathspecs no-optional-locks html-path man-path info-path no-lazy-fetch no-advice",
+    "git-dir work-tree namespace config-env super-prefix list-cmds attr-source",
+    "exec-path",
+)
+_GIT_RUNNERS = {
+    "difftool": "git difftool runs a diff tool",
+    "mergetool": "git mergetool runs a merge tool",
+    "filter-branch": "git filter-branch runs filters",
+    "instaweb": "git instaweb runs a web server",
+    "daemon": "git daemon serves repositories",
+    "web--browse": "git web--browse runs a browser",
+    "credential": "git credential runs helpers",
+    "filter-repo": "git filter-repo runs callbacks",
+    "send-email": "git send-email runs a mailer",
+    "archimport": "git archimport runs tla",
+    "cvsimport": "git cvsimport runs cvs",
+    "svn": "git svn runs svn",
+    "p4": "git p4 runs p4",
+}
+_GIT_DANGER = (
+    "--upload-pack",
+    "--receive-pack",
+    "--exec",
+    "--template",
+    "--open-files-in-pager",
+    "--extcmd",
+    "--tool",
+    "--ext-diff",
+    "--textconv",
+    "--config",
+    "--output",
+    "--run",
+    "--exec-path",
+)
 
 
 @_handles("git")
-def _git(values: Values, globs: list[bool]) -> Seen:
+def _git(values: Values) -> Seen:
     scanned = scan(values, 1, _GIT_GLOBAL, permute=False)
-    seen = Seen()
+    seen = Seen()  # git's arguments are paths, revisions and patterns: every word counts as a file
     for option in scanned.options:
         if option.name in ("-c", "--config-env", "--exec-path", "--git-dir", "--work-tree"):
             return seen.mark(f"git {option.name} can make git run another program")
@@ -1015,31 +1221,20 @@ def _git(values: Values, globs: list[bool]) -> Seen:
             seen.changes_dir = True
     if scanned.unknown:
         return seen.mark(f"git option {scanned.unknown} is not known to the policy")
-    if scanned.dynamic or not scanned.positionals:
-        return seen.mark("git's subcommand is computed at run time") if scanned.dynamic else seen
+    if scanned.dynamic:
+        return seen.mark("git's subcommand is computed at run time")
+    if not scanned.positionals:
+        return seen
     sub_index = scanned.positionals[0]
     sub = values[sub_index] or ""
-    rest = [v for v in values[sub_index + 1 :]]
+    rest = list(values[sub_index + 1 :])
     if sub in _GIT_RUNNERS:
         return seen.mark(_GIT_RUNNERS[sub])
     for word in rest:
         if word is None:
             continue
         name = word.split("=", 1)[0]
-        if name in (
-            "--upload-pack",
-            "--receive-pack",
-            "--exec",
-            "--template",
-            "--open-files-in-pager",
-            "--extcmd",
-            "--tool",
-            "--ext-diff",
-            "--textconv",
-            "-O",
-            "--config",
-            "--output",
-        ):
+        if any(len(name) > 3 and danger.startswith(name) for danger in _GIT_DANGER):
             return seen.mark(f"git {sub} {name} can run another program or write elsewhere")
         if sub in ("clone", "fetch", "pull", "ls-remote", "archive", "push", "submodule") and name in (
             "-u",
@@ -1048,84 +1243,130 @@ def _git(values: Values, globs: list[bool]) -> Seen:
             return seen.mark(f"git {sub} {name} can run another program")
         if sub == "grep" and re.fullmatch(r"-[a-zA-Z]*O.*", word):
             return seen.mark("git grep -O runs a pager command")
-        if sub == "rebase" and (name in ("-x", "--exec") or re.fullmatch(r"-[a-zA-Z]*x.*", word)):
+        if sub == "rebase" and (name == "-x" or re.fullmatch(r"-[a-zA-Z]*x.*", word)):
             return seen.mark("git rebase --exec runs commands")
-    if sub == "bisect" and rest[:1] == ["run"]:
+        if name in ("--no-index",) and sub == "diff":
+            seen.paths += [
+                ("read", i) for i, v in enumerate(values) if i > sub_index and v and not v.startswith("-")
+            ]
+    if sub == "bisect" and "run" in rest:
         return seen.mark("git bisect run runs a command")
     if sub == "submodule" and "foreach" in rest:
         return seen.mark("git submodule foreach runs a command")
-    if sub == "config":
-        reading = {"--get", "--get-all", "--get-regexp", "-l", "--list", "--get-urlmatch", "--show-origin",
-                   "--show-scope", "--name-only", "get", "list", "--null", "-z", "--get-color", "--get-colorbool",
-                   "--global", "--system", "--local", "--worktree", "--type", "--bool", "--int", "--path"}  # fmt: skip
-        plain = [w for w in rest if w is not None and not w.startswith("-")]
-        flags = [w for w in rest if w is not None and w.startswith("-")]
-        if any(w is None for w in rest):
-            return seen.mark("git config with arguments computed at run time")
-        if (
-            plain[:1] not in ([], ["get"], ["list"]) and len(plain) > (1 if plain[0] not in ("get",) else 2)
-        ) or any(f.split("=")[0] not in reading for f in flags):
-            return seen.mark("git config changes settings, which can make git run commands later")
+    if sub == "config" and _git_config_writes(rest):
+        return seen.mark("git config changes settings, which can make git run commands later")
+    if sub in (
+        "commit",
+        "merge",
+        "am",
+        "rebase",
+        "checkout",
+        "switch",
+        "pull",
+        "push",
+        "cherry-pick",
+        "revert",
+    ):
+        seen.opaque = f"git {sub} runs the repository's hooks, which the policy cannot read"
     return seen
 
 
-_LESS_DANGER = (
-    "-o",
-    "-O",
-    "--log-file",
-    "--LOG-FILE",
-    "-k",
-    "--lesskey-file",
-    "--lesskey-src",
-    "--lesskey-content",
-)
+def _git_config_writes(rest: list[str | None]) -> bool:
+    reading = {
+        "--get",
+        "--get-all",
+        "--get-regexp",
+        "-l",
+        "--list",
+        "--get-urlmatch",
+        "--show-origin",
+        "--show-scope",
+        "--name-only",
+        "--null",
+        "-z",
+        "--get-color",
+        "--get-colorbool",
+        "--global",
+        "--system",
+        "--local",
+        "--worktree",
+        "--type",
+        "--bool",
+        "--int",
+        "--path",
+        "--default",
+    }
+    if any(w is None for w in rest):
+        return True
+    plain = [w for w in rest if w is not None and not w.startswith("-")]
+    flags = [w for w in rest if w is not None and w.startswith("-")]
+    if any(f.split("=")[0] not in reading for f in flags):
+        return True
+    if plain[:1] in (["get"], ["list"]):
+        return len(plain) > 2
+    return len(plain) > 1
 
 
 @_handles("less", "more", "most", "pg")
-def _less(values: Values, globs: list[bool]) -> Seen:
+def _less(values: Values) -> Seen:
     for word in values[1:]:
-        if word is None:
-            continue
-        if word.startswith("+") or any(word.startswith(d) for d in _LESS_DANGER):
-            return Seen().mark(f"{values[0]} {word[:12]} runs pager commands or writes a file")
-    return _reader(values, globs)
+        if word is not None and (
+            word.startswith("+")
+            or word.startswith(("-o", "-O", "-k", "--log-file", "--LOG-FILE", "--lesskey"))
+        ):
+            return Seen().mark(f"{_name(values)} {word[:12]} runs pager commands or writes a file")
+    return _reader(values)
 
 
 @_handles("man")
-def _man(values: Values, globs: list[bool]) -> Seen:
+def _man(values: Values) -> Seen:
     for word in values[1:]:
-        if word is None:
-            continue
-        if re.match(r"-[a-zA-Z]*[PHC]|--(pager|html|config-file|browser|preprocessor)", word):
-            return Seen().mark(f"man {word[:12]} runs another program or reads another configuration")
-    return Seen()
+        if word is not None and re.match(
+            r"-[a-zA-Z]*[PHCl]|--(pager|html|config-file|browser|preprocessor|local)", word
+        ):
+            return Seen().mark(f"man {word[:12]} runs another program, reads a file or another configuration")
+    return Seen(paths_known=True)
+
+
+_FIND_ACTIONS = ("-exec", "-execdir", "-ok", "-okdir")
 
 
 @_handles("find")
-def _find(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
+def _find(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
     i = 1
+    while (i < len(values) and values[i] in ("-H", "-L", "-P")) or (
+        i < len(values) and (values[i] or "").startswith(("-D", "-O"))
+    ):
+        i += 1
+    starts = []
+    while (
+        i < len(values) and values[i] is not None and not (values[i] or "").startswith(("-", "(", "!", ","))
+    ):
+        starts.append(i)
+        i += 1
     while i < len(values):
         word = values[i]
-        if word is None:
-            i += 1
-            continue
-        if word in ("-exec", "-execdir", "-ok", "-okdir"):
+        if word in _FIND_ACTIONS:
             end = next((j for j in range(i + 1, len(values)) if values[j] in (";", "+")), len(values))
             if end > i + 1:
-                seen.runs.append(Run((i + 1, end)))
+                seen.runs.append(Run((i + 1, end), placeholders=frozenset({"{}"})))
             i = end + 1
             continue
         if word == "-delete":
-            seen.unknown_writes = "find -delete removes the files it finds"
+            seen.trees += [("write", s) for s in starts] or [("write", -1)]
         elif word in ("-fprint", "-fprint0", "-fprintf", "-fls") and i + 1 < len(values):
             seen.paths.append(("write", i + 1))
+        elif word in ("-newer", "-anewer", "-cnewer", "-samefile") and i + 1 < len(values):
+            seen.paths.append(("read", i + 1))
         i += 1
+    if any(index == -1 for _, index in seen.trees):
+        seen.trees = [op for op in seen.trees if op[1] != -1]
+        seen.value_paths.append(("write", "./**"))
     return seen
 
 
 # -- sed and awk: their programs can run commands and write files -------------------------------------
-
 _SED_SIMPLE = set("dDgGhHlnNpPqQxz=F")
 
 
@@ -1242,27 +1483,28 @@ def sed_script_problem(script: str) -> str | None:
     return None
 
 
+_SED = _o(
+    "nrEsuzbi",
+    "efl",
+    "quiet silent regexp-extended separate unbuffered null-data posix sandbox debug "
+    "follow-symlinks binary help version",
+    "expression file line-length",
+    "in-place",
+)
+
+
 @_handles("sed")
-def _sed(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
-        "nrEsuzbi",
-        "efl",
-        frozenset({"quiet", "silent", "regexp-extended", "separate", "unbuffered", "null-data", "posix",
-                   "sandbox", "debug", "follow-symlinks", "binary", "help", "version"}),
-        frozenset({"expression", "file", "line-length"}),
-        frozenset({"in-place"}),
-    )  # fmt: skip
-    scanned = scan(values, 1, spec)
-    seen = Seen()
+def _sed(values: Values) -> Seen:
+    scanned = scan(values, 1, _SED)
+    seen = Seen(paths_known=True)
     if scanned.dynamic:
         return seen.mark("sed's arguments are computed at run time")
-    if scanned.unknown and not re.fullmatch(r"-i.*|--in-place.*", scanned.unknown):
-        # `-i.bak` is read as -i with a suffix: only a truly unknown letter counts
-        if not any(o.name == "-i" for o in scanned.options):
-            return seen.mark(f"sed option {scanned.unknown} is not known to the policy")
-    scripts = [o.value for o in scanned.options if o.name in ("-e", "--expression")]
+    in_place = any(o.name in ("-i", "--in-place") for o in scanned.options)
+    if scanned.unknown and not in_place:
+        return seen.mark(f"sed option {scanned.unknown} is not known to the policy")
     if scanned.has("-f", "--file"):
         return seen.mark("sed -f runs a script from a file")
+    scripts = [o.value for o in scanned.all("-e", "--expression")]
     files = list(scanned.positionals)
     if not scripts:
         if not files:
@@ -1274,13 +1516,9 @@ def _sed(values: Values, globs: list[bool]) -> Seen:
         if script is None:
             return seen.mark("a sed script computed at run time")
         problem = sed_script_problem(script)
-        if problem and not (sandbox and ("write" in problem or "reads" in problem or "runs" in problem)):
+        if problem and not (sandbox and re.search(r"writes|reads|runs", problem)):
             return seen.mark(problem)
-    in_place = any(o.name in ("-i", "--in-place") for o in scanned.options) or any(
-        v is not None and re.fullmatch(r"-[a-zA-Z]*i.*", v) for v in values[1:]
-    )
-    for index in files:
-        seen.paths.append(("write" if in_place else "read", index))
+    seen.paths += [("write" if in_place else "read", i) for i in files]
     return seen
 
 
@@ -1369,11 +1607,10 @@ def _awk_blank(program: str) -> str | None:
 
 
 @_handles("awk")
-def _awk(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
+def _awk(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
     i = 1
     program = None
-    files: list[int] = []
     while i < len(values):
         word = values[i]
         if word is None:
@@ -1381,25 +1618,18 @@ def _awk(values: Values, globs: list[bool]) -> Seen:
         if word == "--":
             i += 1
             break
-        if word in ("-f", "--file", "-E", "--exec", "-i", "--include", "-l", "--load") or (
-            word.startswith(("-f", "--file=", "-E", "--exec=", "-i", "--include=", "-l", "--load="))
-            and not word.startswith(("-F",))
-        ):
+        if re.match(r"-(f|E|i|l)|--(file|exec|include|load)\b", word):
             return seen.mark(f"awk {word[:10]} runs or loads a program from a file")
         if word in ("-F", "-v", "--field-separator", "--assign"):
             i += 2
             continue
-        if word.startswith(("-F", "-v", "--field-separator=", "--assign=")):
-            i += 1
-            continue
-        if word in ("-e", "--source"):
-            program = values[i + 1] if i + 1 < len(values) else None
+        if word in ("-e", "--source") or word.startswith("--source="):
+            program = values[i + 1] if "=" not in word and i + 1 < len(values) else word.partition("=")[2]
             if program is None:
                 return seen.mark("an awk program computed at run time")
-            problem = awk_program_problem(program)
-            if problem:
+            if problem := awk_program_problem(program):
                 return seen.mark(problem)
-            i += 2
+            i += 1 if "=" in word else 2
             continue
         if word.startswith("-") and len(word) > 1:
             i += 1
@@ -1411,399 +1641,199 @@ def _awk(values: Values, globs: list[bool]) -> Seen:
         program = values[i]
         if program is None:
             return seen.mark("an awk program computed at run time")
-        problem = awk_program_problem(program)
-        if problem:
+        if problem := awk_program_problem(program):
             return seen.mark(problem)
         i += 1
-    files = [j for j in range(i, len(values)) if values[j] is not None and "=" not in (values[j] or "")]
     for j in range(i, len(values)):
-        if values[j] is not None and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", values[j] or ""):
+        if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", values[j] or ""):
             return seen.mark("an awk variable assignment among its files (its value may hold escapes)")
-    seen.paths.extend(("read", j) for j in files)
+    seen.paths += [("read", j) for j in range(i, len(values))]
     return seen
-
-
-# -- files: commands that change the files their arguments name ------------------------------------
-
-
-def _all_positionals(values: Values, spec: Options, op: PathOp = "write") -> Seen:
-    scanned = scan(values, 1, spec)
-    seen = Seen(paths=[(op, i) for i in scanned.positionals])
-    if scanned.unknown:
-        # an option we do not know may take a value: judge every word that is not an option
-        seen.paths = [(op, i) for i in range(1, len(values)) if not (values[i] or "-").startswith("-")]
-    return seen
-
-
-_CP = Options(
-    "abdfHiLlnPpRrsTuvxZ",
-    "StB",
-    frozenset({"archive", "attributes-only", "backup", "copy-contents", "dereference", "force", "interactive",
-               "link", "no-clobber", "no-dereference", "no-preserve", "parents", "recursive", "remove-destination",
-               "strip-trailing-slashes", "symbolic-link", "no-target-directory", "update", "verbose",
-               "one-file-system", "context", "debug", "help", "version", "keep-directory-symlink"}),
-    frozenset({"suffix", "target-directory"}),
-    frozenset({"backup", "preserve", "no-preserve", "reflink", "sparse", "update", "context"}),
-)  # fmt: skip
-
-
-@_handles("cp", "install", "ln", "link")
-def _cp(values: Values, globs: list[bool]) -> Seen:
-    name = posixpath.basename(values[0] or "")
-    spec = _CP if name != "install" else Options(
-        "bcCdDpsTvZ", "gmoStB",
-        frozenset({"compare", "directory", "preserve-timestamps", "strip", "no-target-directory", "verbose",
-                   "debug", "preserve-context", "help", "version"}),
-        frozenset({"group", "mode", "owner", "strip-program", "suffix", "target-directory"}),
-        frozenset({"backup", "context"}),
-    )  # fmt: skip
-    scanned = scan(values, 1, spec)
-    seen = Seen()
-    if scanned.has("--strip-program"):
-        return seen.mark("install --strip-program runs a program")
-    target = scanned.has("-t", "--target-directory")
-    positions = scanned.positionals
-    if scanned.unknown:
-        return _all_positionals(values, spec)
-    if target is not None:
-        if target.value_index is not None:
-            seen.paths.append(("write", target.value_index))
-        elif target.value is not None:
-            seen.value_paths.append(("write", target.value))
-        seen.paths += [("read", i) for i in positions]
-    elif positions:
-        seen.paths += [("read", i) for i in positions[:-1]] + [("write", positions[-1])]
-    if name in ("ln", "link"):  # the link's target is not opened: the link name is what is written
-        seen.paths = [(op, i) for op, i in seen.paths if op == "write"]
-    return seen
-
-
-@_handles(
-    "mv",
-    "rm",
-    "rmdir",
-    "unlink",
-    "shred",
-    "truncate",
-    "touch",
-    "mkdir",
-    "mkfifo",
-    "mknod",
-    "tee",
-    "chmod",
-    "chown",
-    "chgrp",
-    "chattr",
-    "setfacl",
-    "rename",
-    "srm",
-    "wipe",
-    "fallocate",
-)
-def _writes(values: Values, globs: list[bool]) -> Seen:
-    name = posixpath.basename(values[0] or "")
-    first_is_not_a_path = name in ("chmod", "chown", "chgrp", "chattr", "setfacl")
-    if name == "truncate":
-        spec = Options("co", "sr", frozenset({"no-create", "io-blocks"}), frozenset({"size", "reference"}))
-    elif name == "tee":
-        spec = Options(
-            "aip", "", frozenset({"append", "ignore-interrupts"}), frozenset(), frozenset({"output-error"})
-        )
-    elif name in ("chmod", "chown", "chgrp"):
-        spec = Options("cfvRhHLP", "", frozenset({"changes", "silent", "quiet", "verbose", "recursive",
-                                                  "no-dereference", "dereference", "preserve-root",
-                                                  "no-preserve-root"}),
-                       frozenset(), frozenset({"reference", "from"}))  # fmt: skip
-    elif name in ("mv",):
-        spec = Options("bfinTuvZ", "St", frozenset({"backup", "force", "interactive", "no-clobber",
-                                                    "strip-trailing-slashes", "no-target-directory", "update",
-                                                    "verbose", "context", "exchange", "no-copy", "debug"}),
-                       frozenset({"suffix", "target-directory"}), frozenset({"backup", "update"}))  # fmt: skip
-    else:
-        spec = Options("dfiIrRvpPuzZx", "mnsZ", frozenset({"force", "interactive", "recursive", "verbose", "dir",
-                                                           "parents", "one-file-system", "no-preserve-root",
-                                                           "preserve-root", "ignore-fail-on-non-empty",
-                                                           "remove", "zero", "no-create", "no-dereference",
-                                                           "keep-size", "punch-hole", "dig-holes"}),
-                       frozenset({"mode", "iterations", "size", "length", "offset", "reference", "date", "time"}),
-                       frozenset({"context", "random-source", "interactive"}))  # fmt: skip
-    scanned = scan(values, 1, spec)
-    if name == "chmod":  # `chmod -w f`: a mode that looks like an option
-        modes = [o for o in scanned.options if re.fullmatch(r"-[rwxXstugo]+", values[o.index] or "")]
-        if modes and scanned.unknown:
-            scanned.unknown = None
-            scanned.positionals = sorted({*scanned.positionals, modes[0].index})
-    if scanned.unknown:
-        return _all_positionals(values, spec)
-    positions = scanned.positionals
-    if first_is_not_a_path and not scanned.has("--reference"):
-        positions = positions[1:]
-    seen = Seen(paths=[("write", i) for i in positions])
-    target = scanned.has("-t", "--target-directory")
-    if target is not None and target.value_index is not None:
-        seen.paths.append(("write", target.value_index))
-    return seen
-
-
-@_handles("dd")
-def _dd(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
-    for word in values[1:]:
-        if word is None:
-            return seen.mark("dd's arguments are computed at run time")
-        key, eq, value = word.partition("=")
-        if eq and key == "of":
-            seen.value_paths.append(("write", value))
-        elif eq and key == "if":
-            seen.value_paths.append(("read", value))
-    return seen
-
-
-# -- readers: their file arguments are read ---------------------------------------------------------
-
-_READERS: dict[str, Options] = {
-    "cat": Options("AbeEnstTuv", "", frozenset({"show-all", "number-nonblank", "show-ends", "number", "squeeze-blank",
-                                                "show-tabs", "show-nonprinting"})),
-    "tac": Options("br", "s", frozenset({"before", "regex"}), frozenset({"separator"})),
-    "head": Options("qvz", "nc", frozenset({"quiet", "silent", "verbose", "zero-terminated"}),
-                    frozenset({"lines", "bytes"})),
-    "tail": Options("fFqvz", "ncs", frozenset({"follow", "retry", "quiet", "silent", "verbose", "zero-terminated"}),
-                    frozenset({"lines", "bytes", "sleep-interval", "pid", "max-unchanged-stats"}),
-                    frozenset({"follow"})),
-    "nl": Options("p", "bdfhilnsvw", frozenset({"no-renumber"}),
-                  frozenset({"body-numbering", "section-delimiter", "footer-numbering", "header-numbering",
-                             "line-increment", "join-blank-lines", "number-format", "number-separator",
-                             "starting-line-number", "number-width"})),
-    "wc": Options("clmwL", "", frozenset({"bytes", "chars", "lines", "words", "max-line-length"}),
-                  frozenset(), frozenset({"files0-from", "total"})),
-    "md5sum": Options("bctwz", "", frozenset({"binary", "check", "tag", "text", "zero", "ignore-missing", "quiet",
-                                              "status", "strict", "warn"})),
-    "sha256sum": Options("bctwz", "", frozenset({"binary", "check", "tag", "text", "zero", "ignore-missing",
-                                                 "quiet", "status", "strict", "warn"})),
-    "base64": Options("diw", "w", frozenset({"decode", "ignore-garbage"}), frozenset({"wrap"})),
-    "strings": Options("afwd", "nteTsU", frozenset({"all", "print-file-name", "include-all-whitespace",
-                                                    "data", "help", "version"}),
-                       frozenset({"bytes", "radix", "encoding", "target", "output-separator", "unicode"})),
-    "xxd": Options("abCEeiprsuv", "cglnoRsd", frozenset(), frozenset()),
-    "od": Options("bcdfilosxv", "AjNStw", frozenset(), frozenset({"address-radix", "skip-bytes", "read-bytes",
-                                                                   "strings", "format", "width"})),
-    "stat": Options("LfQt", "c", frozenset({"dereference", "file-system", "terse", "cached"}),
-                    frozenset({"format", "printf"}), frozenset({"cached"})),
-    "file": Options("bcEhikLlNnprsSvz0", "emfFP", frozenset(), frozenset()),
-    "sort": Options("bdfgiMhnRrVcCmsuz", "kotSTy", frozenset({"ignore-leading-blanks", "dictionary-order",
-                                                              "ignore-case", "general-numeric-sort",
-                                                              "ignore-nonprinting", "month-sort",
-                                                              "human-numeric-sort", "numeric-sort", "random-sort",
-                                                              "reverse", "version-sort", "merge", "stable",
-                                                              "unique", "zero-terminated", "debug"}),
-                      frozenset({"key", "output", "field-separator", "buffer-size", "temporary-directory",
-                                 "parallel", "batch-size", "random-source", "files0-from"}),
-                      frozenset({"check", "sort", "compress-program"})),
-    "uniq": Options("cdDiuz", "fsw", frozenset({"count", "repeated", "ignore-case", "unique", "zero-terminated"}),
-                    frozenset({"skip-fields", "skip-chars", "check-chars"}), frozenset({"all-repeated", "group"})),
-    "cut": Options("nsz", "bcdf", frozenset({"complement", "only-delimited", "zero-terminated"}),
-                   frozenset({"bytes", "characters", "delimiter", "fields", "output-delimiter"})),
-    "diff": Options("abBcdeEHiNpqrsStTuwyZ", "CDFILSUWxX", frozenset(), frozenset()),
-    "cmp": Options("blsv", "inI", frozenset(), frozenset()),
-    "jq": Options("acCeEhjnrsSM0", "f", frozenset({"compact-output", "raw-output", "slurp", "sort-keys", "tab",
-                                                   "null-input", "exit-status", "join-output", "ascii-output",
-                                                   "raw-input", "seq", "stream", "color-output",
-                                                   "monochrome-output"}),
-                  frozenset({"arg", "argjson", "slurpfile", "rawfile", "indent", "from-file", "args", "jsonargs"})),
-}  # fmt: skip
-
-
-def _reader(values: Values, globs: list[bool]) -> Seen:
-    name = posixpath.basename(values[0] or "")
-    spec = _READERS.get(name, Options())
-    scanned = scan(values, 1, spec)
-    if scanned.unknown:
-        return Seen(
-            paths=[("read", i) for i in range(1, len(values)) if not (values[i] or "-").startswith("-")]
-        )
-    seen = Seen(paths=[("read", i) for i in scanned.positionals])
-    if name == "sort":
-        output = scanned.has("-o", "--output")
-        if output is not None and output.value is not None:
-            seen.value_paths.append(("write", output.value))
-        if scanned.has("--compress-program"):
-            seen.mark("sort --compress-program runs a program")
-    if name == "jq" and seen.paths:
-        seen.paths = seen.paths[1:]  # the filter
-    return seen
-
-
-for _name in _READERS:
-    _HANDLERS.setdefault(_name, _reader)
-
-
-@_handles("grep", "egrep", "fgrep", "rg", "zgrep")
-def _grep(values: Values, globs: list[bool]) -> Seen:
-    spec = Options(
-        "abcEFGHhIiLlnoPqRrsTUuVvwxyZz",
-        "ABCdDefm",
-        frozenset({"extended-regexp", "fixed-strings", "basic-regexp", "perl-regexp", "ignore-case", "no-ignore-case",
-                   "word-regexp", "line-regexp", "null-data", "no-messages", "invert-match", "version", "help",
-                   "byte-offset", "line-number", "line-buffered", "with-filename", "no-filename", "only-matching",
-                   "quiet", "silent", "text", "recursive", "dereference-recursive", "files-without-match",
-                   "files-with-matches", "count", "initial-tab", "null", "binary", "count-matches", "hidden",
-                   "no-ignore", "smart-case", "follow", "json", "vimgrep", "files"}),
-        frozenset({"regexp", "file", "max-count", "label", "after-context", "before-context", "context",
-                   "include", "exclude", "exclude-from", "exclude-dir", "binary-files", "devices", "directories",
-                   "glob", "iglob", "type", "type-not", "max-depth", "threads", "pre", "pre-glob", "replace"}),
-        frozenset({"color", "colour"}),
-    )  # fmt: skip
-    scanned = scan(values, 1, spec)
-    if scanned.has("--pre"):
-        return Seen().mark("rg --pre runs a command on each file")
-    if scanned.unknown:
-        return Seen(
-            paths=[("read", i) for i in range(2, len(values)) if not (values[i] or "-").startswith("-")]
-        )
-    patterns_given = scanned.has("-e", "--regexp", "-f", "--file") is not None
-    files = scanned.positionals if patterns_given else scanned.positionals[1:]
-    return Seen(paths=[("read", i) for i in files])
 
 
 # -- kubectl ------------------------------------------------------------------------------------------
 
 # Flags that send the cluster's credentials to another server, switch to another identity or
-# configuration, or turn off TLS checks. Shorthands: -s is --server.
-_KUBECTL_DANGER = {
-    "server", "kubeconfig", "token", "as", "as-group", "as-uid", "insecure-skip-tls-verify",
-    "certificate-authority", "client-certificate", "client-key", "username", "password", "tls-server-name",
-    "context", "cluster", "user", "cache-dir", "profile-output", "log-file",
-}  # fmt: skip
-# kubectl shorthands that take a value (from kubectl's own flag sets), and those that do not.
-_KUBECTL_SHORT_VALUES = set("nolfcpLkvdeFrxRuSw") - set("wRr")  # -w (watch) -R (recursive) and -r take none
-_KUBECTL_SHORT_FLAGS = set("AwRiqthbyPrCaEzTNH") - _KUBECTL_SHORT_VALUES
+# configuration, or turn off TLS checks (kubectl's global flags). Shorthand: -s is --server.
+_KUBECTL_DANGER = set(
+    "server kubeconfig token as as-group as-uid insecure-skip-tls-verify certificate-authority "
+    "client-certificate client-key username password tls-server-name context cluster user cache-dir "
+    "profile-output log-file log-dir alsologtostderr".split()
+)
+# kubectl's shorthands that take a value (its own flag sets) and those that take none.
+_KUBECTL_SHORT_VALUES = set("nolfcpLkvdeFxSu")
+_KUBECTL_SHORT_FLAGS = set("AwRiqthbyPrCaEzTNHW")
+_KUBECTL_READ_VERBS = {
+    "get",
+    "describe",
+    "logs",
+    "top",
+    "explain",
+    "api-resources",
+    "api-versions",
+    "version",
+    "cluster-info",
+    "events",
+    "auth",
+    "diff",
+    "wait",
+    "config",
+    "completion",
+    "plugin",
+}
 
 
-@_handles("kubectl", "oc", "k3s-kubectl", "microk8s.kubectl")
-def _kubectl(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
+@_handles("kubectl", "oc", "microk8s.kubectl", "k3s-kubectl")
+def _kubectl(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
     verb_index = None
-    for i, word in enumerate(values[1:], 1):
+    double_dash = None
+    i = 1
+    while i < len(values):
+        word = values[i]
         if word is None:
-            if verb_index is None:
-                return seen.mark("kubectl's arguments are computed at run time")
-            continue
+            return seen.mark("kubectl's arguments are computed at run time")
         if word == "--":
-            if verb_index is not None and values[verb_index] == "exec":
-                if i + 1 < len(values):
-                    seen.runs.append(Run((i + 1, len(values))))
-                return seen
+            double_dash = i
             break
         if word.startswith("--"):
-            name = word[2:].split("=", 1)[0]
-            if name in _KUBECTL_DANGER or any(
-                d.startswith(name)
-                for d in _KUBECTL_DANGER
-                if len(name) >= 2 and name in ("se", "serv", "serve", "kube", "tok")
-            ):
+            name, eq, value = word[2:].partition("=")
+            if name in _KUBECTL_DANGER:  # pflag takes whole names only (no prefixes, unlike getopt)
                 return seen.mark(
                     f"kubectl --{name} sends the cluster's credentials elsewhere or switches identity"
                 )
+            if name in ("filename", "kustomize") and not eq and i + 1 < len(values):
+                value = values[i + 1] or ""
+                i += 1
+            if name in ("filename", "kustomize") and value not in ("-", "") and "://" not in value:
+                seen.value_paths.append(("read", value))
+            i += 1
             continue
         if word.startswith("-") and len(word) > 1:
             for j, letter in enumerate(word[1:], 1):
                 if letter == "s":
                     return seen.mark("kubectl -s (--server) sends the cluster's credentials elsewhere")
                 if letter in _KUBECTL_SHORT_VALUES:
-                    break  # the rest of the word is its value
+                    value = word[j + 1 :].lstrip("=")
+                    if not value and i + 1 < len(values):
+                        i += 1
+                        value = values[i] or ""
+                    if letter in "fk" and value not in ("-", "") and "://" not in value:
+                        seen.value_paths.append(("read", value))
+                    break
                 if letter not in _KUBECTL_SHORT_FLAGS:
                     return seen.mark(f"kubectl option -{letter} in {word!r} is not known to the policy")
-                _ = j
+            i += 1
             continue
         if verb_index is None:
             verb_index = i
-    if verb_index is not None and values[verb_index] in ("exec", "attach", "debug", "run"):
-        if values[verb_index] == "exec" and not any(v == "--" for v in values):
-            # `kubectl exec POD CMD...` (deprecated form): the command follows the pod
-            positional = [
-                k
-                for k in range(verb_index + 1, len(values))
-                if values[k] and not (values[k] or "").startswith("-")
-            ]
-            if len(positional) >= 2:
-                seen.runs.append(Run((positional[1], len(values))))
-        if values[verb_index] in ("debug", "run", "attach"):
-            seen.mark(f"kubectl {values[verb_index]} runs or attaches to a command in the cluster")
-    if verb_index is not None and values[verb_index] == "cp":
+        i += 1
+    verb = values[verb_index] if verb_index is not None else None
+    if verb == "exec":
+        if double_dash is not None:
+            if double_dash + 1 < len(values):
+                seen.runs.append(Run((double_dash + 1, len(values))))
+        else:  # `kubectl exec POD CMD...` (the old form): the command follows the pod
+            rest = [k for k in range(verb_index + 1, len(values)) if not (values[k] or "-").startswith("-")]  # type: ignore[operator]
+            if len(rest) >= 2:
+                seen.runs.append(Run((rest[1], len(values))))
+    elif verb in ("debug", "run", "attach", "proxy"):
+        seen.mark(f"kubectl {verb} runs or attaches to a command or opens the cluster's API")
+    elif verb == "cp":
         seen.unknown_writes = "kubectl cp copies files"
+    elif verb is not None and verb not in _KUBECTL_READ_VERBS and double_dash is not None:
+        seen.mark(f"kubectl {verb} with '--': the words after it are not judged")
     return seen
 
 
 # -- databases ----------------------------------------------------------------------------------------
 
+_SQLITE_SAFE_DOTS = set(
+    "tables schema indexes indices databases headers mode width show help dbinfo fullschema stats timer "
+    "nullvalue separator print echo bail changes eqp".split()
+)
+_SQLITE_VALUES = {
+    "-cmd",
+    "-init",
+    "-lookaside",
+    "-maxsize",
+    "-mmap",
+    "-newline",
+    "-nonce",
+    "-nullvalue",
+    "-pagecache",
+    "-separator",
+    "-vfs",
+    "-A",
+}
+
 
 @_handles("sqlite3")
-def _sqlite3(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
+def _sqlite3(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
     positionals: list[int] = []
     i = 1
-    takes = {"-cmd", "-init", "-lookaside", "-maxsize", "-mmap", "-newline", "-nonce", "-nullvalue", "-pagecache",
-             "-separator", "-vfs", "-A"}  # fmt: skip
     while i < len(values):
         word = values[i]
         if word is None:
             return seen.mark("sqlite3's arguments are computed at run time")
-        if word.startswith("-") and len(word) > 1 and not positionals[1:]:
+        if word.startswith("-") and len(word) > 1:  # sqlite3 reads options anywhere, even after the SQL
             option = "-" + word.lstrip("-")
             if option in ("-cmd", "-init") or option.startswith("-A"):
                 return seen.mark(f"sqlite3 {option} runs commands or archive operations")
-            i += 2 if option in takes else 1
+            i += 2 if option in _SQLITE_VALUES else 1
             continue
         positionals.append(i)
         i += 1
     if len(positionals) < 2:
         return seen.mark("sqlite3 without SQL reads commands from standard input")
     for index in positionals[1:]:
-        if (values[index] or "").lstrip().startswith("."):
-            return seen.mark("a sqlite3 dot-command can run programs and write files")
+        text = (values[index] or "").strip()
+        if text.startswith("."):
+            command = re.match(r"\.(\w+)", text)
+            if command is None or command.group(1) not in _SQLITE_SAFE_DOTS or "\n" in text or ";" in text:
+                return seen.mark("a sqlite3 dot-command can run programs and write files")
+    seen.paths.append(("read", positionals[0]))
     return seen
 
 
+# psql meta-commands that only describe: \d and its family, \l, \conninfo, \x, \timing, \encoding.
+_PSQL_SAFE = re.compile(r"\\(d[a-zA-Z]*\+?|l\+?|conninfo|x|timing|encoding)([ \t]+[\w.*\"$-]+)*[ \t]*")
+
+
 @_handles("psql")
-def _psql(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
+def _psql(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
     command = False
     for i, word in enumerate(values[1:], 1):
         if word is None:
             return seen.mark("psql's arguments are computed at run time")
-        if word in ("-c", "--command") or word.startswith(("--command=", "-c")):
-            value = (
-                word.partition("=")[2]
-                if word.startswith("--command=")
-                else (
-                    word[2:]
-                    if word.startswith("-c") and len(word) > 2
-                    else values[i + 1]
-                    if i + 1 < len(values)
-                    else None
-                )
-            )
-            if value is None or "\\" in value:
-                return seen.mark("a psql backslash command can run programs and write files")
-            command = True
-        if word in ("-f", "--file", "-o", "--output", "-L", "--log-file") or (
-            word.startswith(("--file=", "--output=", "--log-file=", "-f", "-o", "-L"))
-            and not word.startswith("--")
-        ):
-            return seen.mark(f"psql {word[:10]} runs a file or writes one")
-        if word in ("-l", "--list", "-V", "--version", "--help", "-?"):
-            command = True
+        value = None
+        if word in ("-c", "--command"):
+            value = values[i + 1] if i + 1 < len(values) else None
+        elif word.startswith("--command="):
+            value = word.partition("=")[2]
+        elif word.startswith("-c") and len(word) > 2:
+            value = word[2:]
+        else:
+            if re.match(r"-[a-zA-Z]*[foL]|--(file|output|log-file)\b", word):
+                return seen.mark(f"psql {word[:10]} runs a file or writes one")
+            if word in ("-l", "--list", "-V", "--version", "--help", "-?"):
+                command = True
+            continue
+        if value is None or ("\\" in value and not _PSQL_SAFE.fullmatch(value.strip())):
+            return seen.mark("a psql backslash command can run programs and write files")
+        command = True
     if not command:
         return seen.mark("psql without -c reads commands from standard input")
     return seen
 
 
 @_handles("mysql", "mariadb")
-def _mysql(values: Values, globs: list[bool]) -> Seen:
+def _mysql(values: Values) -> Seen:
     for i, word in enumerate(values[1:], 1):
         if word is None:
             return Seen().mark("mysql's arguments are computed at run time")
-        value = None
         if word in ("-e", "--execute"):
             value = values[i + 1] if i + 1 < len(values) else None
         elif word.startswith("--execute="):
@@ -1812,33 +1842,51 @@ def _mysql(values: Values, globs: list[bool]) -> Seen:
             value = word[2:]
         else:
             continue
-        if value is None or re.search(
-            r"\\!|\bsystem\b|\\\.|\bsource\b|\btee\b|\bpager\b|\\T|\\P|\\o", value, re.I
-        ):
+        if value is None or re.search(r"\\|\b(system|source|tee|pager|prompt)\b", value, re.I):
             return Seen().mark("a mysql client command can run programs and write files")
-        return Seen()
+        return Seen(paths_known=True)
     return Seen().mark("mysql without -e reads commands from standard input")
 
 
 # -- network fetchers ---------------------------------------------------------------------------------
 
+_CURL_WRITES = {
+    "-o",
+    "--output",
+    "-D",
+    "--dump-header",
+    "-c",
+    "--cookie-jar",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--libcurl",
+    "--etag-save",
+    "--hsts",
+    "--alt-svc",
+}
+_CURL_READS = {"-T", "--upload-file", "--netrc-file", "-E", "--cert", "--key", "-b", "--cookie", "--cacert"}
+_CURL_DATA = {"-d", "--data", "--data-binary", "--data-urlencode", "--data-raw", "--json", "-F", "--form"}
+
 
 @_handles("curl")
-def _curl(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
-    writes = {"-o", "--output", "-D", "--dump-header", "-c", "--cookie-jar", "--trace", "--trace-ascii",
-              "--stderr", "--libcurl", "--etag-save", "--hsts", "--alt-svc"}  # fmt: skip
-    reads = {"-T", "--upload-file", "--netrc-file", "-E", "--cert", "--key"}
+def _curl(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
     for i, word in enumerate(values[1:], 1):
         if word is None:
             continue
         name, eq, attached = word.partition("=")
+        if not word.startswith("-"):
+            if word.lower().startswith(("file:", "dict:", "gopher:")):
+                seen.value_paths.append(("read", word.split(":", 1)[1].lstrip("/").join(("/", ""))))
+                seen.mark(f"curl {word.split(':')[0]}: URLs read local files or speak raw protocols")
+            continue
         if name in ("-K", "--config") or (word.startswith("-K") and not word.startswith("--")):
             return seen.mark("curl -K reads options from a file")
         value = attached if eq and word.startswith("--") else (values[i + 1] if i + 1 < len(values) else None)
-        if name in writes and value is not None:
+        if name in _CURL_WRITES and value is not None and value != "-":
             seen.value_paths.append(("write", value))
-        elif name in reads and value is not None:
+        elif name in _CURL_READS and value is not None:
             seen.value_paths.append(("read", value))
         elif name in (
             "-O",
@@ -1847,14 +1895,9 @@ def _curl(values: Values, globs: list[bool]) -> Seen:
             "-J",
             "--remote-header-name",
             "--output-dir",
-        ) or (
-            word.startswith("-")
-            and not word.startswith("--")
-            and re.search(r"[OJ]", word[1:])
-            and not re.search(r"[oDcT]", word[1:])
-        ):
+        ) or (word.startswith("-") and not word.startswith("--") and re.search(r"[OJ]", word[1:])):
             seen.unknown_writes = "curl -O names the file it writes after the URL"
-        if name in ("-d", "--data", "--data-binary", "--data-urlencode", "--json", "-F", "--form") and value:
+        if name in _CURL_DATA and value:
             text = value.split("=", 1)[-1] if name in ("-F", "--form", "--data-urlencode") else value
             if text.startswith(("@", "<")) and text[1:] != "-":
                 seen.value_paths.append(("read", text[1:]))
@@ -1862,8 +1905,8 @@ def _curl(values: Values, globs: list[bool]) -> Seen:
 
 
 @_handles("wget")
-def _wget(values: Values, globs: list[bool]) -> Seen:
-    seen = Seen()
+def _wget(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
     explicit = False
     for i, word in enumerate(values[1:], 1):
         if word is None:
@@ -1878,28 +1921,33 @@ def _wget(values: Values, globs: list[bool]) -> Seen:
             if value != "-":
                 seen.value_paths.append(("write", value))
             explicit = explicit or name in ("-O", "--output-document")
-        elif word.startswith("-O") and len(word) > 2 and not word.startswith("--"):
+        elif word.startswith(("-O", "-o", "-a")) and len(word) > 2 and not word.startswith("--"):
             seen.value_paths.append(("write", word[2:]))
-            explicit = True
+            explicit = explicit or word.startswith("-O")
+        elif name in ("-i", "--input-file", "--load-cookies", "--certificate", "--private-key") and value:
+            seen.value_paths.append(("read", value))
     if not explicit:
         seen.unknown_writes = "wget names the file it writes after the URL"
     return seen
 
 
 @_handles("tcpdump")
-def _tcpdump(values: Values, globs: list[bool]) -> Seen:
+def _tcpdump(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
     for i, word in enumerate(values[1:], 1):
-        if word is not None and word.startswith("-") and not word.startswith("--") and "z" in word[1:]:
-            return Seen().mark("tcpdump -z runs a command on each file")
-        if word is not None and word.startswith("--") and "compress" in word:
-            return Seen().mark("tcpdump -z runs a command on each file")
-        if word == "-w" and i + 1 < len(values):
-            return Seen(paths=[("write", i + 1)])
-    return Seen()
+        if word is None:
+            continue
+        if (word.startswith("-") and not word.startswith("--") and "z" in word[1:]) or word.startswith(
+            "--compress"
+        ):
+            return seen.mark("tcpdump -z runs a command on each file")
+        if word in ("-w", "-r", "-F", "-V") and i + 1 < len(values):
+            seen.paths.append(("write" if word == "-w" else "read", i + 1))
+    return seen
 
 
 @_handles("make", "gmake")
-def _make(values: Values, globs: list[bool]) -> Seen:
+def _make(values: Values) -> Seen:
     for word in values[1:]:
         if word is None:
             return Seen().mark("make's arguments are computed at run time")
@@ -1907,16 +1955,453 @@ def _make(values: Values, globs: list[bool]) -> Seen:
             return Seen().mark(
                 "a make variable or --eval on the command line can change the commands it runs"
             )
-    return Seen()
+    return Seen(opaque="make runs the Makefile's commands, which the policy cannot read")
 
 
 @_handles("systemctl")
-def _systemctl(values: Values, globs: list[bool]) -> Seen:
+def _systemctl(values: Values) -> Seen:
     if "edit" in values[1:]:
         return Seen().mark("systemctl edit runs an editor")
-    return Seen()
+    return Seen(paths_known=True)
 
 
-@_handles("journalctl")
-def _journalctl(values: Values, globs: list[bool]) -> Seen:
-    return Seen()
+@_handles(
+    "journalctl",
+    "dmesg",
+    "df",
+    "lsblk",
+    "lscpu",
+    "lsof",
+    "mount",
+    "findmnt",
+    "docker",
+    "helm",
+    "podman",
+    "crictl",
+    "ctr",
+    "nerdctl",
+    "apt",
+    "apt-get",
+    "dpkg",
+    "rpm",
+    "yum",
+    "dnf",
+    "pip",
+    "npm",
+    "service",
+    "pg_isready",
+    "redis-cli",
+    "nc",
+    "ncat",
+    "socat",
+    "telnet",
+    "openssl",
+)
+def _no_local_files(values: Values) -> Seen:
+    """Programs whose arguments are names of units, packages, images or hosts, not files here;
+    what they may do is the rules' to decide."""
+    return Seen(paths_known=True)
+
+
+# -- files: commands that change, read or list the files their arguments name -----------------------
+
+_CP = _o(
+    "abdfHiLlnPpRrsTuvxZ",
+    "StB",
+    "archive attributes-only copy-contents dereference force interactive link no-clobber no-dereference "
+    "parents recursive remove-destination strip-trailing-slashes symbolic-link no-target-directory update "
+    "verbose one-file-system debug help version keep-directory-symlink",
+    "suffix target-directory",
+    "backup preserve no-preserve reflink sparse update context",
+)
+_INSTALL = _o(
+    "bcCdDpsTvZ",
+    "gmoStB",
+    "compare directory preserve-timestamps strip no-target-directory verbose debug preserve-context help "
+    "version",
+    "group mode owner strip-program suffix target-directory",
+    "backup context",
+)
+_MV = _o(
+    "bfinTuvZ",
+    "St",
+    "backup force interactive no-clobber strip-trailing-slashes no-target-directory update "
+    "verbose context exchange no-copy debug",
+    "suffix target-directory",
+    "backup update",
+)
+_RM = _o(
+    "dfiIrRv",
+    "",
+    "force interactive recursive dir verbose one-file-system no-preserve-root preserve-root",
+    "",
+    "interactive",
+)
+_CHMOD = _o(
+    "cfvRhHLP",
+    "",
+    "changes silent quiet verbose recursive no-dereference dereference preserve-root no-preserve-root",
+    "",
+    "reference from",
+)
+_WRITERS: dict[str, Options] = {
+    "rmdir": _o("pv", "", "parents verbose ignore-fail-on-non-empty"),
+    "unlink": _o(),
+    "shred": _o("fuvxz", "ns", "force remove verbose exact zero", "iterations size random-source"),
+    "truncate": _o("co", "sr", "no-create io-blocks", "size reference"),
+    "touch": _o("acfhm", "drt", "no-create no-dereference", "date reference time"),
+    "mkdir": _o("pvZ", "m", "parents verbose", "mode", "context"),
+    "mkfifo": _o("Z", "m", "", "mode", "context"),
+    "mknod": _o("Z", "m", "", "mode", "context"),
+    "tee": _o("aip", "", "append ignore-interrupts", "", "output-error"),
+    "fallocate": _o(
+        "cdinpvxz",
+        "ol",
+        "collapse-range dig-holes insert-range keep-size punch-hole verbose posix zero-range",
+        "offset length",
+    ),
+    "chattr": _o("RVf", "vp"),
+    "setfacl": _o("bkndRLPtv", "mMxX", "", "", ""),
+}
+
+
+@_handles("cp", "install", "ln", "link")
+def _cp(values: Values) -> Seen:
+    name = _name(values)
+    spec = _INSTALL if name == "install" else _CP
+    scanned = scan(values, 1, spec)
+    if scanned.unknown:
+        return _all_words(values)
+    seen = Seen(paths_known=True)
+    if scanned.has("--strip-program"):
+        return seen.mark("install --strip-program runs a program")
+    recursive = bool(scanned.has("-r", "-R", "--recursive", "-a", "--archive"))
+    seen.makes_links = name in ("ln", "link") or bool(scanned.has("-s", "--symbolic-link", "-l", "--link"))
+    target = scanned.has("-t", "--target-directory")
+    positions = scanned.positionals
+    sources, dest = (positions, None) if target else (positions[:-1], positions[-1] if positions else None)
+    if target is not None:
+        if target.value_index is not None:
+            seen.trees.append(("write", target.value_index))
+        elif target.value is not None:
+            seen.value_paths.append(("write", target.value.rstrip("/") + "/**"))
+    elif dest is not None:
+        (seen.trees if recursive else seen.paths).append(("write", dest))
+    if name not in ("ln", "link"):  # a link's target is not opened; what it reaches is judged later
+        (seen.trees if recursive else seen.paths).extend(("read", i) for i in sources)
+    return seen
+
+
+@_handles("mv", "rm", "chmod", "chown", "chgrp", *_WRITERS)
+def _writes(values: Values) -> Seen:
+    name = _name(values)
+    spec = {"mv": _MV, "rm": _RM, "chmod": _CHMOD, "chown": _CHMOD, "chgrp": _CHMOD}.get(name) or _WRITERS[
+        name
+    ]
+    scanned = scan(values, 1, spec)
+    if name == "chmod":  # `chmod -w f`: a mode that looks like an option
+        modes = [o for o in scanned.options if re.fullmatch(r"-[rwxXstugoa]+", values[o.index] or "")]
+        if modes:
+            scanned.unknown = None
+            scanned.positionals = sorted({*scanned.positionals, modes[0].index})
+    if scanned.unknown:
+        return _all_words(values)
+    positions = scanned.positionals
+    if name in ("chmod", "chown", "chgrp", "chattr", "setfacl") and not scanned.has("--reference"):
+        positions = positions[1:]  # the mode, the owner
+    recursive = name == "mv" or bool(scanned.has("-r", "-R", "--recursive"))
+    seen = Seen(paths_known=True)
+    (seen.trees if recursive else seen.paths).extend(("write", i) for i in positions)
+    target = scanned.has("-t", "--target-directory")
+    if target is not None and target.value_index is not None:
+        seen.trees.append(("write", target.value_index))
+    for option in scanned.all("-r", "--reference") if name in ("truncate", "touch") else ():
+        if option.value_index is not None:
+            seen.paths.append(("read", option.value_index))
+    return seen
+
+
+def _all_words(values: Values) -> Seen:
+    """An option we do not know may take a value: every word that is not an option is a path it writes."""
+    return Seen(
+        paths_known=True,
+        paths=[("write", i) for i in range(1, len(values)) if not (values[i] or "-").startswith("-")],
+    )
+
+
+@_handles("dd")
+def _dd(values: Values) -> Seen:
+    seen = Seen(paths_known=True)
+    for word in values[1:]:
+        if word is None:
+            return seen.mark("dd's arguments are computed at run time")
+        key, eq, value = word.partition("=")
+        if eq and key == "of":
+            seen.value_paths.append(("write", value))
+        elif eq and key == "if":
+            seen.value_paths.append(("read", value))
+    return seen
+
+
+# Programs that read the files their arguments name: their options that take a value, and which
+# positional (if any) is an output file they write. Everything else that is not an option is read.
+_READERS: dict[str, tuple[Options, int | None]] = {
+    "cat": (
+        _o(
+            "AbeEnstTuv",
+            "",
+            "show-all number-nonblank show-ends number squeeze-blank show-tabs show-nonprinting",
+        ),
+        None,
+    ),
+    "tac": (_o("br", "s", "before regex", "separator"), None),
+    "head": (_o("qvz", "nc", "quiet silent verbose zero-terminated", "lines bytes"), None),
+    "tail": (
+        _o(
+            "fFqvz",
+            "ncs",
+            "retry quiet silent verbose zero-terminated",
+            "lines bytes sleep-interval pid max-unchanged-stats",
+            "follow",
+        ),
+        None,
+    ),
+    "nl": (
+        _o(
+            "p",
+            "bdfhilnsvw",
+            "no-renumber",
+            "body-numbering section-delimiter footer-numbering "
+            "header-numbering line-increment join-blank-lines number-format number-separator "
+            "starting-line-number number-width",
+        ),
+        None,
+    ),
+    "wc": (_o("clmwL", "", "bytes chars lines words max-line-length", "", "files0-from total"), None),
+    "md5sum": (_o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn"), None),
+    "sha1sum": (_o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn"), None),
+    "sha256sum": (
+        _o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn"),
+        None,
+    ),
+    "sha512sum": (
+        _o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn"),
+        None,
+    ),
+    "b2sum": (
+        _o("bctwz", "l", "binary check tag text zero ignore-missing quiet status strict warn", "length"),
+        None,
+    ),
+    "cksum": (_o("", "a", "", "algorithm"), None),
+    "sum": (_o("rs"), None),
+    "base64": (_o("diw", "w", "decode ignore-garbage", "wrap"), None),
+    "base32": (_o("diw", "w", "decode ignore-garbage", "wrap"), None),
+    "strings": (
+        _o(
+            "afwd",
+            "nteTsU",
+            "all print-file-name include-all-whitespace data",
+            "bytes radix encoding target output-separator unicode",
+        ),
+        None,
+    ),
+    "xxd": (_o("abCEeiprsuv", "cglnoRsd"), 1),
+    "od": (_o("bcdfilosxv", "AjNStw", "", "address-radix skip-bytes read-bytes strings format width"), None),
+    "hexdump": (_o("bcCdovx", "enfs"), None),
+    "stat": (_o("LfQt", "c", "dereference file-system terse", "format printf", "cached"), None),
+    "file": (_o("bcEhikLlNnprsSvz0", "emFP", "", "", ""), None),
+    "readlink": (_o("efmnqsvz", ""), None),
+    "realpath": (_o("eLmPqsz", "", "", "relative-to relative-base"), None),
+    "sort": (
+        _o(
+            "bdfgiMhnRrVcCmsuz",
+            "kotSTy",
+            "ignore-leading-blanks dictionary-order ignore-case "
+            "general-numeric-sort ignore-nonprinting month-sort human-numeric-sort numeric-sort random-sort "
+            "reverse version-sort merge stable unique zero-terminated debug",
+            "key output field-separator buffer-size temporary-directory parallel batch-size random-source "
+            "files0-from",
+            "check sort compress-program",
+        ),
+        None,
+    ),
+    "uniq": (
+        _o(
+            "cdDiuz",
+            "fsw",
+            "count repeated ignore-case unique zero-terminated",
+            "skip-fields skip-chars check-chars",
+            "all-repeated group",
+        ),
+        1,
+    ),
+    "cut": (
+        _o(
+            "nsz",
+            "bcdf",
+            "complement only-delimited zero-terminated",
+            "bytes characters delimiter fields output-delimiter",
+        ),
+        None,
+    ),
+    "paste": (_o("sz", "d", "serial zero-terminated", "delimiters"), None),
+    "join": (_o("ivz", "aeotj12", "ignore-case check-order nocheck-order header zero-terminated"), None),
+    "comm": (_o("123iz", "", "check-order nocheck-order total zero-terminated", "output-delimiter"), None),
+    "diff": (
+        _o(
+            "abBcdeEHiNpqrsStTuwyZ",
+            "CDFILSUWxX",
+            "brief recursive new-file unidirectional-new-file text "
+            "ignore-case ignore-all-space ignore-space-change ignore-blank-lines strip-trailing-cr "
+            "report-identical-files side-by-side suppress-common-lines expand-tabs initial-tab minimal",
+            "label show-function-line ignore-matching-lines exclude exclude-from starting-file "
+            "unchanged-line-format old-line-format new-line-format line-format width horizon-lines "
+            "from-file to-file",
+            "unified context color normal",
+        ),
+        None,
+    ),
+    "cmp": (_o("blsv", "inI", "print-bytes verbose quiet silent", "ignore-initial bytes"), None),
+    "fold": (_o("bs", "w", "bytes spaces", "width"), None),
+    "fmt": (_o("cstu", "pgw"), None),
+    "column": (_o("ejnrtxJ", "cdsoNERHOWlLp"), None),
+    "rev": (_o(), None),
+    "expand": (_o("i", "t"), None),
+    "jq": (
+        _o(
+            "acCeEhjnrsSM0",
+            "f",
+            "compact-output raw-output slurp sort-keys tab null-input exit-status "
+            "join-output ascii-output raw-input seq stream color-output monochrome-output",
+            "arg argjson slurpfile rawfile indent from-file args jsonargs",
+        ),
+        None,
+    ),
+    "zcat": (_o("fqv"), None),
+    "bzcat": (_o("qv"), None),
+    "xzcat": (_o("qv"), None),
+    "zless": (_o(), None),
+    "shuf": (
+        _o("erz", "inor", "echo repeat zero-terminated", "input-range head-count output random-source"),
+        None,
+    ),
+}
+
+
+def _reader(values: Values) -> Seen:
+    name = _name(values)
+    spec, output = _READERS.get(name, (_o(), None))
+    scanned = scan(values, 1, spec)
+    if scanned.unknown:  # an unknown option may take a value: every word may be a file (mentions)
+        return Seen()
+    positions = list(scanned.positionals)
+    if name == "jq" and positions and not scanned.has("-f", "--from-file"):
+        positions = positions[1:]  # the filter
+    seen = Seen(paths_known=True)
+    for k, index in enumerate(positions):
+        seen.paths.append(("write" if output is not None and k == output else "read", index))
+    for option in scanned.options:
+        if option.value is None:
+            continue
+        if option.name in ("-o", "--output") and name in ("sort", "shuf"):
+            seen.value_paths.append(("write", option.value))
+        elif option.name in (
+            "--files0-from",
+            "--from-file",
+            "--to-file",
+            "--reference",
+            "-f",
+            "--exclude-from",
+            "-X",
+            "--random-source",
+            "--slurpfile",
+            "--rawfile",
+            "-F",
+        ) and name not in ("cut",):
+            if option.value != "-":
+                seen.value_paths.append(("read", option.value))
+        elif option.name == "--compress-program":
+            seen.mark(f"{name} --compress-program runs a program")
+    return seen
+
+
+for _reader_name in _READERS:
+    _HANDLERS.setdefault(_reader_name, _reader)
+
+
+_GREP = _o(
+    "abcEFGHhIiLlnoPqRrsTUuVvwxyZz",
+    "ABCdDefmg",
+    "extended-regexp fixed-strings basic-regexp perl-regexp ignore-case no-ignore-case word-regexp "
+    "line-regexp "
+    "null-data no-messages invert-match version help byte-offset line-number line-buffered with-filename "
+    "no-filename only-matching quiet silent text recursive dereference-recursive files-without-match "
+    "files-with-matches count initial-tab null binary count-matches hidden no-ignore smart-case follow json "
+    "vimgrep files no-heading heading",
+    "regexp file max-count label after-context before-context context include exclude exclude-from "
+    "exclude-dir "
+    "binary-files devices directories glob iglob type type-not max-depth threads replace",
+    "color colour pre pre-glob",
+)
+
+
+@_handles("grep", "egrep", "fgrep", "rg", "zgrep", "ag", "ack")
+def _grep(values: Values) -> Seen:
+    name = _name(values)
+    scanned = scan(values, 1, _GREP)
+    if scanned.has("--pre", "--pre-glob"):
+        return Seen().mark(f"{name} --pre runs a command on each file")
+    if scanned.unknown:
+        return Seen()  # every word may be a file
+    seen = Seen(paths_known=True)
+    patterns_given = scanned.has("-e", "--regexp", "-f", "--file") is not None
+    files = scanned.positionals if patterns_given else scanned.positionals[1:]
+    recursive = name in ("rg", "ag", "ack") or bool(
+        scanned.has("-r", "-R", "--recursive", "--dereference-recursive")
+    )
+    if recursive and not files:
+        seen.value_paths.append(("read", "./**"))
+    (seen.trees if recursive else seen.paths).extend(("read", i) for i in files)
+    for option in scanned.all("-f", "--file", "--exclude-from"):
+        if option.value and option.value != "-":
+            seen.value_paths.append(("read", option.value))
+    return seen
+
+
+@_handles("ls", "dir", "vdir", "du", "tree", "exa", "eza")
+def _ls(values: Values) -> Seen:
+    name = _name(values)
+    seen = Seen(paths_known=True)
+    recursive = name in ("du", "tree")
+    for i, word in enumerate(values[1:], 1):
+        if word is None:
+            continue
+        if word.startswith("--files0-from="):
+            seen.value_paths.append(("read", word.partition("=")[2]))
+        elif word.startswith("-"):
+            recursive = recursive or word in ("--recursive",) or (not word.startswith("--") and "R" in word)
+        else:
+            seen.paths.append(("list", i))
+    if recursive:
+        seen.trees, seen.paths = [("list", i) for _, i in seen.paths], []
+    return seen
+
+
+@_handles(
+    "gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "compress", "uncompress"
+)
+def _compressor(values: Values) -> Seen:
+    """In place unless -c (to stdout), -t (test) or -l (list): the files are replaced."""
+    to_stdout = any(
+        v is not None
+        and (
+            v in ("--stdout", "--to-stdout", "--test", "--list")
+            or (v.startswith("-") and not v.startswith("--") and re.search(r"[ctl]", v))
+        )
+        for v in values[1:]
+    )
+    operation: PathOp = "read" if to_stdout else "write"
+    return Seen(
+        paths_known=True,
+        paths=[(operation, i) for i in range(1, len(values)) if not (values[i] or "-").startswith("-")],
+    )

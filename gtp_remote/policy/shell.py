@@ -22,11 +22,12 @@ nesting) and linear in its size.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import tree_sitter_bash
@@ -45,11 +46,25 @@ _LANGUAGE = Language(tree_sitter_bash.language())
 _local = threading.local()
 
 _VALUE_TYPES = {
-    "word", "string", "raw_string", "ansi_c_string", "translated_string", "concatenation", "number",
-    "simple_expansion", "expansion", "command_substitution", "process_substitution",
-    "arithmetic_expansion", "brace_expression", "array", "regex", "extglob_pattern",
-    "special_variable_name", "variable_name",
-}  # fmt: skip
+    "word",
+    "string",
+    "raw_string",
+    "ansi_c_string",
+    "translated_string",
+    "concatenation",
+    "number",
+    "simple_expansion",
+    "expansion",
+    "command_substitution",
+    "process_substitution",
+    "arithmetic_expansion",
+    "brace_expression",
+    "array",
+    "regex",
+    "extglob_pattern",
+    "special_variable_name",
+    "variable_name",
+}
 _REDIRECTS = {"file_redirect", "heredoc_redirect", "herestring_redirect"}
 _HARMLESS_TARGETS = {"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin", "/dev/tty"}
 _WRITE_OPS = {">", ">>", ">|", "&>", "&>>", "<>", ">&"}
@@ -64,17 +79,21 @@ class Word:
     why: str | None = None  # why value is None
     glob: bool = False  # an unquoted * ? or [ : pathname expansion
     many: bool = False  # an unquoted expansion: it may become any number of words
+    filename: bool = False  # not known, but a file's name (find's {}), never an option
+    divergent: bool = False  # bash and dash split the command line differently around it
 
 
 @dataclass(frozen=True)
 class PathUse:
     """A file a command reads or writes."""
 
-    operation: Literal["read", "write"]
+    operation: Literal["read", "write", "list"]
     path: str | None  # static; may hold HOME and may be relative. None: not known
     raw: str
     why: str | None = None
     redirect: bool = False  # a redirection (judged even where only command rules exist)
+    tree: bool = False  # the path and everything under it (grep -r, rm -r, tar -c)
+    glob: str | None = None  # the glob the path stands for (``path`` is then the folder it stays in)
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,7 @@ class Part:
     transparent: bool = False  # a wrapper like timeout or nice: judged by what it runs
     harmless: bool = False  # a test ([ ], [[ ]]) with known operands: it runs nothing
     open_tail: bool = False  # more words are added when it runs (xargs)
+    opaque: str | None = None  # runs a program the policy cannot read: allowed only by an allow rule
 
     @property
     def values(self) -> list[str | None]:
@@ -100,7 +120,13 @@ class Analysis:
     paths: tuple[PathUse, ...] = ()
     error: str | None = None  # the text could not be judged at all: refuse it
     uses_home: bool = False
-    changes_dir: bool = False  # a cd (or wrapper with a directory): relative paths' base is unknown
+    changes_dir: bool = False  # a cd (or wrapper with a directory): relative paths' base changes
+    #: The directories cd moves to, in order (None: not known), so a relative path is judged
+    #: against each folder it may be relative to.
+    cd_targets: tuple[str | None, ...] = ()
+    #: Words of programs whose file arguments the table does not know: any may name a file,
+    #: read or written, so deny and confirm path rules are tried on each.
+    mentions: tuple[str, ...] = ()
 
 
 class _Limit(Exception):
@@ -198,17 +224,34 @@ class _Walker:
         self.nodes = 0
         self.uses_home = False
         self.changes_dir = False
+        self.links: str | None = None  # a command that makes links: later paths may go through them
+        self.mentions: list[str] = []
+        self.cd_targets: list[str | None] = []
+        self.bindings: dict[str, str] = {}  # a static loop's variable, while its body is judged
+        self.unrolled = 0  # loop iterations judged so far in the loops around this one
 
     def result(self) -> Analysis:
         paths = self.paths
-        if self.changes_dir:  # a relative path after a cd: its folder is not known from the text
+        if self.links:  # `ln -s ../protected l; echo x > l/file`: a path may go through a new link
+            paths = [replace(u, path=None, why=self.links, glob=None) for u in paths]
+            paths.append(PathUse("write", None, self.links, self.links))
+        elif self.changes_dir and None in self.cd_targets:  # a cd to a folder not known from the text
             paths = [
-                PathUse(u.operation, None, u.raw, "a relative path after a change of directory", u.redirect)
+                replace(u, path=None, why="a relative path after a change of directory", glob=None)
                 if u.path is not None and not u.path.startswith(("/", HOME))
                 else u
                 for u in paths
             ]
-        return Analysis(tuple(self.parts), tuple(paths), None, self.uses_home, self.changes_dir)
+        mentions = () if self.links else tuple(dict.fromkeys(self.mentions))
+        return Analysis(
+            tuple(self.parts),
+            tuple(paths),
+            None,
+            self.uses_home,
+            self.changes_dir,
+            tuple(self.cd_targets),
+            mentions,
+        )
 
     def _count(self, n: int = 1) -> None:
         self.nodes += n
@@ -292,6 +335,10 @@ class _Walker:
             current = stack.pop()
             self._count()
             for child in current.children:
+                if child.type == "word" and "`" in _text(child):
+                    for inner in _backticks(_text(child)):
+                        self.script(inner, level + 1)  # `${x:=`cmd`}`: the grammar leaves it a word
+                    continue
                 if child.type in ("command_substitution", "process_substitution"):
                     bodies.extend(c for c in child.children if c.is_named)
                 elif child.type in ("compound_statement", "subshell", "do_group") or (
@@ -440,16 +487,49 @@ class _Walker:
         self.parts.append(Part(tuple(words), _clip(raw), dynamic=dynamic, harmless=dynamic is None))
 
     def _for(self, node: Node, level: int, stack: list[tuple[Node, int]]) -> None:
+        """A loop over words known without running anything is judged once per word, with the
+        variable replaced by it (``for svc in a b; do systemctl status "$svc"; done``); any other
+        loop is dynamic, and its body judged once as written."""
         variable = node.child_by_field_name("variable")
         name = _text(variable) if variable is not None else ""
-        dynamic = None
-        for value in node.children_by_field_name("value"):
-            word = self.word(value, level)
-            if word.value is None:
-                dynamic = dynamic or word.why
+        words = [self.word(value, level) for value in node.children_by_field_name("value")]
+        dynamic = next((w.why for w in words if w.value is None), None)
+        if dynamic is None and any(w.glob for w in words):
+            dynamic = "a loop over a glob's matches"
+        if node.children and node.children[0].type == "select":
+            dynamic = dynamic or "select reads its choice at run time"
         header = _clip(_text(node).split("\n", 1)[0])
-        self.parts.append(Part((), header, dynamic=dynamic, assigns=(name,) if name else ()))
         body = node.child_by_field_name("body")
+        values = [w.value for w in words if w.value is not None]
+        local = re.fullmatch(r"[a-z_][a-z0-9_]*", name) is not None and name not in _ENV_LIKE
+        unroll = len(values) * max(self.unrolled, 1)
+        static = (
+            dynamic is None and body is not None and bool(words) and len(values) <= MAX_LOOP_VALUES and local
+        )
+        if static and unroll > MAX_UNROLLED:
+            static = False
+            dynamic = f"loops nested {unroll} times over; more than {MAX_UNROLLED} are not judged"
+        if static and body is not None:
+            self.parts.append(Part((), header, harmless=True))
+            saved, outer = self.bindings, self.unrolled
+            self.unrolled = unroll
+            try:
+                for value in values:
+                    self.bindings = {**saved, name: value}
+                    self.statements([body], level + 1)
+            finally:
+                self.bindings, self.unrolled = saved, outer
+            return
+        if dynamic is None and not words:
+            dynamic = "a loop over the positional parameters"
+        self.parts.append(
+            Part(
+                (),
+                header,
+                dynamic=dynamic or f"a loop over {len(words)} words",
+                assigns=(name,) if name else (),
+            )
+        )
         if body is not None:
             stack.append((body, level))
 
@@ -464,14 +544,15 @@ class _Walker:
         for item in node.children:
             if item.type != "case_item":
                 continue
+            body = _item_body_start(item)
             for child in item.children:
-                if (child.type in _VALUE_TYPES and child.type != "word") or (
-                    child.type == "word" and child.parent is item and child != item.children[-1]
-                ):
-                    if child.type in _VALUE_TYPES and child.start_byte < _item_body_start(item):
-                        self.word(child, level, pattern=True)
-                        continue
-                if child.is_named and child.start_byte >= _item_body_start(item):
+                if not child.is_named:
+                    continue
+                if child.start_byte < body:  # a pattern: its expansions run, its text is data
+                    pattern = self.word(child, level, pattern=True)
+                    if pattern.value is None:
+                        self.parts.append(Part((), _clip(_text(child)), dynamic=pattern.why))
+                else:
                     stack.append((child, level))
 
     # -- simple commands -------------------------------------------------------------------------
@@ -498,6 +579,7 @@ class _Walker:
                 dynamic = dynamic or f"'{kind}' in a command is not judged"
         words += [self.word(n, level) for n in (*trailing, *extra)]
         text = _clip(_text(node) + "".join(" " + _text(n) for n in extra))
+        dynamic = dynamic or _joined_words(node)
         if not words:  # only assignments (and redirections)
             self.parts.append(Part((), text, dynamic=dynamic, assigns=tuple(assigns)))
             return
@@ -506,6 +588,12 @@ class _Walker:
             dynamic = dynamic or f"the command name is computed at run time ({name.why})"
         elif name.glob:
             dynamic = dynamic or "the command name is a glob"
+        unknown = next((w for w in words[1:] if w.value is None and not w.filename), None)
+        divergent = next((w for w in words if w.divergent), None)
+        if divergent is not None:
+            dynamic = dynamic or divergent.why
+        elif unknown is not None and not _inert(words):
+            dynamic = dynamic or f"an argument is computed at run time ({unknown.why})"
         self.simple(tuple(words), text, level, dynamic=dynamic, assigns=tuple(assigns))
 
     def simple(
@@ -522,10 +610,19 @@ class _Walker:
         which files it touches and what it runs in turn (a wrapper's command, ``sh -c`` text)."""
         if level > MAX_DEPTH:
             raise _Limit(f"it nests more than {MAX_DEPTH} levels of commands")
-        seen = programs.inspect([w.value for w in words], [w.glob for w in words])
+        seen = programs.inspect([w.value for w in words])
         dynamic = dynamic or seen.dynamic
-        for name in seen.assigns:
-            assigns = (*assigns, name)
+        if open_tail and dynamic is None:
+            program = posixpath.basename(words[0].value or "")
+            if program in programs.XARGS_SAFE:  # the words it adds are judged as files it reads
+                if program not in programs.NO_FILE_READS:
+                    operation: Literal["read", "list"] = "list" if program in programs.LISTS_ONLY else "read"
+                    self.paths.append(
+                        PathUse(operation, None, text, "xargs names the files at run time", tree=True)
+                    )
+            else:
+                dynamic = "xargs adds words it reads at run time, options included"
+        assigns = (*assigns, *seen.assigns)
         self.parts.append(
             Part(
                 words,
@@ -534,32 +631,49 @@ class _Walker:
                 assigns=assigns,
                 transparent=seen.transparent,
                 open_tail=open_tail,
+                opaque=seen.opaque,
             )
         )
         if seen.changes_dir:
             self.changes_dir = True
+            self.cd_targets.append(_cd_target(words))
+        if seen.makes_links:
+            self.links = self.links or f"{text[:60]} makes links, which later paths may go through"
         for operation, index in seen.paths:
             self._path(words[index], operation)
+        for operation, index in seen.trees:
+            self._path(words[index], operation, tree=True)
         for operation, value in seen.value_paths:
-            self._path(Word(value, value), operation)
+            if value.endswith("/**"):  # everything below a folder (tar -C DIR -x, grep -r with no file)
+                self._path(Word(value[:-3] or ".", value), operation, tree=True)
+            else:
+                self._path(Word(value, value), operation)
         if seen.unknown_writes:
-            self.paths.append(
-                PathUse("write", None, text, why=f"it writes files it names itself: {seen.unknown_writes}")
-            )
+            why = f"it writes files it names itself: {seen.unknown_writes}"
+            self.paths.append(PathUse("write", None, text, why=why))
+        if not seen.paths_known:
+            self.mentions += _mentioned(words)
         for inner in seen.runs:
             if inner.script is not None:
                 self.script(inner.script, level + 1)
-            else:
-                start, stop = inner.span
-                inner_words = words[start:stop]
-                if inner_words:
-                    self.simple(
-                        tuple(inner_words),
-                        _clip(" ".join(w.raw for w in inner_words)),
-                        level + 1,
-                        open_tail=inner.open_tail or open_tail,
-                        dynamic=None if inner_words[0].value is not None else "the command name is computed",
-                    )
+                continue
+            start, stop = inner.span
+            inner_words = tuple(
+                Word(None, w.raw, "find puts each file's name there", filename=True)
+                if w.value in inner.placeholders
+                else w
+                for w in words[start:stop]
+            )
+            if not inner_words:
+                continue
+            unknown = next((w for w in inner_words if w.value is None and not w.filename), None)
+            self.simple(
+                inner_words,
+                _clip(" ".join(w.raw for w in inner_words)),
+                level + 1,
+                open_tail=inner.open_tail or open_tail,
+                dynamic=None if unknown is None else f"a word is computed at run time ({unknown.why})",
+            )
 
     # -- words -----------------------------------------------------------------------------------
 
@@ -567,6 +681,8 @@ class _Walker:
         """A word's value, with quotes removed; None (and why) when expansions make it unknown.
         Substitutions inside it are walked: the commands they run are parts."""
         pieces: list[str] = []
+        unquoted: list[str] = []  # the word as written, its quoted parts blanked: for brace and ~ checks
+        divergent = False
         why: str | None = None
         glob = False
         many = False
@@ -576,8 +692,9 @@ class _Walker:
             self._count()
             kind = current.type
             raw = _text(current)
-            if kind == "word" or (kind == "number") or kind == "regex":
-                value, bad, has_glob = _unquoted(raw) if kind == "word" else (raw, None, False)
+            if kind in ("word", "number", "regex"):
+                unquoted.append(raw if not quoted else "_")
+                value, bad, has_glob = _unquoted(raw) if kind == "word" and not quoted else (raw, None, False)
                 if bad:
                     why = why or bad
                 if (
@@ -594,30 +711,49 @@ class _Walker:
             elif kind == "concatenation":
                 stack.extend((c, quoted) for c in reversed(current.children))
             elif kind == "string":
+                unquoted.append("_")
                 stack.extend((c, True) for c in reversed(current.children) if c.is_named)
             elif kind == "string_content":
                 value, bad = _double_quoted(raw)
                 why = why or bad
                 pieces.append(value)
             elif kind == "raw_string":
+                unquoted.append("_")
                 pieces.append(raw[1:-1])
             elif kind == "ansi_c_string":
+                unquoted.append("_")
                 inner = raw[2:-1]
                 if "'" in inner:
                     why = why or "a $'...' string holding a quote, which dash reads differently"
+                    divergent = True
                 pieces.append(_ansi_c(inner))
             elif kind in ("simple_expansion", "expansion") and raw in ("$HOME", "${HOME}"):
                 pieces.append(HOME)
                 self.uses_home = True
+            elif (
+                kind in ("simple_expansion", "expansion")
+                and (bound := _bound(raw, self.bindings)) is not None
+            ):
+                if not quoted and re.search(r"[\s*?\[]", bound):
+                    why = why or f"{raw} holds a space or a glob, split and expanded when unquoted"
+                unquoted.append("_")
+                pieces.append(bound)
             elif kind in ("command_substitution", "process_substitution"):
                 why = why or f"{'a command' if kind[0] == 'c' else 'a process'} substitution {_clip(raw, 60)}"
                 bodies = [c for c in current.children if c.is_named]
                 if bodies:
                     self.statements(bodies, level + 1)
             elif kind in (
-                "simple_expansion", "expansion", "arithmetic_expansion", "translated_string",
-                "brace_expression", "array", "special_variable_name", "variable_name", "extglob_pattern",
-            ):  # fmt: skip
+                "simple_expansion",
+                "expansion",
+                "arithmetic_expansion",
+                "translated_string",
+                "brace_expression",
+                "array",
+                "special_variable_name",
+                "variable_name",
+                "extglob_pattern",
+            ):
                 why = why or f"{_describe(kind)} {_clip(raw, 60)}"
                 many = many or not quoted
                 self._nested_commands(current, level + 1)
@@ -627,27 +763,130 @@ class _Walker:
                 pieces.append(raw)
             else:
                 why = why or f"'{kind}' is not judged"
+        written = "".join(unquoted)
+        if not why and "{" in written and re.search(r"\{[^{}]*(,|\.\.)[^{}]*\}", re.sub(r"\\.", "", written)):
+            why = f"a brace expansion in {_clip(_text(node), 60)!r}"
+        if not why and re.search(r"(?<!\\)[=:]~", written):
+            why = f"a ~ after '=' or ':' in {_clip(_text(node), 60)!r}, which bash expands and dash does not"
         value = None if why else "".join(pieces)
-        if pattern:
-            return Word(value, _text(node), why, glob, many)
-        return Word(value, _text(node), why, glob, many and why is not None)
+        return Word(value, _text(node), why, glob, many and (pattern or why is not None), divergent=divergent)
 
-    def _path(self, word: Word, operation: Literal["read", "write"], redirect: bool = False) -> None:
+    def _path(
+        self,
+        word: Word,
+        operation: Literal["read", "write", "list"],
+        redirect: bool = False,
+        tree: bool = False,
+    ) -> None:
         if word.value is None:
-            self.paths.append(PathUse(operation, None, word.raw, word.why, redirect))
+            self.paths.append(PathUse(operation, None, word.raw, word.why, redirect, tree))
             return
         value = word.value
         if redirect and value in _HARMLESS_TARGETS:
             return
-        if word.glob:
-            self.paths.append(PathUse(operation, None, word.raw, "a glob in a path", redirect))
+        if word.glob and redirect:
+            self.paths.append(PathUse(operation, None, word.raw, "a glob in a redirect target", redirect))
             return
         if re.match(r"/dev/(tcp|udp)/", value) and redirect:
             self.paths.append(
                 PathUse(operation, None, word.raw, "a network connection through /dev/tcp", redirect)
             )
             return
-        self.paths.append(PathUse(operation, value, word.raw, None, redirect))
+        if word.glob:  # the host expands it; without that, judged by the folder its matches stay in
+            self.paths.append(
+                PathUse(operation, _glob_folder(value), word.raw, None, redirect, True, glob=value)
+            )
+            return
+        self.paths.append(PathUse(operation, value, word.raw, None, redirect, tree))
+
+
+MAX_LOOP_VALUES = 16
+MAX_UNROLLED = 64  # iterations of nested static loops judged, in all
+#: Lower-case variables programs read from the environment: a loop may not set them.
+_ENV_LIKE = frozenset("http_proxy https_proxy ftp_proxy all_proxy no_proxy rsync_proxy wais_proxy".split())
+
+
+def _bound(raw: str, bindings: dict[str, str]) -> str | None:
+    """The value of ``$name`` or ``${name}`` when ``name`` is a static loop's variable."""
+    match = re.fullmatch(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})", raw)
+    if match is None:
+        return None
+    return bindings.get(match.group(1) or match.group(2))
+
+
+def _cd_target(words: tuple[Word, ...]) -> str | None:
+    """Where ``cd DIR`` goes (``cd`` alone: home); None for anything else that changes folder."""
+    if words[0].value != "cd":
+        return None
+    rest = [w for w in words[1:] if w.value not in ("-L", "-P", "-e", "-@")]
+    if not rest:
+        return HOME
+    target = rest[0].value
+    return None if target is None or target == "-" or rest[0].glob or len(rest) > 1 else target
+
+
+def _inert(words: tuple[Word, ...]) -> bool:
+    """echo (and printf with a known format) only prints: words computed at run time change what
+    it prints, not what it does."""
+    name = words[0].value
+    if name in ("echo", "true", "false", ":"):
+        return True
+    return (
+        name == "printf"
+        and len(words) > 1
+        and words[1].value is not None
+        and not words[1].value.startswith("-")
+    )
+
+
+def _joined_words(command: Node) -> str | None:
+    """bash removes a backslash-newline inside a word (``pw\\<newline>n`` is ``pwn``); the grammar
+    splits the word there. Two children with only line continuations between them are one word."""
+    text = command.text or b""
+    for left, right in itertools.pairwise(command.children):
+        gap = text[left.end_byte - command.start_byte : right.start_byte - command.start_byte]
+        if gap and not gap.strip(b"\\\n") and b"\\\n" in gap:
+            return "a line continuation inside a word"
+    return None
+
+
+def _backticks(text: str) -> list[str]:
+    """The command lines inside backquotes in ``text`` (an unescaped pair each)."""
+    out, i = [], 0
+    while (start := text.find("`", i)) >= 0:
+        end = start + 1
+        while end < len(text) and text[end] != "`":
+            end += 2 if text[end] == "\\" else 1
+        if end >= len(text):
+            raise _Limit(f"an unterminated backquote in {_clip(text, 60)!r}")
+        out.append(text[start + 1 : end].replace("\\`", "`"))
+        i = end + 1
+    return out
+
+
+def _glob_folder(value: str) -> str:
+    """The folder every match of a glob stays below: ``/var/log/*.log`` -> ``/var/log``."""
+    head = re.split(r"[*?\[]", value, maxsplit=1)[0]
+    folder = head.rsplit("/", 1)[0] if "/" in head else "."
+    return folder or "/"
+
+
+def _mentioned(words: tuple[Word, ...]) -> list[str]:
+    """Every argument and option value that could name a file (``--from=F``, ``-fF``, ``F``)."""
+    out = []
+    for word in words[1:]:
+        value = word.value
+        if not value or value in ("-", "--"):
+            continue
+        if value.startswith("--"):
+            _, eq, rest = value.partition("=")
+            if eq and rest:
+                out.append(rest)
+        elif value.startswith("-") and len(value) > 2:
+            out += [value[k:] for k in range(2, min(len(value), 24))]
+        elif not value.startswith("-"):
+            out.append(value)
+    return out
 
 
 def _item_body_start(item: Node) -> int:
