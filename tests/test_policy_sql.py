@@ -317,8 +317,10 @@ REFUSED_SQLITE = [
     ("REPLACE INTO users VALUES (9, 'x', NULL, NULL)", "REPLACE is not a read statement"),
     ("INSERT OR IGNORE INTO users (id, name) VALUES (1, 'x')", "INSERT is not a read statement"),
     ("INSERT OR REPLACE INTO users (id, name) VALUES (1, 'x')", "INSERT is not a read statement"),
-    ("INSERT INTO users (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-     "INSERT is not a read statement"),
+    (
+        "INSERT INTO users (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+        "INSERT is not a read statement",
+    ),
     ("UPSERT INTO users VALUES (1)", "UPSERT is not a read statement"),
     ("REINDEX", "REINDEX is not a read statement"),
     ("ANALYZE", "ANALYZE is not a read statement"),
@@ -385,10 +387,15 @@ REFUSED_POSTGRES = [
     # data-modifying CTEs, INTO, locks
     ("WITH d AS (DELETE FROM users RETURNING *) SELECT * FROM d", "DELETE is not a read statement"),
     ("WITH u AS (UPDATE users SET name = 'x' RETURNING *) SELECT count(*) FROM u", "UPDATE is not a read"),
-    ("WITH i AS (INSERT INTO users (id, name) VALUES (9, 'x') RETURNING id) SELECT * FROM i",
-     "INSERT is not a read statement"),
-    ("WITH a AS (SELECT 1), b AS (WITH c AS (DELETE FROM orders RETURNING id) SELECT * FROM c) "
-     "SELECT * FROM b", "DELETE is not a read statement"),
+    (
+        "WITH i AS (INSERT INTO users (id, name) VALUES (9, 'x') RETURNING id) SELECT * FROM i",
+        "INSERT is not a read statement",
+    ),
+    (
+        "WITH a AS (SELECT 1), b AS (WITH c AS (DELETE FROM orders RETURNING id) SELECT * FROM c) "
+        "SELECT * FROM b",
+        "DELETE is not a read statement",
+    ),
     ("SELECT * INTO users2 FROM users", "SELECT ... INTO"),
     ("SELECT * INTO TEMP users2 FROM users", "SELECT ... INTO"),
     ("SELECT * FROM users FOR UPDATE", "FOR UPDATE/FOR SHARE"),
@@ -412,7 +419,7 @@ REFUSED_POSTGRES = [
     ("SELECT pg_read_file('/etc/passwd')", "function pg_read_file reads server files"),
     ("SELECT PG_READ_FILE('/etc/passwd')", "function pg_read_file reads server files"),
     ("SELECT pg_catalog.pg_read_file('/etc/passwd')", "function pg_read_file"),
-    ('SELECT "pg_read_file"(\'/etc/passwd\')', "function pg_read_file"),
+    ("SELECT \"pg_read_file\"('/etc/passwd')", "function pg_read_file"),
     ("SELECT pg_read_file /* gap */ ('/etc/passwd')", "function pg_read_file"),
     ("SELECT * FROM (SELECT pg_read_file('/etc/passwd')) AS s", "function pg_read_file"),
     ("WITH f AS (SELECT pg_read_file('/etc/passwd') AS x) SELECT * FROM f", "function pg_read_file"),
@@ -428,8 +435,10 @@ REFUSED_POSTGRES = [
     # attribute notation: x.f is f(x); this one really prints the server's postgresql.conf
     ("SELECT f.pg_read_file FROM CAST('postgresql.conf' AS text) AS f", "function pg_read_file"),
     ("SELECT (f).pg_read_file FROM CAST('postgresql.conf' AS text) AS f", "function pg_read_file"),
-    ("SELECT pg_catalog.pg_read_file FROM CAST('postgresql.conf' AS text) AS pg_catalog",
-     "function pg_read_file"),
+    (
+        "SELECT pg_catalog.pg_read_file FROM CAST('postgresql.conf' AS text) AS pg_catalog",
+        "function pg_read_file",
+    ),
     ("SELECT f.pg_promote FROM CAST(true AS boolean) AS f", "function pg_promote"),
     ("SELECT lo_import('/etc/passwd')", "function lo_import"),
     ("SELECT lo_export(1, '/tmp/x')", "function lo_export writes server files"),
@@ -472,7 +481,7 @@ REFUSED_POSTGRES = [
     ("SELECT 1 AS x$$; DELETE FROM users; $$", "cannot parse"),  # x$$ is one word to PostgreSQL
     ("SELECT 1$$;$$", "dollar quote right after a word"),
     ("SELECT `a;b`", "unexpected character"),
-    ('SELECT U&"\\0070g_read_file"(\'/etc/passwd\')', 'U&"..." identifiers'),
+    ("SELECT U&\"\\0070g_read_file\"('/etc/passwd')", 'U&"..." identifiers'),
     ("SELECT $1", "query parameters"),
     ("SELECT 1 FROM users ORDER/**/BY 1", "cannot parse"),  # fails closed where sqlglot is unsure
 ]
@@ -516,8 +525,13 @@ def _cases(*groups: tuple[str, list]) -> list:
 
 @pytest.mark.parametrize(
     ("dialect", "sql"),
-    _cases(("sqlite", ALLOWED_BOTH), ("postgres", ALLOWED_BOTH), ("sqlite", ALLOWED_SQLITE),
-           ("postgres", ALLOWED_POSTGRES), ("mysql", ALLOWED_MYSQL)),
+    _cases(
+        ("sqlite", ALLOWED_BOTH),
+        ("postgres", ALLOWED_BOTH),
+        ("sqlite", ALLOWED_SQLITE),
+        ("postgres", ALLOWED_POSTGRES),
+        ("mysql", ALLOWED_MYSQL),
+    ),
 )
 def test_allows_reads(dialect: str, sql: str) -> None:
     assert read_only_problem(sql, dialect) is None
@@ -525,8 +539,13 @@ def test_allows_reads(dialect: str, sql: str) -> None:
 
 @pytest.mark.parametrize(
     ("dialect", "sql", "why"),
-    _cases(("sqlite", REFUSED_BOTH), ("postgres", REFUSED_BOTH), ("sqlite", REFUSED_SQLITE),
-           ("postgres", REFUSED_POSTGRES), ("mysql", REFUSED_MYSQL)),
+    _cases(
+        ("sqlite", REFUSED_BOTH),
+        ("postgres", REFUSED_BOTH),
+        ("sqlite", REFUSED_SQLITE),
+        ("postgres", REFUSED_POSTGRES),
+        ("mysql", REFUSED_MYSQL),
+    ),
 )
 def test_refuses_with_a_reason(dialect: str, sql: str, why: str) -> None:
     problem = read_only_problem(sql, dialect)
@@ -599,8 +618,12 @@ def _run_on_sqlite(tmp_path: Path, sql: str) -> tuple[dict[str, object], dict[st
         connection.close()
     sqlite_cli = shutil.which("sqlite3")
     if sqlite_cli:
-        run = subprocess.run([sqlite_cli, "-bail", "-batch", "-init", os.devnull, str(database), sql],
-                             capture_output=True, text=True, timeout=20)
+        run = subprocess.run(
+            [sqlite_cli, "-bail", "-batch", "-init", os.devnull, str(database), sql],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         assert run.returncode == 0 and not run.stderr, run.stderr
     return before, _snapshot(directory)
 
@@ -629,8 +652,21 @@ class Postgres:
 
     def psql(self, *commands: str, database: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run each command as psql runs a `-c` (one query message each) in one session."""
-        args = [str(self.bin / "psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
-                "-h", self.socket_dir, "-U", "postgres", "-d", database or self.database]
+        args = [
+            str(self.bin / "psql"),
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            self.socket_dir,
+            "-U",
+            "postgres",
+            "-d",
+            database or self.database,
+        ]
         for command in commands:
             args += ["-c", command]
         return subprocess.run(args, capture_output=True, text=True, timeout=30)
@@ -664,16 +700,40 @@ def postgres() -> Iterator[Postgres]:
     started = False
     try:
         steps = [
-            run(str(bin_dir / "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                "--locale=C", "--no-sync"),
-            run(str(bin_dir / "pg_ctl"), "-D", data, "-l", os.path.join(home, "log"), "-w", "-t", "30",
-                "-o", f"-k {home} -c listen_addresses= -c fsync=off", "start"),
+            run(
+                str(bin_dir / "initdb"),
+                "-D",
+                data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ),
+            run(
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                data,
+                "-l",
+                os.path.join(home, "log"),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                f"-k {home} -c listen_addresses= -c fsync=off",
+                "start",
+            ),
         ]
         for step in steps:
             if step.returncode != 0:
                 log = Path(home, "log")
-                pytest.fail(f"PostgreSQL did not start: {step.args}\n{step.stdout}\n{step.stderr}\n"
-                            f"{log.read_text() if log.exists() else ''}")
+                pytest.fail(
+                    f"PostgreSQL did not start: {step.args}\n{step.stdout}\n{step.stderr}\n"
+                    f"{log.read_text() if log.exists() else ''}"
+                )
         started = True
         server = Postgres(bin=bin_dir, socket_dir=home)
         created = server.psql("CREATE DATABASE gtp", database="postgres")
@@ -712,8 +772,14 @@ def test_postgres_allowed_statements_do_not_write(postgres: Postgres, sql: str) 
 
 def test_postgres_fingerprint_and_xid_see_a_write(postgres: Postgres) -> None:
     """The ground truth above can fail: a write changes the fingerprint and assigns an xid."""
-    run = postgres.psql("BEGIN", FINGERPRINT, "UPDATE users SET name = name || '!' WHERE id = 1",
-                        FINGERPRINT, NO_XID, "ROLLBACK")
+    run = postgres.psql(
+        "BEGIN",
+        FINGERPRINT,
+        "UPDATE users SET name = name || '!' WHERE id = 1",
+        FINGERPRINT,
+        NO_XID,
+        "ROLLBACK",
+    )
     assert run.returncode == 0, run.stderr
     fingerprints = [line for line in run.stdout.splitlines() if line.startswith("FP=")]
     assert fingerprints[0] != fingerprints[1]

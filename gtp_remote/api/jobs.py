@@ -27,16 +27,30 @@ async def jobs_list(request: web.Request) -> web.StreamResponse:
 
 
 async def job_get(request: web.Request) -> web.StreamResponse:
+    """Its owner sees a job, an admin any; an approver, those on servers it may use (to decide)."""
     api = request.app[API]
-    job = await api.jobs.get(request.match_info["job_id"], _scope(request))
+    caller = request[CALLER]
+    job_id = request.match_info["job_id"]
+    scope = _scope(request)
+    if scope is not None and "approve" in caller.operations:
+        job = await api.jobs.get(job_id, None)
+        if job.token != caller.name and not _may_decide(api, request, job):
+            raise NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
+    else:
+        job = await api.jobs.get(job_id, scope)
     return json_response(job.view())
+
+
+def _may_decide(api, request: web.Request, job: Job) -> bool:  # type: ignore[no-untyped-def]
+    inventory = api.gateway.inventory
+    return all(request[CALLER].may_use(inventory, s) for s in _servers_of(job))
 
 
 def _servers_of(job: Job) -> list[str]:
     pending = job.pending or {}
     if pending.get("servers"):
         return list(pending["servers"])
-    return [pending.get("server") or job.server or ""]
+    return [pending["server"]] if pending.get("server") else (job.server or "").split(",")
 
 
 async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
@@ -45,8 +59,7 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     caller.require("approve")
     job_id = request.match_info["job_id"]
     job = await api.jobs.get(job_id, None)
-    inventory = api.gateway.inventory
-    if not all(caller.may_use(inventory, s) for s in _servers_of(job)):
+    if not _may_decide(api, request, job):
         # approvers are scoped like everyone: a job on a server they may not use is not theirs
         raise NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
     job = await api.jobs.decide(job.id, None, approve, caller.name)

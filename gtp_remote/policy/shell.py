@@ -26,6 +26,7 @@ import itertools
 import posixpath
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -36,7 +37,8 @@ from tree_sitter import Language, Node, Parser
 from gtp_remote.policy import programs
 
 MAX_BYTES = 1024 * 1024
-MAX_NODES = 400_000
+MAX_NODES = 100_000
+PARSE_SECONDS = 0.5  # a command that takes longer to parse (megabytes of tiny commands) is refused
 MAX_DEPTH = 48
 #: Stands for the server user's home directory inside a value (``~``, ``$HOME``): resolved with
 #: the host's facts when a policy judges it. A NUL can never be part of a real command.
@@ -182,22 +184,35 @@ def _analyse(text: str) -> Analysis:
 _CHUNK = 16 * 1024
 
 
-def _parse(text: str) -> Node:
+def _parse(text: str) -> tuple[Node, bytes]:
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > _CHUNK:
         # Read in chunks through a callback: the library holds the GIL while it parses bytes
         # given whole, and returns to Python between chunks, so other threads (the event loop)
         # keep running while a long command is parsed in a worker thread.
-        tree = _parser().parse(lambda offset, _point: data[offset : offset + _CHUNK])
+        deadline = time.monotonic() + PARSE_SECONDS
+        try:
+            tree = _parser().parse(
+                lambda offset, _point: data[offset : offset + _CHUNK],
+                progress_callback=lambda *_: time.monotonic() > deadline,
+            )
+        except ValueError:  # the parse was stopped at the deadline
+            raise _Limit(
+                f"it took over {PARSE_SECONDS:g}s to parse; split it into smaller commands"
+            ) from None
     else:
         tree = _parser().parse(data)
     root = tree.root_node
+    if root.descendant_count > MAX_NODES:  # known before walking it: refused at once
+        raise _Limit(
+            f"it has {root.descendant_count} syntax nodes; over {MAX_NODES} are not judged: split it"
+        )
     if root.has_error:
         bad = _first_error(root)
         line = bad.start_point[0] + 1 if bad is not None else 1
-        near = bad.text.decode("utf-8", "replace")[:40] if bad is not None and bad.text else ""
+        near = data[bad.start_byte : bad.end_byte].decode("utf-8", "replace")[:40] if bad is not None else ""
         raise _Limit(f"it is not valid shell (line {line}{f', near {near!r}' if near else ''})")
-    return root
+    return root, data
 
 
 def _first_error(root: Node) -> Node | None:
@@ -212,7 +227,9 @@ def _first_error(root: Node) -> Node | None:
 
 
 def _text(node: Node) -> str:
-    return node.text.decode("utf-8", "surrogatepass") if node.text is not None else ""
+    """A node's source text, sliced from the script being walked. (``Node.text`` would ask the
+    parser's reader again for a script parsed in chunks: slow on long input.)"""
+    return _local.source[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass")
 
 
 class _Walker:
@@ -262,7 +279,13 @@ class _Walker:
         """A whole command line (the top, or the text a wrapper runs: ``sh -c``, ``ssh host``)."""
         if depth > MAX_DEPTH:
             raise _Limit(f"it nests more than {MAX_DEPTH} levels of commands")
-        self.statements([_parse(text)], depth)
+        root, data = _parse(text)
+        outer = getattr(_local, "source", b"")
+        _local.source = data
+        try:
+            self.statements([root], depth)
+        finally:
+            _local.source = outer
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -669,7 +692,7 @@ class _Walker:
             unknown = next((w for w in inner_words if w.value is None and not w.filename), None)
             self.simple(
                 inner_words,
-                _clip(" ".join(w.raw for w in inner_words)),
+                _clip(" ".join(w.raw for w in inner_words[:64])),
                 level + 1,
                 open_tail=inner.open_tail or open_tail,
                 dynamic=None if unknown is None else f"a word is computed at run time ({unknown.why})",
@@ -842,9 +865,8 @@ def _inert(words: tuple[Word, ...]) -> bool:
 def _joined_words(command: Node) -> str | None:
     """bash removes a backslash-newline inside a word (``pw\\<newline>n`` is ``pwn``); the grammar
     splits the word there. Two children with only line continuations between them are one word."""
-    text = command.text or b""
     for left, right in itertools.pairwise(command.children):
-        gap = text[left.end_byte - command.start_byte : right.start_byte - command.start_byte]
+        gap = _local.source[left.end_byte : right.start_byte]
         if gap and not gap.strip(b"\\\n") and b"\\\n" in gap:
             return "a line continuation inside a word"
     return None

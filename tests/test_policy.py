@@ -1,0 +1,275 @@
+"""The policy engine's own rules: how rules match, how layers combine, what is dynamic, limits.
+
+The attack and benign corpora (test_policy_attacks.py, test_policy_benign.py) prove the engine
+against real shells; these pin down its semantics one at a time, with the reason each verdict
+gives (what an operator reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from gtp_remote.config import load_inventory
+from gtp_remote.policy import Facts, Layers, Policy, PolicyConfig, analyse, rule_warnings, shell
+
+FACTS = Facts(home="/home/ops", cwd="/home/ops")
+
+
+def policy(name: str = "test", **rules: object) -> Policy:
+    return Policy(PolicyConfig.model_validate(rules), name)
+
+
+def verdict(p: Policy | Layers, command: str, **kw: object) -> str:
+    return p.check_command(command, FACTS, **kw).action  # type: ignore[arg-type]
+
+
+# -- rules ---------------------------------------------------------------------------------------------
+
+
+def test_rules_match_word_by_word():
+    p = policy(commands={"allow": ["git diff *", "git status", "kubectl get *", "systemctl status *"]})
+    assert verdict(p, "git diff HEAD~1 -- src/") == "allow"
+    assert verdict(p, "git diff") == "allow"  # a trailing "*" word is any number of words, none too
+    assert verdict(p, "git difftool -x sh") != "allow"  # not a word-prefix of diff
+    assert verdict(p, "git status") == "allow" and verdict(p, "git status --porcelain") == "deny"
+    assert verdict(p, "kubectl   'get'  \"pods\" -A") == "allow"  # quotes and spacing are the shell's
+    assert verdict(p, "systemctl restart nginx") == "deny"
+
+
+def test_a_glob_ending_inside_a_word_is_warned_about():
+    config = PolicyConfig.model_validate(
+        {"commands": {"allow": ["git diff*", "ls *"], "confirm": ["kubectl delete*"]}}
+    )
+    warnings = rule_warnings(config)
+    assert len(warnings) == 2 and "git diff *" in warnings[0] and "kubectl delete *" in warnings[1]
+
+
+def test_deny_rules_also_match_the_whole_line_and_any_path_to_the_program():
+    p = policy(commands={"deny": ["git push*", "rm *"]})
+    assert verdict(p, "git push origin main") == "deny"  # as a glob over the joined words, too
+    assert verdict(p, "/usr/bin/rm -rf x") == "deny" and verdict(p, "\\rm x") == "deny"
+
+
+def test_broken_rules_are_errors_at_load_time():
+    with pytest.raises(ValidationError, match="bad regular expression"):
+        PolicyConfig.model_validate({"commands": {"deny": ["re:(unclosed"]}})
+    with pytest.raises(ValidationError, match="cannot split"):
+        PolicyConfig.model_validate({"commands": {"deny": ["echo 'unclosed"]}})
+    with pytest.raises(ValidationError, match="dynamic"):
+        PolicyConfig.model_validate({"dynamic": "allow"})  # never allow
+
+
+# -- layers --------------------------------------------------------------------------------------------
+
+
+def test_the_strictest_layer_wins_and_empty_layers_abstain():
+    token = policy("token chatgpt", commands={"deny": ["curl *"]})
+    server = policy("server db", commands={"allow": ["curl *", "ls *"], "confirm": ["touch *"]})
+    empty = policy("group all")
+    layers = Layers([token, server, empty])
+    assert verdict(layers, "ls -la") == "allow"
+    decision = layers.check_command("curl -s http://x", FACTS)
+    assert (decision.action, decision.layer, decision.rule) == ("deny", "token chatgpt", "curl *")
+    assert verdict(layers, "touch x") == "confirm"
+    assert Layers([empty]).check_command("rm -rf /", FACTS).reason == "no policy applies"
+
+
+def test_only_rules_or_settings_make_a_layer_active():
+    assert not PolicyConfig().active
+    assert PolicyConfig.model_validate({"dynamic": "deny"}).active
+    assert PolicyConfig.model_validate({"default": "deny"}).active
+
+
+def test_code_needs_an_explicit_allow_and_deny_rules_on_its_runner_count():
+    assert policy(commands={"allow": ["ls *"]}).check_code("python", "python3 -").action == "confirm"
+    assert (
+        policy(commands={"allow": ["ls *"]}, code="allow").check_code("python", "python3 -").action == "allow"
+    )
+    assert (
+        policy(commands={"deny": ["python3 *"]}, code="allow").check_code("python", "python3 -").action
+        == "deny"
+    )
+    assert policy(dynamic="deny").check_code("bash", "bash -s").action == "deny"
+
+
+# -- dynamic -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ls $DIR",
+        "ls $(pwd)",
+        "x=ls; $x",
+        "ls {a,b}",
+        "/bin/l? -la",
+        "eval ls",
+        "bash -c 'ls'",
+        "python3 -c 'print(1)'",
+        "echo hi | sh",
+        "LD_PRELOAD=/tmp/x.so ls",
+        "env PATH=/tmp ls",
+        "ls; trap 'ls' EXIT",
+        "f() { ls; }; f",
+        "(( x = 1 ))",
+        "ls <(cat x)",
+        "cat <<EOF\n$(ls)\nEOF",
+        "printf -v 'a[$(ls)]' x",
+        "[[ $a -eq 1 ]]",
+    ],
+)
+def test_what_cannot_be_known_from_the_text_asks_never_allows(command: str):
+    p = policy(commands={"allow": ["*"]})  # even an allow-everything rule does not allow these
+    decision = p.check_command(command, FACTS)
+    assert decision.action == "confirm", decision
+    assert "dynamic: confirm" in decision.reason
+    assert policy(commands={"allow": ["*"]}, dynamic="deny").check_command(command, FACTS).action == "deny"
+
+
+def test_a_deny_rule_through_unknown_words_asks_and_names_the_rule():
+    p = policy(commands={"deny": ["rm -rf *"]})
+    decision = p.check_command('rm -rf "$target"', FACTS)
+    assert decision.action == "deny"  # rm -rf with anything: denied whatever $target holds
+    decision = p.check_command("rm $flags /srv", FACTS)  # $flags may or may not be -rf
+    assert decision.action == "confirm" and "rule 'rm -rf *' may match" in decision.reason
+
+
+def test_loops_over_literal_words_are_judged_once_per_word():
+    p = policy(commands={"allow": ["systemctl is-active *", "echo *"], "deny": ["systemctl stop *"]})
+    assert verdict(p, 'for s in nginx app; do systemctl is-active "$s"; done') == "allow"
+    assert verdict(p, "for s in nginx; do systemctl stop $s; done") == "deny"
+    assert verdict(p, "for c in systemctl; do $c stop app; done") == "deny"  # the name is the word
+    assert verdict(p, "for f in *.log; do echo $f; done") == "confirm"  # a glob's matches: not known
+    assert verdict(p, "for PATH in /tmp; do echo x; done") == "confirm"  # not a shell variable's name
+    assert verdict(p, "for s in 'a b'; do systemctl is-active $s; done") == "confirm"  # split: unquoted
+
+
+def test_the_request_env_and_assignments_are_judged_by_the_safe_set():
+    p = policy(commands={"allow": ["sort *", "ls *"]})
+    assert verdict(p, "LANG=C sort x") == "allow" and verdict(p, "LC_ALL=C TZ=UTC ls") == "allow"
+    assert verdict(p, "PAGER=sh ls") == "confirm"
+    assert p.check_command("ls", FACTS, env=["LANG"]).action == "allow"
+    assert p.check_command("ls", FACTS, env=["BASH_ENV"]).action == "confirm"
+    widened = policy(commands={"allow": ["ls *"]}, safe_env=["LANG", "PGCONNECT_*"])
+    assert widened.check_command("PGCONNECT_TIMEOUT=5 ls", FACTS).action == "allow"
+
+
+# -- paths ---------------------------------------------------------------------------------------------
+
+
+def test_paths_home_relative_and_after_cd():
+    p = policy(
+        commands={"allow": ["cat *", "cd *", "echo *"]}, paths={"deny": ["**/.ssh/**", "write:/etc/**"]}
+    )
+    assert verdict(p, "cat ~/.ssh/id_rsa") == "deny" and verdict(p, "cat $HOME/.ssh/id_rsa") == "deny"
+    assert verdict(p, "cat .ssh/id_rsa") == "deny"  # relative to the cwd, the home here
+    assert verdict(p, "cd /etc && echo x > passwd") == "deny"  # judged in every folder it may be
+    assert verdict(p, "cd $D && cat x") == "confirm"  # a cd to a folder not known
+    assert verdict(p, "echo x > /etc/../etc/motd") == "deny"
+    assert Policy(p.config).check_command("cat ~/.ssh/id_rsa", Facts()).action == "confirm"  # no home
+
+
+def test_a_redirect_under_a_command_allow_list_needs_a_path_rule():
+    p = policy(commands={"allow": ["ls *"]})
+    assert verdict(p, "ls 2>/dev/null") == "allow" and verdict(p, "ls 2>&1") == "allow"
+    assert verdict(p, "ls > out.txt") == "deny"
+    assert (
+        policy(commands={"allow": ["ls *"]}, paths={"allow": ["write:/tmp/**"]})
+        .check_command("ls > /tmp/out.txt", FACTS)
+        .action
+        == "allow"
+    )
+
+
+def test_host_facts_resolve_links_expand_globs_and_clear_trees():
+    p = policy(commands={"allow": ["cat *", "grep *"]}, paths={"deny": ["**/secret*"]})
+    plain = shell.analyse("cat notes/link")
+    facts = Facts("/h", "/h", resolved={"/h/notes/link": "/h/secret.txt"})
+    assert p.judge(plain, facts).action == "deny"  # a link the host resolves to a secret
+    tree = shell.analyse("grep -r x /srv/app")
+    assert p.judge(tree, FACTS).action == "confirm"  # may hold a secret: not known
+    assert p.judge(tree, Facts("/h", "/h", clean=frozenset({"read:/srv/app"}))).action == "allow"
+    glob = shell.analyse("cat /etc/*.conf")
+    facts = Facts("/h", "/h", expanded={"/etc/*.conf": ("/etc/a.conf", "/etc/secret.conf")})
+    assert p.judge(glob, facts).action == "deny"
+
+
+# -- limits --------------------------------------------------------------------------------------------
+
+
+def test_what_cannot_be_parsed_or_is_too_big_is_refused_with_a_reason():
+    p = policy(commands={"allow": ["*"]})
+    assert "not valid shell" in p.check_command("echo 'unterminated", FACTS).reason
+    assert "NUL" in p.check_command("echo a\x00b", FACTS).reason
+    assert p.check_command("echo " + "x" * (shell.MAX_BYTES + 1), FACTS).action == "deny"
+    assert "levels" in p.check_command("nice " * 200 + "ls", FACTS).reason
+    assert "syntax nodes" in p.check_command("echo a; " * 40_000, FACTS).reason
+
+
+def test_judging_is_linear_and_large_input_leaves_the_event_loop():
+    p = policy(commands={"allow": ["cat *", "sudo *", "ls *"]})
+    data = "cat <<'EOF'\n" + "a line of data\n" * 69_000 + "EOF\n"  # 1 MB
+    started = time.perf_counter()
+    assert p.check_command(data, FACTS).action == "allow"
+    assert time.perf_counter() - started < 1.0
+    chain = "sudo " * 16_000 + "ls"  # 80 kB of wrappers: took 6.8 s and 1.6 GB before
+    started = time.perf_counter()
+    assert p.check_command(chain, FACTS).action == "deny"
+    assert time.perf_counter() - started < 1.5
+
+    async def ticks_while_judging() -> int:
+        count = 0
+        judging = asyncio.ensure_future(analyse("echo hi; " * 30_000))
+        while not judging.done():
+            count += 1
+            await asyncio.sleep(0.001)
+        return count
+
+    assert asyncio.run(ticks_while_judging()) > 1  # the loop kept running
+
+
+def test_the_shipped_devops_rules_refuse_system_namespaces_in_any_spelling():
+    devops = Policy(load_inventory("hosts").specialists["devops-llm"].policy, "devops-llm")
+    denied = [
+        "kubectl delete ns kube-system",
+        "kubectl delete namespace kube-system",
+        "kubectl delete Namespace kube-system",
+        "kubectl delete namespaces kube-system",
+        "kubectl delete ns/kube-system",
+        "kubectl delete ns,deploy kube-system",
+        "kubectl delete deploy,ns kube-system",
+        "kubectl delete ns --all",
+        "kubectl delete pods --all -n prod",
+        "kubectl delete pods -A --all",
+        "kubectl -n kube-system delete pod coredns-1",
+        "kubectl delete pod x -nkube-system",
+        "kubectl delete pod x --namespace=kube-system",
+        "kubectl scale deploy coredns --replicas=0 -n kube-system",
+        "kubectl DELETE NS KUBE-SYSTEM",
+    ]
+    for command in denied:
+        assert devops.check_command(command, FACTS).action == "deny", command
+    confirmed = [
+        "kubectl delete pod web-1 -n prod",
+        "kubectl scale deploy web --replicas=0",
+        "kubectl drain node-1",
+        "kubectl cordon node-1",
+        "kubectl exec web-1 -- ls",
+        "kubectl cp web-1:/tmp/x ./x",
+        "kubectl port-forward svc/web 8080:80",
+        "kubectl apply -f web.yaml",
+        "kubectl patch deploy web -p '{}'",
+        "kubectl edit deploy web",
+    ]
+    for command in confirmed:
+        assert devops.check_command(command, FACTS).action == "confirm", command
+    for command in (
+        "kubectl get pods -A",
+        "kubectl logs -n kube-system coredns-1",
+        "kubectl scale deploy web --replicas=5",
+    ):
+        assert devops.check_command(command, FACTS).action == "allow", command
