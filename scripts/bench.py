@@ -316,16 +316,18 @@ async def one_command(bed: Bed, runs: int, fresh_runs: int) -> Table:
     @safe(table, "gtp-remote executor, direct (warm)")
     async def executor() -> dict:
         async with Gateway(load_inventory(bed.inventory), Settings(Path(tempfile.mkdtemp()))) as gw:
-            await timed(10, lambda: gw.run(name, "true"))
-            return stats(await timed(runs, lambda: gw.run(name, "true")))
+            await timed(10, lambda: gw.executor(name).run("true"))
+            return stats(await timed(runs, lambda: gw.executor(name).run("true")))
 
     @safe(table, "gtp-remote executor, a channel per command (`persistent_shell: false`)")
     async def executor_channels() -> tuple[dict, str]:
         inventory = load_inventory(bed.inventory)
         inventory.servers[name] = inventory.servers[name].model_copy(update={"persistent_shell": False})
         async with Gateway(inventory, Settings(Path(tempfile.mkdtemp()))) as gw:
-            await timed(10, lambda: gw.run(name, "true"))
-            return stats(await timed(runs, lambda: gw.run(name, "true"))), "like for like with conn.run"
+            await timed(10, lambda: gw.executor(name).run("true"))
+            return stats(
+                await timed(runs, lambda: gw.executor(name).run("true"))
+            ), "like for like with conn.run"
 
     @safe(table, "asyncssh conn.run on an open connection (the floor)")
     async def bare() -> dict:
@@ -439,9 +441,12 @@ def warm_sync(into: Warm, run: Callable[[], Any]) -> None:
 
 
 async def fan_out(bed: Bed, n: int, trials: int) -> Table:
+    from gtp_remote.access import Principal
     from gtp_remote.config import load_inventory
-    from gtp_remote.gateway import Gateway
+    from gtp_remote.gateway import Command, Gateway
     from gtp_remote.settings import Settings
+
+    owner = Principal.owner("bench")
 
     hosts = bed.hosts[:n]
     if len(hosts) < n:
@@ -476,7 +481,8 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
             async with Gateway(load_inventory(bed.inventory), Settings(Path(tempfile.mkdtemp()))) as gw:
 
                 async def run() -> None:
-                    result = await gw.fan_out(names, command, forks=n)
+                    plan = await gw.plan(owner, Command(command, target=",".join(names), forks=n))
+                    result = await gw.perform(plan)  # judged (no rules here), then run, as every front end
                     assert result.summary.ok == n, result.summary
 
                 started = time.perf_counter()
@@ -911,6 +917,68 @@ async def model_traffic(bed: Bed, runs: int) -> Table:
 # -- the report --------------------------------------------------------------------------------------
 
 
+# -- 5. the policy -------------------------------------------------------------------------------------
+
+
+def policy_judging(runs: int) -> Table:
+    """How long the policy takes to judge a command, against bash's own parser on the same text."""
+    from gtp_remote.policy import Facts, Policy, PolicyConfig, shell
+
+    table = Table(
+        f"5. Policy: judging a command ({runs} runs each, median)",
+        ["gtp-remote ms", "bash -n ms", "verdict"],
+        text="gtp-remote: the whole judgement in-process (tree-sitter-bash parse, walk, rules), with "
+        "its cache cleared each run. bash -n: bash's own parser checking the same text (a process "
+        "each: `bash -n -c true` alone takes the first row's time). Large input is judged in a "
+        "worker thread by the gateway, so the event loop keeps serving meanwhile.",
+    )
+    policy = Policy(
+        PolicyConfig.model_validate(
+            {"commands": {"allow": ["cat *", "ls *", "grep *", "sudo *", "ps *", "awk *", "head *"]}}
+        )
+    )
+    facts = Facts("/home/ops", "/home/ops")
+    inputs = {
+        "a typical command (62 B)": "ps aux | grep -v grep | grep nginx | awk '{print $2}' | head -n 5",
+        "the API's longest command (20,000 characters)": ("grep -rn ERROR /var/log/app | head; " * 600)[
+            :20000
+        ],
+        "1 MB of data (a heredoc)": "cat <<'EOF'\n" + "a line of data\n" * 69_000 + "EOF\n",
+        "1 MB of commands (refused: over 100,000 syntax nodes)": "ls -la; " * 130_000,
+        "an 80 kB wrapper chain (refused: nested over 48 levels)": "sudo " * 16_000 + "ls",
+    }
+    for label, text in inputs.items():
+
+        def judge(text: str = text) -> str:
+            shell._CACHE.clear()
+            return policy.check_command(text, facts).action
+
+        verdict = judge()
+        ours = statistics.median(timed_sync(runs, judge))
+        theirs = statistics.median(
+            timed_sync(max(runs // 4, 2), lambda t=text: subprocess.run(["bash", "-n", "-c", t[:100_000]]))
+        )
+        note = "" if len(text) <= 100_000 else "bash -n: the first 100 kB (an argument's limit)"
+        table.results.append(
+            Result(label, {"gtp-remote ms": ours, "bash -n ms": theirs, "verdict": verdict}, note)
+        )
+    big = table.value("1 MB of data (a heredoc)", "gtp-remote ms")
+    table.check("1 MB of data judged in under 100 ms", ms(big), big is not None and big < 100)
+    dense = table.value("1 MB of commands (refused: over 100,000 syntax nodes)", "gtp-remote ms")
+    table.check(
+        "1 MB of densely packed commands judged in under 100 ms",
+        f"{ms(dense)} (tree-sitter's parse alone; refused, bounded at 0.5 s)",
+        dense is not None and dense < 100,
+    )
+    chain = table.value("an 80 kB wrapper chain (refused: nested over 48 levels)", "gtp-remote ms")
+    table.check(
+        "an 80 kB wrapper chain no longer quadratic (was 6.8 s, 1.6 GB)",
+        ms(chain),
+        chain is not None and chain < 500,
+    )
+    return table
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -973,6 +1041,7 @@ async def main() -> int:
     tables.append(await throughput(bed, seconds=1 if quick else 5, memory_hosts=len(bed.hosts)))
     print("== model traffic", file=sys.stderr)
     tables.append(await model_traffic(bed, runs=2 if quick else 20))
+    tables.append(policy_judging(runs=3 if quick else 20))
     took = time.time() - started
     command = "scripts/bench --quick" if quick else "scripts/bench"
     report = [

@@ -273,3 +273,27 @@ def test_the_shipped_devops_rules_refuse_system_namespaces_in_any_spelling():
         "kubectl scale deploy web --replicas=5",
     ):
         assert devops.check_command(command, FACTS).action == "allow", command
+
+
+def test_the_readme_chatgpt_token_reads_freely_and_asks_before_the_rest():
+    import re
+
+    import yaml
+
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("tokens:"))
+    config = yaml.safe_load(block)["tokens"]["chatgpt"]["policy"]
+    chatgpt = Policy(PolicyConfig.model_validate(config), "token chatgpt")
+    assert verdict(chatgpt, "journalctl -u app --since '1 hour ago' | tail -n 50") == "allow"
+    assert verdict(chatgpt, "curl -s http://internal/metrics") == "confirm"  # not named: asks
+    assert verdict(chatgpt, "ps aux | grep nginx") == "allow"
+    assert verdict(chatgpt, "kubectl get pods -A -o wide") == "allow"
+    assert verdict(chatgpt, "cat ~/.ssh/id_rsa") == "deny"
+    assert verdict(chatgpt, "rm -rf /srv/app") == "deny"
+    assert verdict(chatgpt, "systemctl restart nginx") == "confirm"
+    assert verdict(chatgpt, "echo done > /srv/app/flag") == "confirm"
+    assert chatgpt.check_path("/srv/app/config.yaml", "write").action == "confirm"
+    assert chatgpt.check_path("/srv/app/config.yaml", "read").action == "allow"
+    assert chatgpt.check_code("python", "python3 -").action == "confirm"
