@@ -25,6 +25,7 @@ import asyncio
 import difflib
 import hashlib
 import os
+import posixpath
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -434,13 +435,10 @@ class Gateway:
             those = layers[server]
             if not those.active:
                 return Decision("allow", "no policy applies")
-            relative = not action.cwd and _has_relative_paths(analysis)
-            home = (
-                await self.home(server)
-                if those.needs_home(analysis) or relative or those.has_path_rules
-                else None
-            )
-            facts = Facts(home=home, cwd=action.cwd or self.inventory.servers[server].cwd or home)
+            cwd = action.cwd or self.inventory.servers[server].cwd
+            needs_home = those.needs_home(analysis) or those.has_path_rules or _has_relative_paths(analysis)
+            home = await self.home(server) if needs_home or (cwd and not cwd.startswith("/")) else None
+            facts = Facts(home=home, cwd=_base(cwd, home))
             if those.has_path_rules and analysis.error is None:
                 facts = await self._probe(server, analysis, facts, those)
             return those.judge_command(analysis, facts, action.env)
@@ -789,6 +787,18 @@ _OPERATION_NAMES = {
     "file.write": "write",
     "file.patch": "patch",
 }
+
+
+def _base(cwd: str | None, home: str | None) -> str | None:
+    """The folder a command starts in, as the policy judges paths from it: ``~/app`` and a
+    relative ``app`` are below the login directory, which is the user's home."""
+    if not cwd:
+        return home
+    if cwd == "~" or cwd.startswith("~/"):
+        return home.rstrip("/") + cwd[1:] if home else None
+    if not cwd.startswith("/"):
+        return posixpath.join(home, cwd) if home else None
+    return cwd
 
 
 def _has_relative_paths(analysis: Any) -> bool:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gtp_remote.access import OPERATIONS, Principal
 from gtp_remote.errors import InventoryError, UnauthorizedError
-from gtp_remote.policy import PolicyConfig
+from gtp_remote.policy import PolicyConfig, rule_warnings
 from gtp_remote.settings import Settings, private_dir
 
 
@@ -113,7 +113,11 @@ def load_tokens(settings: Settings, *, announce=print) -> list[Token]:  # type: 
     named = settings.tokens_file
     path = named or state_dir / "tokens.yaml"
     if path.is_file():
-        return _from_file(path)
+        tokens = _from_file(path)
+        for token in tokens:  # a rule that probably does not say what its author meant
+            for warning in rule_warnings(token.policy) if token.policy else ():
+                announce(f"warning: {path}: tokens.{token.name}.policy.{warning}")
+        return tokens
     # A tokens file that was meant to be there must not fall back to a token with every
     # permission: one named but missing, or a dangling link or a folder in its place.
     if named or path.exists() or path.is_symlink():
