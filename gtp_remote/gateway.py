@@ -663,7 +663,7 @@ class Gateway:
                 server=server,
                 hint="patch text files only; rewrite a binary file with /file/write or a command",
             ) from None
-        patched, hunks = patch.apply(original, action.diff)
+        patched, hunks = patch.apply(original, action.diff, path)
         if action.dry_run:
             return PatchResult(
                 server=server,
