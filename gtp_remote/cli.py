@@ -452,7 +452,10 @@ def serve(
     except GtpError as exc:
         raise _fail(exc) from None
     _quiet_protocol_errors()
-    api = Api(Gateway(inv, settings), Authenticator(tokens))
+    try:
+        api = Api(Gateway(inv, settings), Authenticator(tokens))
+    except GtpError as exc:  # another server holds the state folder
+        raise _fail(exc) from None
     names = ", ".join(t.name for t in tokens)
     _say(
         f"gtp-remote {__version__}: {len(inv.servers)} servers; tokens: {names}\n"

@@ -42,6 +42,12 @@ class InventoryError(GtpError):
     code = "invalid_inventory"
 
 
+class StateInUseError(InventoryError):
+    """Another gateway holds the state folder (its jobs and audit log)."""
+
+    code = "state_in_use"
+
+
 class UnknownServerError(GtpError):
     """A target names no server or group of the inventory."""
 

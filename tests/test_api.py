@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from gtp_remote.config import Server, load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.settings import Settings
 from gtp_remote.tokens import Authenticator, Token, digest
-from tests.conftest import Bed, start_serve
+from tests.conftest import ROOT, Bed, start_serve
 
 pytestmark = pytest.mark.bed
 
@@ -287,6 +288,7 @@ async def test_jobs_survive_a_restart(bed: Bed, settings: Settings, tmp_path: Pa
         _, done = await c.post("/command/execute-shell", {"command": "echo kept"})
         _, running = await c.post("/command/execute-shell", {"command": "sleep 30", "wait_seconds": 0.2})
     api.store.close()  # the process "dies": no graceful shutdown, the job row still says running
+    api.state_lock.release()  # as the kernel drops a dead process's lock
     for task in [j.task for j in api.jobs._live.values()]:
         task.cancel()
     await server.close()
@@ -513,3 +515,32 @@ def test_graceful_shutdown_kills_running_jobs_and_marks_them(bed: Bed, tmp_path:
     db = sqlite3.connect(state / "jobs.sqlite3")
     (status,) = db.execute("select status from jobs where id=?", (job_id,)).fetchone()
     assert status == "interrupted"
+
+
+def test_a_second_server_on_the_same_state_folder_refuses_to_start(tmp_path: Path):
+    """Two gateways on one state folder corrupted each other's jobs; the second one now stops,
+    naming the first, until the first is gone (the kernel drops a dead process's lock)."""
+    env = {**os.environ, "GTP_API_TOKEN": "lock-token-12345", "GTP_STATE_DIR": str(tmp_path / "state")}
+    env.pop("GTP_TOKENS_FILE", None)
+    first, _ = start_serve(["-i", str(ROOT / "hosts")], env)
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "gtp_remote", "-i", str(ROOT / "hosts"), "serve", "--port", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        assert f"another gtp-remote (PID {first.pid}) serves from {tmp_path / 'state'}" in second.stderr
+        assert "GTP_STATE_DIR=" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+    third, port = start_serve(["-i", str(ROOT / "hosts")], env)
+    try:
+        with socket.create_connection(("127.0.0.1", port), 5):
+            pass  # listening: the lock of the killed one was dropped with it
+    finally:
+        third.terminate()
+        third.wait(timeout=30)

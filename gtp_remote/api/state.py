@@ -22,6 +22,7 @@ from gtp_remote.audit import AuditLog, AuditWriter
 from gtp_remote.gateway import Gateway, Plan
 from gtp_remote.jobs import Job, JobManager, JobStore
 from gtp_remote.llm.service import LLMService
+from gtp_remote.statelock import StateLock
 from gtp_remote.tokens import Authenticator
 
 Shape = Callable[[Any], dict[str, Any]]
@@ -36,6 +37,8 @@ class Api:
         self.settings = gateway.settings
         gateway.hidden_env |= auth.env_names()
         state = self.settings.state_dir
+        self.state_lock = StateLock(state)
+        self.state_lock.acquire()  # before the job store: a second server must not touch its jobs
         self.audit = AuditLog(state / "audit.jsonl", secrets=auth.secrets_for_redaction())
         self.audit_writer = AuditWriter(self.audit)
         gateway.audit = self.record
@@ -201,6 +204,7 @@ class Api:
         self.flush_refused()
         await self.audit_writer.close()
         self.store.close()
+        self.state_lock.release()
 
 
 API = web.AppKey("api", Api)
