@@ -544,3 +544,25 @@ def test_a_second_server_on_the_same_state_folder_refuses_to_start(tmp_path: Pat
     finally:
         third.terminate()
         third.wait(timeout=30)
+
+
+async def test_deep_json_and_a_client_leaving_mid_body_are_not_errors(client: Client, settings: Settings):
+    deep = b'{"command": "true", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    status, data, _ = await client.call("POST", "/command/execute-shell", data=deep)
+    assert status == 400 and "nests deeper than 400 levels" in data["error"]["message"]
+    host, port = client.base.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /command/execute-shell HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-secret-token\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"command": "tr'
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    for _ in range(50):  # the request's own audit line says 499; nothing ran
+        events = [json.loads(line) for line in (settings.state_dir / "audit.jsonl").read_text().splitlines()]
+        if any(e.get("status") == 499 for e in events):
+            break
+        await asyncio.sleep(0.1)
+    assert [e["status"] for e in events if e["kind"] == "request"][-1] == 499
+    assert not any(e["kind"] == "command" and e.get("command") == "tr" for e in events)

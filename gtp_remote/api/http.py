@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +39,29 @@ def error_response(exc: GtpError, request_id: str | None) -> web.Response:
     return json_response(body, status=status_of(exc), headers=headers)
 
 
+class ClientGone(Exception):
+    """The client left before its request's body arrived (nginx's 499): nothing to answer."""
+
+
+MAX_NESTING = 400  # JSON levels a body may nest; checked before parsing (the parser recurses)
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def nesting(raw: bytes) -> int:
+    """How deep a JSON text nests (its strings skipped): linear, and quick when it cannot be deep."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:
+        return 0
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b'""', raw)):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_NESTING:
+                break  # deep enough to refuse: no need to read further
+    return deepest
+
+
 async def parse(request: web.Request, model: type[BaseModel]) -> Any:
     """The request body as ``model``: a 400 naming each field that does not validate."""
     try:
@@ -45,8 +70,18 @@ async def parse(request: web.Request, model: type[BaseModel]) -> Any:
         raise PayloadTooLargeError(
             f"request body over {BODY_LIMIT} bytes", hint="send less; files go in pieces of 90000 characters"
         ) from None
+    except ConnectionResetError:
+        raise ClientGone from None
+    deep = await asyncio.to_thread(nesting, raw) if len(raw) > 65536 else nesting(raw)
+    if deep > MAX_NESTING:
+        raise InvalidRequestError(
+            f"the body nests deeper than {MAX_NESTING} levels",
+            hint="send a flat JSON object (see /openapi.json)",
+        )
     try:
         data = json.loads(raw or b"{}")
+    except RecursionError:
+        raise InvalidRequestError(f"the body nests deeper than {MAX_NESTING} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"the body is not valid JSON: {exc}", hint="send a JSON object") from None
     if not isinstance(data, dict):

@@ -3,6 +3,7 @@ status codes in one place, CORS, and authentication with its audit line."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gtp_remote.api.errors import status_of
-from gtp_remote.api.http import BODY_LIMIT, CALLER, REQUEST_ID, error_response, json_response
+from gtp_remote.api.http import BODY_LIMIT, CALLER, REQUEST_ID, ClientGone, error_response, json_response
 from gtp_remote.api.state import API
 from gtp_remote.errors import (
     GtpError,
@@ -45,6 +46,11 @@ async def errors_mw(request: web.Request, handler: Handler) -> web.StreamRespons
         return await handler(request)
     except GtpError as exc:
         return error_response(exc, request.get(REQUEST_ID))
+    except ClientGone:
+        log.info(
+            "client %s left during its request %s %s (499)", request.remote, request.method, request.path
+        )
+        return web.Response(status=499)  # nobody reads it; the audit log records the 499
     except web.HTTPRequestEntityTooLarge:
         return error_response(
             PayloadTooLargeError(f"request body over {BODY_LIMIT} bytes"), request.get(REQUEST_ID)
@@ -126,6 +132,9 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     except GtpError as exc:
         status = status_of(exc)
+        raise
+    except (ClientGone, asyncio.CancelledError):  # the client left: there is nobody to answer
+        status = 499
         raise
     finally:
         if not counted:
