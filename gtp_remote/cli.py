@@ -439,9 +439,8 @@ def serve(
     port: Annotated[int, typer.Option(envvar="GTP_PORT", help="Port to listen on")] = 8787,
 ) -> None:
     """Serve the HTTP API (for ChatGPT Custom GPT Actions and any HTTP client)."""
-    from aiohttp import web
-
     from gtp_remote.api.routes import create_app
+    from gtp_remote.api.server import run
     from gtp_remote.api.state import Api
     from gtp_remote.tokens import Authenticator, load_tokens
 
@@ -457,12 +456,18 @@ def serve(
     except GtpError as exc:  # another server holds the state folder
         raise _fail(exc) from None
     names = ", ".join(t.name for t in tokens)
-    _say(
-        f"gtp-remote {__version__}: {len(inv.servers)} servers; tokens: {names}\n"
-        f"state folder: {settings.state_dir}\n"
-        f"listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json)"
-    )
-    web.run_app(create_app(api), host=host, port=port, print=None, access_log=None)
+
+    def ready() -> None:
+        _say(
+            f"gtp-remote {__version__}: {len(inv.servers)} servers; tokens: {names}\n"
+            f"state folder: {settings.state_dir}\n"
+            f"listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json)"
+        )
+
+    try:
+        run(create_app(api), host, port, ready=ready)
+    except OSError as exc:  # the address is taken, or not ours to bind
+        raise _fail(GtpError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")) from None
 
 
 def _say(text: str) -> None:

@@ -194,6 +194,12 @@ class PayloadTooLargeError(GtpError):
     code = "payload_too_large"
 
 
+class RequestTimeoutError(GtpError):
+    """The client did not send its request in time."""
+
+    code = "request_timeout"
+
+
 class RateLimitedError(GtpError):
     """Too many requests for this token; ``retry_after`` says when to come back."""
 

@@ -566,3 +566,64 @@ async def test_deep_json_and_a_client_leaving_mid_body_are_not_errors(client: Cl
         await asyncio.sleep(0.1)
     assert [e["status"] for e in events if e["kind"] == "request"][-1] == 499
     assert not any(e["kind"] == "command" and e.get("command") == "tr" for e in events)
+
+
+@pytest.mark.parametrize(("files", "held"), [(1024, 1020), (256, 300)])
+def test_a_good_client_is_served_while_half_open_connections_fill_the_files(
+    tmp_path: Path, files: int, held: int
+):
+    """Half-sent requests (headers cut off, bodies cut off, nothing sent) held open against a
+    server limited to ``files`` open files, more than it could hold: the connection guard closes
+    the stalled ones to make room, and a real request is answered at once."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))  # for the 1000 here
+    env = {**os.environ, "GTP_API_TOKEN": "good-token-123456", "GTP_STATE_DIR": str(tmp_path / "state")}
+    env.pop("GTP_TOKENS_FILE", None)
+    argv = [
+        "prlimit",
+        f"--nofile={files}:{files}",
+        sys.executable,
+        "-m",
+        "gtp_remote",
+        "-i",
+        str(ROOT / "hosts"),
+    ]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv += ["serve", "--port", str(port)]
+    server = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    stalled: list[socket.socket] = []
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        halves = [
+            b"POST /command/execute-shell HTTP/1.1\r\nHost: x\r\nAuthor",
+            b'POST /command/execute-shell HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{"comm',
+            b"",
+        ]
+        for i in range(held):
+            conn = socket.create_connection(("127.0.0.1", port), 5)
+            conn.sendall(halves[i % 3])
+            stalled.append(conn)
+        started = time.monotonic()
+        run = subprocess.run(
+            ["curl", "-s", "-m", "10", "-H", "Authorization: Bearer good-token-123456",
+             "-d", '{"command": "echo served", "server": "local"}',
+             f"http://127.0.0.1:{port}/command/execute-shell"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert json.loads(run.stdout)["stdout"] == "served\n", run.stdout
+        assert time.monotonic() - started < 5
+    finally:
+        for conn in stalled:
+            conn.close()
+        server.terminate()
+        server.wait(timeout=30)
+    assert "Traceback" not in server.stderr.read()

@@ -276,7 +276,7 @@ async def test_file_reads_lists_and_patches_pass_the_policy(api: Client, bed: Be
     assert status == 403 and content(bed, "db", "protected/file") == "keep\n"
 
     bed.hosts["db"].sh(f"echo keep > {box}/needs-ok-patch && chown {bed.user} {box}/needs-ok-patch")
-    patch = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-keep\n+patched\n"
+    patch = "--- a/needs-ok-patch\n+++ b/needs-ok-patch\n@@ -1 +1 @@\n-keep\n+patched\n"
     status, data = await call(api, "/file/patch", {"path": f"{box}/needs-ok-patch", "diff": patch})
     assert status == 202
     await decide(api, data["job_id"], "reject")

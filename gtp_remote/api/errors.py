@@ -8,6 +8,8 @@ from gtp_remote import errors as e
 STATUS: list[tuple[type[e.GtpError], int]] = [
     (e.InvalidRequestError, 400),
     (e.UnauthorizedError, 401),
+    (e.PolicyDeniedError, 403),
+    (e.ApprovalRejectedError, 403),
     (e.ForbiddenError, 403),
     (e.PathNotAllowedError, 403),
     (e.FilePermissionError, 403),
@@ -18,6 +20,7 @@ STATUS: list[tuple[type[e.GtpError], int]] = [
     (e.FileMissingError, 404),
     (e.ConflictError, 409),
     (e.FileExistsConflictError, 409),
+    (e.RequestTimeoutError, 408),
     (e.PayloadTooLargeError, 413),
     (e.RateLimitedError, 429),
     (e.HostUnreachableError, 502),

@@ -11,8 +11,16 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gtp_remote.access import Principal
+from gtp_remote.api.connections import BODY_SECONDS
 from gtp_remote.api.errors import status_of
-from gtp_remote.errors import GtpError, InvalidRequestError, PayloadTooLargeError, RateLimitedError
+from gtp_remote.api.server import GUARD
+from gtp_remote.errors import (
+    GtpError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    RequestTimeoutError,
+)
 
 BODY_LIMIT = 1024 * 1024
 
@@ -37,6 +45,23 @@ def error_response(exc: GtpError, request_id: str | None) -> web.Response:
     if status_of(exc) == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="gtp-remote"'
     return json_response(body, status=status_of(exc), headers=headers)
+
+
+WORKING = web.RequestKey("working", bool)
+
+
+def working(request: web.Request) -> None:
+    """Tell the connection guard this request has arrived whole (see ``api.connections``)."""
+    guard = request.app.get(GUARD)
+    if guard is not None and not request.get(WORKING):
+        guard.working(request.transport)
+        request[WORKING] = True
+
+
+def finished(request: web.Request) -> None:
+    guard = request.app.get(GUARD)
+    if guard is not None and request.get(WORKING):
+        guard.done(request.transport)
 
 
 class ClientGone(Exception):
@@ -65,13 +90,19 @@ def nesting(raw: bytes) -> int:
 async def parse(request: web.Request, model: type[BaseModel]) -> Any:
     """The request body as ``model``: a 400 naming each field that does not validate."""
     try:
-        raw = await request.read()
+        async with asyncio.timeout(BODY_SECONDS):
+            raw = await request.read()
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"the request body did not arrive within {BODY_SECONDS:g}s", hint="send the whole body at once"
+        ) from None
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLargeError(
             f"request body over {BODY_LIMIT} bytes", hint="send less; files go in pieces of 90000 characters"
         ) from None
     except ConnectionResetError:
         raise ClientGone from None
+    working(request)  # arrived whole: no longer a connection to close for room
     deep = await asyncio.to_thread(nesting, raw) if len(raw) > 65536 else nesting(raw)
     if deep > MAX_NESTING:
         raise InvalidRequestError(

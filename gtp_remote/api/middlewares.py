@@ -13,7 +13,16 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gtp_remote.api.errors import status_of
-from gtp_remote.api.http import BODY_LIMIT, CALLER, REQUEST_ID, ClientGone, error_response, json_response
+from gtp_remote.api.http import (
+    BODY_LIMIT,
+    CALLER,
+    REQUEST_ID,
+    ClientGone,
+    error_response,
+    finished,
+    json_response,
+    working,
+)
 from gtp_remote.api.state import API
 from gtp_remote.errors import (
     GtpError,
@@ -35,7 +44,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def request_id_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-Id", "")
     request[REQUEST_ID] = given if REQUEST_ID_RE.match(given) else secrets.token_hex(8)
-    response = await handler(request)
+    if not request.can_read_body:
+        working(request)  # no body to wait for: it arrived whole with its headers
+    try:
+        response = await handler(request)
+    finally:
+        finished(request)
     response.headers["X-Request-Id"] = request[REQUEST_ID]
     return response
 
