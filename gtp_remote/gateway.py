@@ -439,7 +439,7 @@ class Gateway:
             needs_home = those.needs_home(analysis) or those.has_path_rules or _has_relative_paths(analysis)
             home = await self.home(server) if needs_home or (cwd and not cwd.startswith("/")) else None
             facts = Facts(home=home, cwd=_base(cwd, home))
-            if those.has_path_rules and analysis.error is None:
+            if analysis.error is None and those.asks_host(analysis):
                 facts = await self._probe(server, analysis, facts, those)
             return those.judge_command(analysis, facts, action.env)
 
@@ -449,14 +449,15 @@ class Gateway:
     async def _probe(self, server: str, analysis: Any, facts: Facts, layers: Layers) -> Facts:
         """Ask the host what the command's paths are (links followed, folders that hold what a
         rule covers): see ``policy.hostfacts``. Without an answer the judge assumes the worst."""
-        script = hostfacts.script(analysis, facts, layers)
+        questions = hostfacts.Questions(analysis, facts, layers)
+        script = questions.script()
         if script is None:
-            return facts
+            return questions.learn(facts, "")
         try:
             result = await self.executor(server).run(script, timeout=PROBE_TIMEOUT)
         except GtpError:
-            return facts
-        return hostfacts.parse(result.stdout, facts) if result.exit_code == 0 else facts
+            return questions.learn(facts, None)
+        return questions.learn(facts, result.stdout if result.exit_code == 0 else None)
 
     def _denied(self, plan: Plan) -> PolicyDeniedError:
         where = f" on {plan.server}" if not plan.fan_out else ""

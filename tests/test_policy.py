@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from gtp_remote.config import load_inventory
-from gtp_remote.policy import Facts, Layers, Policy, PolicyConfig, analyse, rule_warnings, shell
+from gtp_remote.policy import Facts, Layers, Policy, PolicyConfig, analyse, hostfacts, rule_warnings, shell
 
 FACTS = Facts(home="/home/ops", cwd="/home/ops")
 
@@ -196,6 +196,58 @@ def test_host_facts_resolve_links_expand_globs_and_clear_trees():
     glob = shell.analyse("cat /etc/*.conf")
     facts = Facts("/h", "/h", expanded={"/etc/*.conf": ("/etc/a.conf", "/etc/secret.conf")})
     assert p.judge(glob, facts).action == "deny"
+
+
+def test_host_answers_are_keyed_as_written_and_cannot_be_forged():
+    """The kernel resolves a link before a ``..`` after it, so the probe asks about the path as
+    written; an answer for anything not asked, or malformed, leaves the facts blind."""
+    p = policy(commands={"allow": ["cat *"]}, paths={"deny": ["**/secret*"]})
+    analysis = shell.analyse("cat link/../x.txt")
+    questions = hostfacts.Questions(analysis, Facts("/h", "/h"), Layers([p]))
+    script = questions.script()
+    assert script is not None and "/h/link/../x.txt" in script
+    answer = f"P\t0\tf\t{b'/h/secret.txt'.hex()}\n"  # what realpath -m said
+    assert p.judge(analysis, questions.learn(Facts("/h", "/h"), answer)).action == "deny"
+    for forged in ("P\t0\tf\t/h/x\n", "P\t7\tf\t2f\n", "junk\n", "P\t0\tq\t2f\n"):
+        facts = questions.learn(Facts("/h", "/h"), forged)
+        assert facts.blind and p.judge(analysis, facts).action == "confirm", forged
+    assert questions.learn(Facts("/h", "/h"), None).blind  # the probe failed
+
+
+def test_paths_nobody_could_ask_about_are_not_taken_as_they_seem():
+    p = policy(commands={"allow": ["cat *"]}, paths={"deny": ["**/secret*"]})
+    many = "cat " + " ".join(f"f{i}" for i in range(hostfacts.MAX_PATHS + 1))
+    analysis = shell.analyse(many)
+    questions = hostfacts.Questions(analysis, Facts("/h", "/h"), Layers([p]))
+    assert questions.script() is None
+    assert p.judge(analysis, questions.learn(Facts("/h", "/h"), "")).action == "confirm"
+    assert verdict(p, "cat $'a\\nb'") == "confirm"  # a name with a line break: dynamic
+
+
+def test_writing_where_programs_read_code_from_asks_under_command_rules():
+    denylist = policy(commands={"deny": ["pwn *"]})
+    for command in (
+        "echo pwn >> ~/.bashrc",
+        "printf '[core]' | tee .gitconfig",
+        "cp x repo/.git/hooks/pre-commit",
+        "uniq a ~/.ssh/authorized_keys",
+        "cp tool ~/.local/bin/ls",
+    ):
+        assert verdict(denylist, command) == "confirm", command
+    assert verdict(denylist, "echo hi > notes.txt") == "allow"
+    assert denylist.check_path("/h/.gitconfig", "write").action == "confirm"
+    assert denylist.check_path("/h/.gitconfig", "read").action == "allow"
+    paths_only = policy(paths={"deny": ["**/secret*"]})  # says nothing about what may run
+    assert paths_only.check_path("/h/.gitconfig", "write").action == "allow"
+
+
+def test_a_file_a_command_writes_under_an_allow_list_asks_without_a_path_rule():
+    p = policy(commands={"allow": ["uniq *", "touch *"]})
+    assert verdict(p, "uniq in.txt") == "allow"
+    assert verdict(p, "uniq in.txt out.txt") == "confirm"
+    assert verdict(p, "touch stamp") == "confirm"
+    with_rule = policy(commands={"allow": ["uniq *"]}, paths={"allow": ["write:/h/out/**", "read:**"]})
+    assert verdict(with_rule, "uniq in.txt /h/out/x") == "allow"
 
 
 # -- limits --------------------------------------------------------------------------------------------

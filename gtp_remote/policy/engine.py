@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gtp_remote.policy import shell
+from gtp_remote.policy.codefiles import code_file
 from gtp_remote.policy.config import Action, Operation, PolicyConfig
 from gtp_remote.policy.rules import MANY, ONE, CommandRule, PathRule, Subject, normalise_path
 from gtp_remote.policy.shell import Analysis, Part, PathUse
@@ -42,7 +44,10 @@ OFF_LOOP_BYTES = 16 * 1024
 class Facts:
     """What the judge needs to know about the host: the user's home (for ``~`` and ``$HOME``),
     the directory relative paths start from, and what the host resolves paths to (symlinks
-    followed: ``resolved[path]``), when the gateway asked it."""
+    followed: ``resolved[path]``), when the gateway asked it.
+
+    Host answers are keyed by the absolute path *as written* (``/a/link/../b``, not normalised):
+    the kernel resolves ``link`` before ``..``, so only the host can say where it leads."""
 
     home: str | None = None
     cwd: str | None = None
@@ -50,6 +55,7 @@ class Facts:
     kinds: Mapping[str, str] = field(default_factory=dict)  # d, f, l or - (missing), per path
     clean: frozenset[str] = frozenset()  # "read:/path": nothing below it is covered by a rule
     expanded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a glob -> what it matches
+    blind: bool = False  # the host was to be asked about paths and could not be: none is as it seems
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,28 @@ def _names_match(name: str, patterns: Sequence[str]) -> bool:
 
 
 MAX_BASES = 16
+
+
+def placed(analysis: Analysis, facts: Facts) -> Iterable[tuple[PathUse | str, Facts]]:
+    """Every path use and mention of a command, with the facts to judge it by: one per folder a
+    relative path may be relative to (see :func:`_bases`). The host probe asks about exactly
+    these, so what it answers is what the judge looks up."""
+    bases = _bases(analysis, facts)
+    items: list[PathUse | str] = [*analysis.paths, *analysis.mentions]
+    for item in items:
+        path = item.path if isinstance(item, PathUse) else item
+        relative = path is not None and not path.startswith(("/", shell.HOME))
+        for base in bases if relative else [None]:
+            yield item, replace(facts, cwd=base) if base else facts
+
+
+def written(path: str, facts: Facts) -> str | None:
+    """A path as the host will be asked about it: absolute, ``~`` resolved, not normalised."""
+    return shell.absolute(path, facts.home, facts.cwd)
+
+
+def has_glob(word: str) -> bool:
+    return bool(re.search(r"[*?\[]", word))
 
 
 def _bases(analysis: Analysis, facts: Facts) -> list[str | None]:
@@ -155,6 +183,7 @@ class Policy:
         self._paths = {a: [PathRule.compile(p) for p in getattr(paths, a)] for a in PRECEDENCE}
         self._has_path_rules = any(self._paths.values())
         self._command_allow_list = bool(self._commands["allow"])
+        self._command_rules = any(self._commands.values())
 
     # -- entry points ---------------------------------------------------------------------------------
 
@@ -209,20 +238,13 @@ class Policy:
             yield self._dynamic(f"the request sets {unsafe[0]}, which can change what programs run", "env")
         for part in analysis.parts:
             yield self._judge_part(part, facts)
-        bases = _bases(analysis, facts)
-        for use in analysis.paths:
-            for base in (
-                bases if use.path is not None and not use.path.startswith(("/", shell.HOME)) else [None]
-            ):
-                decision = self._judge_use(use, replace(facts, cwd=base) if base else facts)
-                if decision is not None:
-                    yield decision
-        if self._has_path_rules:
-            for word in analysis.mentions:
-                for base in bases if not word.startswith(("/", shell.HOME)) else [None]:
-                    decision = self._judge_mention(word, replace(facts, cwd=base) if base else facts)
-                    if decision is not None:
-                        yield decision
+        for item, where in placed(analysis, facts):
+            if isinstance(item, PathUse):
+                decision = self._judge_use(item, where)
+            else:
+                decision = self._judge_mention(item, where) if self._has_path_rules else None
+            if decision is not None:
+                yield decision
 
     def _judge_part(self, part: Part, facts: Facts) -> Decision:
         unsafe = [n for n in part.assigns if not _names_match(n, self.config.safe_env)]
@@ -299,48 +321,82 @@ class Policy:
                     return rule
         return None
 
+    def _judges(self, use: PathUse) -> bool:
+        """Whether this layer has anything to say about a path use: path rules; a command allow
+        list (a redirect or a write no path rule allows is refused); command rules at all (a
+        write to a file programs run code from asks, see ``codefiles``)."""
+        return self._has_path_rules or self._judges_anyway(use)
+
+    def _judges_anyway(self, use: PathUse) -> bool:
+        """Judged without a path rule about it: see ``_judges``."""
+        return bool(
+            (use.redirect and self._command_allow_list) or (use.operation == "write" and self._command_rules)
+        )
+
     def _judge_use(self, use: PathUse, facts: Facts) -> Decision | None:
-        judged = use.redirect and self._command_allow_list
-        if not (self._has_path_rules or judged):
+        if not self._judges(use):
             return None
         if use.path is None:
             if (
-                not judged
+                not self._judges_anyway(use)
                 and not self.path_rules(PRECEDENCE, use.operation)
                 and self.config.default in (None, "allow")
             ):
                 return None  # no rule judges this kind of access: an unknown path breaks none
             return self._dynamic(f"{use.why} ({use.raw})", use.raw)
-        path = shell.absolute(use.path, facts.home, facts.cwd)
-        if path is None:
+        where = written(use.path, facts)
+        if where is None:
             return self._dynamic(f"the path {use.raw!r} depends on the host's directories", use.raw)
-        path = normalise_path(path)
         if use.glob is not None:
-            pattern = shell.absolute(use.glob, facts.home, facts.cwd)
-            matches = facts.expanded.get(normalise_path(pattern)) if pattern else None
+            pattern = written(use.glob, facts)
+            matches = facts.expanded.get(pattern) if pattern else None
             if matches is not None:  # what the host's shell expands it to, each judged on its own
-                plain = replace(use, glob=None, tree=False)
+                plain = replace(use, glob=None)
                 decisions = [self._judge_use(replace(plain, path=m), facts) for m in matches or (pattern,)]
                 return strictest(
                     (d for d in decisions if d is not None), Decision("allow", "nothing", layer=self.name)
                 )
-        tree = use.tree and facts.kinds.get(path) not in ("f", "-")  # a tree of one file is that file
-        clean = f"{use.operation}:{path}" in facts.clean
-        decision = self._judge_path(path, use.operation, redirect=use.redirect, tree=tree, clean=clean)
-        real = facts.resolved.get(path)
+        path = normalise_path(where)
+        # a tree of one file is that file; an unasked glob is judged by the folder its matches are in
+        tree = (use.tree or use.glob is not None) and facts.kinds.get(where) not in ("f", "-")
+        clean = f"{use.operation}:{where}" in facts.clean
+        judge = functools.partial(
+            self._judge_path,
+            operation=use.operation,
+            redirect=use.redirect,
+            tree=tree,
+            clean=clean,
+            command=True,
+        )
+        decision = judge(path)
+        real = facts.resolved.get(where)
         if real is not None and real != path:  # a link on the host: where it really goes counts too
-            again = self._judge_path(real, use.operation, redirect=use.redirect, tree=tree, clean=clean)
-            decision = decision.stricter(again)
+            decision = decision.stricter(judge(real))
+        elif real is None and facts.blind:
+            decision = decision.stricter(
+                self._dynamic(f"the host could not say where {use.raw!r} leads", use.raw)
+            )
         return decision
 
     def _judge_mention(self, word: str, facts: Facts) -> Decision | None:
         """A word of a program whose file arguments are not known: if it names a path that a
-        deny or confirm rule covers, for any operation, that rule applies."""
-        path = shell.absolute(word, facts.home, facts.cwd)
-        if path is None:
+        deny or confirm rule covers, for any operation, that rule applies. A glob is judged by
+        what the host expands it to; a folder by what is below it (the program may recurse)."""
+        where = written(word, facts)
+        if where is None:
             return None
-        candidates = {normalise_path(path)}
-        real = facts.resolved.get(normalise_path(path))
+        if has_glob(word):
+            matches = facts.expanded.get(where)
+            if matches is not None:
+                decisions = (self._judge_mentioned(m, word, facts) for m in matches or (where,))
+                return strictest((d for d in decisions if d is not None), Decision("allow", "nothing"))
+        return self._judge_mentioned(where, word, facts)
+
+    def _judge_mentioned(self, where: str, word: str, facts: Facts) -> Decision | None:
+        candidates = {normalise_path(where)}
+        real = facts.resolved.get(where)
+        if real is None and facts.blind:
+            return self._dynamic(f"the host could not say where {word!r} leads", word)
         if real:
             candidates.add(real)
         for action in ("deny", "confirm"):
@@ -350,14 +406,34 @@ class Policy:
                         what = f"{word} may name {candidate}"
                         reason = f"{_VERBS[action]} rule '{rule.text}' of {self.name} ({what})"
                         return Decision(action, reason, rule.text, candidate, self.name)  # type: ignore[arg-type]
+        if facts.kinds.get(where) == "d" and f"any:{where}" not in facts.clean:
+            for action in ("deny", "confirm"):
+                for rule in self._paths[action]:
+                    for candidate in candidates:
+                        if _could_match_below(rule, candidate):
+                            reason = (
+                                f"{word} may mean everything below {candidate}, "
+                                f"and rule '{rule.text}' covers some of it"
+                            )
+                            return self._dynamic(reason, word).stricter(
+                                Decision("confirm", reason, rule.text, candidate, self.name)
+                            )
         return None
 
     def path_rules(self, actions: tuple[Action, ...], operation: Operation) -> list[PathRule]:
         return [r for a in actions for r in self._paths[a] if operation in r.operations]
 
     def _judge_path(
-        self, path: str, operation: Operation, *, redirect: bool, tree: bool = False, clean: bool = False
+        self,
+        path: str,
+        operation: Operation,
+        *,
+        redirect: bool,
+        tree: bool = False,
+        clean: bool = False,
+        command: bool = False,
     ) -> Decision:
+        """One path (absolute, normalised). ``command``: named by a command, not a file tool."""
         if path.startswith("/proc/") and (
             "/root" in path or "/fd/" in path or "/cwd" in path or path == "/proc"
         ):
@@ -382,15 +458,24 @@ class Policy:
                         return verdict.stricter(
                             Decision("confirm", verdict.reason, rule.text, path, self.name)
                         )
+        if operation == "write" and self._command_rules and (source := code_file(path)):
+            return self._dynamic(f"{path} is where programs read code from ({source})", path)
         for rule in applicable["allow"]:
             if rule.regex.fullmatch(path) and (not tree or _covers(rule, path)):
                 reason = f"allowed by rule '{rule.text}' of {self.name} ({what})"
                 return Decision("allow", reason, rule.text, path, self.name)
         if tree and any(_covers(r, path) for r in applicable["allow"]):
             return Decision("allow", f"allowed below {path} ({what})", None, path, self.name)
-        if redirect and self._command_allow_list and not applicable["allow"]:
-            default: Action = "deny"
-            why = "a redirection, and no path rule allows it (commands have an allow list)"
+        if (
+            (redirect or (command and operation == "write"))
+            and self._command_allow_list
+            and not applicable["allow"]
+        ):
+            # a redirect is refused; a file a program writes (uniq's output, touch) asks: the
+            # command rule that allowed the program may well mean it
+            default: Action = "deny" if redirect else self.config.dynamic
+            what_kind = "a redirection" if redirect else "a file the command writes"
+            why = f"{what_kind}, and no path rule allows it (commands have an allow list)"
         else:
             default = self.config.default or ("deny" if applicable["allow"] else "allow")
             why = f"no rule matches, default {default}"
@@ -442,6 +527,13 @@ class Layers:
     @property
     def has_path_rules(self) -> bool:
         return any(p._has_path_rules for p in self.policies)
+
+    def asks_host(self, analysis: Analysis) -> bool:
+        """Whether judging needs the host's answers about paths (see ``hostfacts``): a layer has
+        path rules, or a command writes where a layer judges writes (a link can lead anywhere)."""
+        if self.has_path_rules:
+            return True
+        return any(p._judges(u) for p in self.policies for u in analysis.paths if u.path is not None)
 
     def needs_home(self, analysis: Analysis) -> bool:
         """Whether judging needs the host's home directory (an active layer and ~ or $HOME)."""

@@ -807,6 +807,10 @@ class _Walker:
         value = word.value
         if redirect and value in _HARMLESS_TARGETS:
             return
+        # a name with a line break cannot be asked about (see hostfacts), nor shown plainly
+        if _CONTROL.search(value.removeprefix(HOME)):
+            self.paths.append(PathUse(operation, None, word.raw, "a path with control characters", redirect))
+            return
         if word.glob and redirect:
             self.paths.append(PathUse(operation, None, word.raw, "a glob in a redirect target", redirect))
             return
@@ -817,12 +821,13 @@ class _Walker:
             return
         if word.glob:  # the host expands it; without that, judged by the folder its matches stay in
             self.paths.append(
-                PathUse(operation, _glob_folder(value), word.raw, None, redirect, True, glob=value)
+                PathUse(operation, _glob_folder(value), word.raw, None, redirect, tree, glob=value)
             )
             return
         self.paths.append(PathUse(operation, value, word.raw, None, redirect, tree))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_LOOP_VALUES = 16
 MAX_UNROLLED = 64  # iterations of nested static loops judged, in all
 #: Lower-case variables programs read from the environment: a loop may not set them.

@@ -22,7 +22,7 @@ def probe(script: str, cwd: Path | None = None) -> str:
 
 def judge_on_host(policy: Policy, command: str, facts: Facts, cwd: Path | None = None) -> Decision:
     analysis = shell.analyse(command)
-    script = hostfacts.script(analysis, facts, Layers([policy]))
-    if script is not None:
-        facts = hostfacts.parse(probe(script, cwd), facts)
+    questions = hostfacts.Questions(analysis, facts, Layers([policy]))
+    script = questions.script()
+    facts = questions.learn(facts, probe(script, cwd) if script is not None else "")
     return policy.judge(analysis, facts)

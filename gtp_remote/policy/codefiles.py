@@ -1,0 +1,59 @@
+"""Files that make other programs run code: writing one is running code the policy cannot read.
+
+An owner who allows ``git status`` and denies ``pwn`` means that ``git status`` never runs
+``pwn``. But ``core.fsmonitor`` in ``~/.gitconfig`` makes every later ``git status`` run whatever
+it names; so do ``LESSOPEN`` in ``~/.lesskey``, a line in ``~/.bashrc``, an ``exec:`` plugin in a
+kubeconfig, a hook in ``.git/hooks`` or a program of the same name earlier on ``PATH``. A write
+to such a file is judged like code handed to an interpreter: the layer's ``dynamic`` action
+(confirm by default), wherever the layer has command rules at all (a layer of path rules only
+says nothing about what may run).
+
+The list is of well-known places, not a proof: programs read many more files. It is one more
+rail; the wall is an account that cannot write where its own programs look for configuration.
+Globs as in path rules (``**/`` any folders, ``DIR/**`` the folder and all below it).
+"""
+
+from __future__ import annotations
+
+from gtp_remote.policy.rules import PathRule
+
+CODE_FILES: tuple[str, ...] = (
+    # shells: profiles, rc files, completions and the folders they source
+    "**/.profile", "**/.bash_profile", "**/.bash_login", "**/.bash_logout", "**/.bashrc",
+    "**/.bash_aliases", "**/.bash_completion", "**/.bash_completion.d/**", "**/.zshenv", "**/.zprofile",
+    "**/.zshrc", "**/.zlogin", "**/.zlogout", "**/.kshrc", "**/.mkshrc", "**/.cshrc", "**/.tcshrc",
+    "**/.login", "**/.logout", "**/.config/fish/**", "**/.inputrc", "**/.pam_environment",
+    "**/.config/environment.d/**", "**/.xprofile", "**/.xinitrc", "**/.xsession", "**/.xsessionrc",
+    # git: configuration, hooks, attributes that name filters
+    "**/.gitconfig", "**/.config/git/**", "**/.git/config", "**/.git/hooks/**", "**/.git/info/attributes",
+    "**/.gitmodules",
+    # pagers, editors, debuggers, multiplexers
+    "**/.lesskey", "**/.config/lesskey", "**/.lessfilter", "**/.vimrc", "**/.exrc", "**/.vim/**",
+    "**/.config/nvim/**", "**/.emacs", "**/.emacs.d/**", "**/.gdbinit", "**/.config/gdb/**",
+    "**/.tmux.conf", "**/.config/tmux/**", "**/.screenrc", "**/.mailcap", "**/.nanorc",
+    # clients with hooks: ssh, kubectl, docker, database shells, download tools
+    "**/.ssh/**", "**/.kube/**", "**/.docker/**", "**/.psqlrc", "**/.sqliterc", "**/.my.cnf",
+    "**/.mylogin.cnf", "**/.wgetrc", "**/.curlrc", "**/.terraformrc", "**/.netrc",
+    # language tool chains: start-up files, package managers' configuration, import paths
+    "**/.npmrc", "**/.yarnrc", "**/.yarnrc.yml", "**/.pydistutils.cfg", "**/.pip/**", "**/.config/pip/**",
+    "**/site-packages/**", "**/dist-packages/**", "**/sitecustomize.py", "**/usercustomize.py",
+    "**/.pythonrc", "**/.pythonrc.py", "**/.irbrc", "**/.pryrc", "**/.gemrc", "**/.bundle/**",
+    "**/.cargo/config", "**/.cargo/config.toml", "**/.Rprofile", "**/.perldb", "**/.m2/settings.xml",
+    "**/.gradle/**",
+    # what runs by itself: user services, autostart, cron; and folders on PATH
+    "**/.config/systemd/**", "**/.local/share/systemd/**", "**/.config/autostart/**", "**/bin/**",
+    "**/sbin/**", "**/.local/bin/**",
+    # the system's own configuration (an account that can write there can do anything anyway)
+    "/etc/**", "/var/spool/cron/**",
+)  # fmt: skip
+
+_RULES = tuple(PathRule.compile(f"write:{glob}") for glob in CODE_FILES)
+
+
+def code_file(path: str) -> str | None:
+    """The pattern that makes ``path`` (absolute, normalised) a file other programs run code
+    from, or None."""
+    for rule in _RULES:
+        if rule.regex.fullmatch(path):
+            return rule.text.removeprefix("write:")
+    return None
