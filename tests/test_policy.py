@@ -262,6 +262,16 @@ def test_what_cannot_be_parsed_or_is_too_big_is_refused_with_a_reason():
     assert "syntax nodes" in p.check_command("echo a; " * 40_000, FACTS).reason
 
 
+def test_a_parse_stopped_at_its_deadline_leaves_the_next_command_judged_afresh():
+    """A stopped tree-sitter parser resumes its old parse on the next call: that misread the next
+    command and crashed the gateway (a segfault). The parser is dropped instead."""
+    p = policy(commands={"allow": ["ls *", "echo *"], "deny": ["rm *"]})
+    slow = "ls | " * 200_000 + "ls"
+    for _ in range(2):
+        assert "to parse" in p.check_command(slow, FACTS).reason
+        assert p.check_command("rm -rf / ; echo " + "x " * 10_000, FACTS).action == "deny"
+
+
 def test_judging_is_linear_and_large_input_leaves_the_event_loop():
     p = policy(commands={"allow": ["cat *", "sudo *", "ls *"]})
     data = "cat <<'EOF'\n" + "a line of data\n" * 69_000 + "EOF\n"  # 1 MB

@@ -191,12 +191,17 @@ def _parse(text: str) -> tuple[Node, bytes]:
         # given whole, and returns to Python between chunks, so other threads (the event loop)
         # keep running while a long command is parsed in a worker thread.
         deadline = time.monotonic() + PARSE_SECONDS
+        parser = _parser()
         try:
-            tree = _parser().parse(
+            tree = parser.parse(
                 lambda offset, _point: data[offset : offset + _CHUNK],
                 progress_callback=lambda *_: time.monotonic() > deadline,
             )
         except ValueError:  # the parse was stopped at the deadline
+            # A stopped parser resumes its old parse on the next call, whatever the new text:
+            # that misreads the next command and crashed the process. It is dropped, not reused.
+            parser.reset()
+            _local.parser = None
             raise _Limit(
                 f"it took over {PARSE_SECONDS:g}s to parse; split it into smaller commands"
             ) from None
