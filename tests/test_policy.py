@@ -143,7 +143,12 @@ def test_loops_over_literal_words_are_judged_once_per_word():
     assert verdict(p, 'for s in nginx app; do systemctl is-active "$s"; done') == "allow"
     assert verdict(p, "for s in nginx; do systemctl stop $s; done") == "deny"
     assert verdict(p, "for c in systemctl; do $c stop app; done") == "deny"  # the name is the word
-    assert verdict(p, "for f in *.log; do echo $f; done") == "confirm"  # a glob's matches: not known
+    q = policy(commands={"allow": ["wc *"]}, paths={"deny": ["**/secret*"]})
+    assert verdict(q, "for f in *.log; do wc $f; done") == "confirm"  # split and globbed again
+    assert verdict(q, 'for f in *.log; do wc "$f.bak"; done') == "confirm"  # not a match itself
+    expanded = Facts("/h", "/h", expanded={"/h/*": ("/h/a.log", "/h/secret.txt"), "/h/*.log": ("/h/a.log",)})
+    assert q.check_command('for f in *; do wc "$f"; done', expanded).action == "deny"  # each match
+    assert q.check_command('for f in *.log; do wc "$f"; done', expanded).action == "allow"
     assert verdict(p, "for PATH in /tmp; do echo x; done") == "confirm"  # not a shell variable's name
     assert verdict(p, "for s in 'a b'; do systemctl is-active $s; done") == "confirm"  # split: unquoted
 

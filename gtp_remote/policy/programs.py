@@ -8,8 +8,8 @@ knowledge, built from GTFOBins and the programs' manuals. Given a simple command
 * ``dynamic``: why the command's effect cannot be judged from its words (inline code, an option
   that runs a command or loads code, a definition that runs later, an option the analyser does
   not know on a wrapper);
-* ``opaque``: it runs a program file the policy cannot read (``bash deploy.sh``): only an allow
-  rule naming it lets it through;
+* ``opaque``: it runs a program file the policy cannot read (``bash deploy.sh``, a compiler, a build
+  tool running the project's scripts): only an allow rule naming it lets it through;
 * ``runs``: the commands it runs in turn, as a span of its own words (``sudo -u app CMD...``,
   ``xargs CMD``, ``find -exec CMD ;``) or as shell text to parse again (``sh -c TEXT``,
   ``ssh HOST CMD...``); the analyser judges those too;
@@ -17,9 +17,12 @@ knowledge, built from GTFOBins and the programs' manuals. Given a simple command
   judged by what it runs, so an allow list needs no rule for the wrapper itself;
 * its files: ``paths`` (a word it reads, writes or lists), ``trees`` (everything below a word:
   ``grep -r``, ``rm -r``), ``value_paths`` (``of=PATH``, ``--output=PATH``), ``unknown_writes``
-  (files it names itself) and ``makes_links`` (``ln``: later paths may go through the link).
-  ``paths_known`` says the table knows every file argument; for any other program every word
-  counts as a possible file for deny and confirm path rules (``date -f secret``).
+  (files it names itself) and ``makes_links`` (``ln``, ``cp -P``/``-r``, ``mv``: later paths may go
+  through the link). ``paths_known`` says the table knows every file argument; for any other
+  program every word counts as a possible file for deny and confirm path rules (``date -f secret``);
+* ``changes_dir``/``chdir``: it works in another folder (``git -C DIR``), named when known;
+* programs whose default operand is the working folder (``ls``, ``du``, ``find``, ``grep -r``)
+  name it (``.``), so a working folder inside a protected one is judged.
 
 Words are values (``None`` where the shell computes them). Option parsing is GNU-style (bundled
 short options, ``--name=value`` and unique prefixes of long names, ``--`` ends options).
@@ -63,6 +66,9 @@ class Seen:
     paths_known: bool = False
     assigns: list[str] = field(default_factory=list)
     changes_dir: bool = False
+    #: The folder it moves to when its words say (``git -C DIR``, ``env -C DIR``): a relative path
+    #: may be relative to it (None: not known, or a plain ``cd``, which the shell reads itself).
+    chdir: str | None = None
 
     def mark(self, why: str) -> Seen:
         self.dynamic = self.dynamic or why
@@ -74,28 +80,43 @@ class Seen:
 
 @dataclass(frozen=True)
 class Options:
-    """A program's options: short ones without and with a value, long ones likewise."""
+    """A program's options: short ones without and with a value, long ones likewise.
+
+    Getting an option's arity wrong is a hole either way: a flag taken for an option with a value
+    swallows the next word (``column -d secret.txt`` would judge no file), an option with a value
+    taken for a flag makes its value look like a file or, on a wrapper, like the command it runs.
+    Hence ``optional_short`` (``xargs -i[R]``, ``sed -i[SUFFIX]``: a value only when attached) and
+    ``pairs`` (``jq --rawfile NAME FILE``: two words)."""
 
     flags: str = ""
     values: str = ""
     long_flags: frozenset[str] = frozenset()
     long_values: frozenset[str] = frozenset()
     optional: frozenset[str] = frozenset()  # long options whose value is optional (=VALUE only)
+    optional_short: str = ""  # short options whose value is optional (attached only: -iR)
+    pairs: frozenset[str] = frozenset()  # long options taking two words (the second is the value)
 
     def long(self, name: str) -> tuple[str | None, bool]:
         """The long option ``name`` stands for (GNU getopt accepts unique prefixes), and
         whether it takes a value. (None, False) when unknown or ambiguous."""
-        every = self.long_flags | self.long_values | self.optional
+        every = self.long_flags | self.long_values | self.optional | self.pairs
         if name in every:
-            return name, name in self.long_values
+            return name, name in self.long_values or name in self.pairs
         matches = [n for n in every if n.startswith(name)]
         if len(matches) == 1:
-            return matches[0], matches[0] in self.long_values
+            return matches[0], matches[0] in self.long_values or matches[0] in self.pairs
         return None, False
 
 
 def _o(
-    flags: str = "", values: str = "", long_flags: str = "", long_values: str = "", optional: str = ""
+    flags: str = "",
+    values: str = "",
+    long_flags: str = "",
+    long_values: str = "",
+    optional: str = "",
+    *,
+    optional_short: str = "",
+    pairs: str = "",
 ) -> Options:
     """An option table from space-separated long names (compact tables below)."""
     return Options(
@@ -104,7 +125,29 @@ def _o(
         frozenset(long_flags.split()),
         frozenset(long_values.split()),
         frozenset(optional.split()),
+        optional_short,
+        frozenset(pairs.split()),
     )
+
+
+def long_option(word: str | None, *names: str, least: int = 3) -> str | None:
+    """Which of ``names`` the word ``--NAME[=VALUE]`` stands for, abbreviations included (GNU
+    getopt_long, argp, git's and most other option parsers accept a unique prefix of a long
+    option): for checks on raw words outside an option table. Over-approximate on purpose: a
+    prefix of several of ``names`` counts as the first (the program may refuse it as ambiguous, or
+    not know the others), but it must be at least ``least`` letters long."""
+    if word is None or not word.startswith("--") or len(word) <= 2:
+        return None
+    given = word[2:].partition("=")[0]
+    if given in names:
+        return given
+    if len(given) < least:
+        return None
+    return next((n for n in names if n.startswith(given)), None)
+
+
+_DIGITS = "0123456789"  # head -5, fmt -72, grep -3: an old form of a count, taken as flags
+_HOME_PREFIX = "\x00"  # how a word the shell expanded from ~ or $HOME begins (shell.HOME)
 
 
 @dataclass
@@ -154,6 +197,11 @@ def scan(values: Values, start: int, spec: Options, *, permute: bool = True) -> 
             if full is None:
                 out.unknown = out.unknown or word
                 out.options.append(Option("--" + name, value if eq else None, i))
+            elif full in spec.pairs:  # --rawfile NAME FILE: the value is the second word
+                first = 1 if eq else 2
+                at = i + first if i + first < end else None
+                out.options.append(Option("--" + full, values[at] if at is not None else None, i, at))
+                i += first
             elif takes and not eq:
                 out.options.append(Option("--" + full, values[i + 1] if i + 1 < end else None, i, i + 1))
                 i += 1
@@ -163,6 +211,9 @@ def scan(values: Values, start: int, spec: Options, *, permute: bool = True) -> 
             continue
         if word.startswith("-") and len(word) > 1:
             for j, letter in enumerate(word[1:], 1):
+                if letter in spec.optional_short:
+                    out.options.append(Option("-" + letter, word[j + 1 :] or None, i))
+                    break
                 if letter in spec.values:
                     rest = word[j + 1 :]
                     if rest:
@@ -207,7 +258,7 @@ def inspect(values: Values) -> Seen:
     name = posixpath.basename(values[0])
     handler = _HANDLERS.get(name) or _HANDLERS.get(_family(name))
     if handler is None:
-        return Seen()
+        return _code_runner(values) or Seen()
     return handler(values)
 
 
@@ -238,49 +289,139 @@ def _wrapped(values: Values, scanned: Scan, *, transparent: bool, skip: int = 0)
 
 # -- wrappers -----------------------------------------------------------------------------------------
 
-# Wrappers that change nothing a rule cares about (timing, niceness, buffering, CPU affinity):
-# judged by the command they run; their own positionals before it are counted (timeout's DURATION).
-_TRANSPARENT: dict[str, tuple[Options, int]] = {
-    "nohup": (_o(), 0),
-    "setsid": (_o("cfw", "", "ctty fork wait"), 0),
-    "nice": (_o("", "n", "", "adjustment"), 0),
-    "ionice": (_o("t", "cnpPu", "ignore", "class classdata pid pgid uid"), 0),
-    "stdbuf": (_o("", "ioe", "", "input output error"), 0),
-    "timeout": (_o("v", "sk", "preserve-status foreground verbose", "signal kill-after"), 1),
-    "taskset": (_o("ac", "", "all-tasks cpu-list"), 1),
-    "chrt": (
+
+# Wrappers that change nothing a rule cares about (timing, niceness, buffering, CPU affinity,
+# resource limits, the personality the kernel reports): judged by the command they run. ``skip``
+# counts their own positionals before it (timeout's DURATION); ``process`` names the options that
+# make them act on a running process instead (``taskset -p``, ``choom -p``): then they run nothing.
+# Option tables from each program's --help (util-linux, coreutils, moreutils, systemd): a wrong
+# arity here swallows the command (a flag read as taking a value) or makes a value look like it.
+@dataclass(frozen=True)
+class _Wrapper:
+    spec: Options
+    skip: int = 0
+    process: frozenset[str] = frozenset()
+
+
+def _w(spec: Options, skip: int = 0, process: str = "") -> _Wrapper:
+    return _Wrapper(spec, skip, frozenset(process.split()))
+
+
+_SETARCH = _o(
+    "BFILRSTXZ3v",
+    "",
+    "32bit fdpic-funcptrs short-inode addr-compat-layout addr-no-randomize whole-seconds "
+    "sticky-timeouts read-implies-exec mmap-page-zero 3gb 4gb uname-2.6 verbose",
+)
+#: The personality names setarch is also installed as (``linux64 CMD``, ``i386 CMD``).
+_SETARCH_ALIASES = (
+    "linux32 linux64 i386 i486 i586 i686 x86_64 uname26 arm armh armv7l armv8l aarch64 arm64 ppc ppc32 "
+    "ppc64 ppcle ppc64le s390 s390x sparc sparc32 sparc32bash sparc64 ia64 parisc parisc32 parisc64 "
+    "mips mips32 mips64 alpha loongarch loongarch64"
+).split()
+_PRLIMIT_RESOURCES = "cdefilmnqrstuvxy"
+_TRANSPARENT: dict[str, _Wrapper] = {
+    "nohup": _w(_o()),
+    "setsid": _w(_o("cfw", "", "ctty fork wait")),
+    "nice": _w(_o("", "n", "", "adjustment")),
+    "ionice": _w(
+        _o("t", "cnpPu", "ignore", "class classdata pid pgid uid"), 0, "-p --pid -P --pgid -u --uid"
+    ),
+    "stdbuf": _w(_o("", "ioe", "", "input output error")),
+    "timeout": _w(_o("v", "sk", "preserve-status foreground verbose", "signal kill-after"), 1),
+    "taskset": _w(_o("acp", "", "all-tasks cpu-list pid"), 1, "-p --pid"),
+    "chrt": _w(
         _o(
-            "abdfiormRv",
+            "abdfiormRvp",
             "TPD",
-            "all-tasks batch deadline fifo idle other rr reset-on-fork max verbose",
+            "all-tasks batch deadline fifo idle other rr reset-on-fork max verbose pid",
             "sched-runtime sched-period sched-deadline",
         ),
         1,
+        "-p --pid",
     ),
-    "numactl": (
+    "numactl": _w(
         _o(
-            "alsH",
-            "CmNipP",
-            "all localalloc show hardware",
-            "physcpubind membind cpunodebind interleave preferred preferred-many balancing",
+            "alsHb",
+            "CmNipPw",
+            "all localalloc show hardware balancing",
+            "physcpubind membind cpunodebind interleave preferred preferred-many weighted-interleave",
+        )
+    ),
+    "unbuffer": _w(_o("p")),
+    "setarch": _w(_SETARCH),
+    "prlimit": _w(
+        _o(
+            "",
+            "po",
+            "noheadings raw verbose",
+            "pid output",
+            "core data nice fsize sigpending memlock rss nofile msgqueue rtprio stack cpu nproc as locks "
+            "rttime",
+            optional_short=_PRLIMIT_RESOURCES,
         ),
         0,
+        "-p --pid",
     ),
-    "unbuffer": (_o("p"), 0),
+    "choom": _w(_o("", "np", "", "adjust pid"), 0, "-p --pid"),
+    "systemd-cat": _w(_o("", "tp", "", "identifier priority stderr-priority level-prefix namespace")),
+    "systemd-inhibit": _w(_o("", "", "no-pager no-legend list", "what who why mode")),
+    "chronic": _w(_o("ev")),
+    "ifne": _w(_o("n")),
+    "eatmydata": _w(_o()),
+    "nocache": _w(_o("", "n")),
+    "catchsegv": _w(_o()),
+    **{alias: _w(_SETARCH) for alias in _SETARCH_ALIASES},
 }
 
 
 @_handles(*_TRANSPARENT)
 def _transparent(values: Values) -> Seen:
     name = _name(values)
-    spec, skip = _TRANSPARENT[name]
+    wrapper = _TRANSPARENT[name]
     if name == "nice" and len(values) > 1 and values[1] and re.fullmatch(r"-\d+", values[1]):
         return _wrapped(values, Scan(positionals=list(range(2, len(values)))), transparent=True)
-    if name in ("taskset", "chrt", "ionice") and any(
-        v and v.startswith("-") and "p" in v for v in values[1:3]
-    ):
+    start = 1
+    if name == "setarch" and len(values) > 1 and values[1] is not None and not values[1].startswith("-"):
+        start = 2  # setarch ARCH [options] [program...]
+    scanned = scan(values, start, wrapper.spec, permute=False)
+    if wrapper.process and scanned.has(*wrapper.process) and not scanned.unknown and not scanned.dynamic:
         return Seen(paths_known=True)  # -p: acts on a running process, runs nothing
-    return _wrapped(values, scan(values, 1, spec, permute=False), transparent=True, skip=skip)
+    seen = _wrapped(values, scanned, transparent=True, skip=wrapper.skip)
+    if not seen.runs and (name == "setarch" or name in _SETARCH_ALIASES):
+        seen.mark(f"{name} without a command runs a shell")
+    return seen
+
+
+@_handles("logsave")
+def _logsave(values: Values) -> Seen:
+    """``logsave [-asv] LOGFILE COMMAND...``: runs the command and writes (or appends) its output
+    to LOGFILE too; ``-`` for the command copies standard input instead."""
+    scanned = scan(values, 1, _o("asv"), permute=False)
+    seen = _wrapped(values, scanned, transparent=True, skip=1)
+    if scanned.positionals:
+        seen.paths.append(("write", scanned.positionals[0]))
+    if seen.runs and values[seen.runs[0].span[0]] == "-":
+        seen.runs = []
+    return seen
+
+
+@_handles("ssh-agent")
+def _ssh_agent(values: Values) -> Seen:
+    """``ssh-agent [options] [COMMAND...]`` runs the command with the agent's socket in its
+    environment: the command is judged, and so is the agent (it needs a rule of its own)."""
+    return _wrapped(values, scan(values, 1, _o("cDdks", "aEOPt"), permute=False), transparent=False)
+
+
+@_handles("dbus-run-session")
+def _dbus_run_session(values: Values) -> Seen:
+    scanned = scan(values, 1, _o("", "", "help version", "config-file dbus-daemon"), permute=False)
+    seen = _wrapped(values, scanned, transparent=False)
+    if scanned.has("--dbus-daemon", "--config-file"):
+        seen.mark("dbus-run-session --dbus-daemon/--config-file runs another program")
+    if not seen.runs:
+        seen.mark("dbus-run-session without a command runs a shell")
+    return seen
 
 
 @_handles("time")
@@ -317,12 +458,14 @@ def _exec(values: Values) -> Seen:
 
 
 _SUDO = _o(
-    "AbBEHiKklnNPSsVv",
-    "CDghpRrtTUu",
+    "AbBEHiKklnNPSsVve",
+    "aCcDgpRrtTUu",
     "askpass background bell set-home login remove-timestamp reset-timestamp list non-interactive "
-    "preserve-groups stdin shell version validate help",
-    "close-from chdir group host prompt chroot role type command-timeout other-user user",
+    "preserve-groups stdin shell version validate help edit",
+    "auth-type close-from login-class chdir group host prompt chroot role type command-timeout other-user "
+    "user",
     "preserve-env",
+    optional_short="h",  # -h alone is help, -hHOST names a host (sudo's h::)
 )
 
 
@@ -336,6 +479,9 @@ def _sudo(values: Values) -> Seen:
         seen.mark("sudo -s/-i runs the command through a shell")
     if scanned.has("-D", "--chdir", "-R", "--chroot"):
         seen.changes_dir = True
+        chdir = scanned.has("-D", "--chdir")
+        if chdir is not None and not scanned.has("-R", "--chroot"):
+            seen.chdir = chdir.value
     for option in scanned.all("--preserve-env"):
         if option.value:
             seen.assigns += option.value.split(",")
@@ -404,9 +550,17 @@ def _env(values: Values) -> Seen:
         seen.mark(f"env option {scanned.unknown} is not known to the policy")
     if scanned.dynamic:
         seen.mark("env's options are computed at run time")
-    if scanned.has("-C", "--chdir"):
-        seen.changes_dir = True
     rest = scanned.positionals
+    if rest and values[rest[0]] == "-":  # `env - CMD` is `env -i CMD`, not a command named '-'
+        rest = rest[1:]
+    chdir = scanned.has("-C", "--chdir")
+    if chdir is not None:
+        seen.changes_dir = True
+        seen.chdir = chdir.value
+        if rest and chdir.value is None:  # its words name files in a folder not known
+            seen.mark(
+                "env -C runs the command in a folder not known, where its relative paths mean other files"
+            )
     k = 0
     while k < len(rest) and (values[rest[k]] or "").find("=") > 0:
         name = _ASSIGNMENT.match(values[rest[k]] or "").group(1)  # type: ignore[union-attr]
@@ -429,10 +583,11 @@ def _env(values: Values) -> Seen:
 def _xargs(values: Values) -> Seen:
     spec = _o(
         "0prtxo",
-        "adEIiLlnPs",
+        "adEILnPs",
         "null interactive no-run-if-empty verbose exit open-tty show-limits",
         "arg-file delimiter max-lines max-args max-procs max-chars process-slot-var",
         "eof replace",
+        optional_short="eil",  # -e[END], -i[R], -l[N]: a value only when attached
     )
     scanned = scan(values, 1, spec, permute=False)
     seen = Seen(transparent=True, paths_known=True)
@@ -500,26 +655,42 @@ def _chroot(values: Values) -> Seen:
     return seen
 
 
+_STRACE = _o(
+    "AcCdDfFhiknqrtTvVwxyYzZ",
+    "abeEIoOpPsSuUX",
+    "summary-only summary debug follow-forks output-separately instruction-pointer stack-traces "
+    "syscall-number output-append-mode no-abbrev version summary-wall-clock successful-only failed-only "
+    "help seccomp-bpf",
+    "attach trace env output signal user string-limit columns trace-path status abbrev verbose raw read "
+    "write kvm inject fault detach-on interruptible const-print-style summary-sort-by summary-columns "
+    "summary-syscall-overhead strings-in-hex",
+    "absolute-timestamps timestamps relative-timestamps syscall-times daemonize quiet decode-fds "
+    "decode-pids tips silence",
+)
+_LTRACE = _o(
+    "bcCfhiLrStTV",
+    "aADeFlnopsuwx",
+    "no-signals demangle help version",
+    "align debug config library indent output where",
+)
+
+
 @_handles("strace", "ltrace")
 def _strace(values: Values) -> Seen:
-    spec = _o(
-        "cCdDfFhiqrtTvVwxXyYzZk",
-        "abeEIoOpPSuUsA",
-        "summary-only summary debug daemonize follow-forks output-separately instruction-pointer quiet "
-        "relative-timestamps syscall-times no-abbrev version summary-wall-clock decode-fds decode-pids "
-        "stack-trace help",
-        "attach trace env output signal user string-limit columns trace-path status silence",
-        "absolute-timestamps timestamps",
-    )
-    scanned = scan(values, 1, spec, permute=False)
+    """Tracers run the command after their options (judged), and need a rule of their own; ``-E``
+    sets its environment, ``-o |CMD`` pipes the log into a command, ``-o FILE`` writes."""
+    name = _name(values)
+    scanned = scan(values, 1, _STRACE if name == "strace" else _LTRACE, permute=False)
     seen = _wrapped(values, scanned, transparent=False)
-    if scanned.has("-E", "--env"):
-        seen.mark(f"{_name(values)} -E sets the traced command's environment")
+    if name == "strace" and scanned.has("-E", "--env"):
+        seen.mark("strace -E sets the traced command's environment")
     for output in scanned.all("-o", "--output"):
         if output.value is not None and output.value.startswith(("|", "!")):
-            seen.mark(f"{_name(values)} -o |CMD pipes its log into a command")
+            seen.mark(f"{name} -o |CMD pipes its log into a command")
         elif output.value is not None:
             seen.value_paths.append(("write", output.value))
+    if name == "ltrace" and scanned.has("-F", "--config"):
+        seen.mark("ltrace -F reads another configuration")
     return seen
 
 
@@ -613,34 +784,26 @@ def _busybox(values: Values) -> Seen:
     return Seen(transparent=True, paths_known=True, runs=[Run((1, len(values)))])
 
 
-@_handles(
-    "nsenter",
-    "unshare",
-    "systemd-run",
-    "setpriv",
-    "sg",
-    "newgrp",
-    "pkexec",
-    "gosu",
-    "su-exec",
-    "sshpass",
-    "firejail",
-    "bwrap",
-    "proot",
-    "capsh",
-    "cgexec",
-    "chpst",
-    "machinectl",
-    "systemd-nspawn",
-    "parallel",
-    "nsjail",
-    "dbus-launch",
-    "xvfb-run",
-    "run-parts",
-    "start-stop-daemon",
-    "daemonize",
-    "expect",
-)
+#: Programs that run a command given in their arguments (or a shell), with options the table does
+#: not hold or that change what the command sees (namespaces, another root, another user, a
+#: terminal multiplexer, a debugger): refused as dynamic. From util-linux, procps, systemd,
+#: moreutils, daemontools/runit/s6, container and sandbox tools, terminals and debuggers.
+_OTHER_RUNNERS = (
+    "nsenter unshare systemd-run run0 setpriv sg newgrp pkexec gosu su-exec sshpass firejail bwrap proot "
+    "capsh cgexec chpst machinectl systemd-nspawn systemd-vmspawn systemd-socket-activate systemd-dissect "
+    "homectl parallel sem nsjail dbus-launch xvfb-run run-parts start-stop-daemon daemonize daemon expect "
+    "empty tmux screen byobu dtach abduco rlwrap hyperfine entr watchexec cpulimit trickle schroot "
+    "lxc-attach lxc-execute lxc-unshare envdir envuidgid softlimit setuidgid setlock fakeroot "
+    "fakeroot-sysv fakeroot-tcp fakechroot aa-exec runcon uclampset coresched enosys setpgid run-one "
+    "run-this-one keep-one-running lckdo pee zrun tsp ts-run nq mispipe timelimit faketime datefudge "
+    "proxychains proxychains4 torsocks tsocks valgrind perf tini dumb-init catatonit s6-setuidgid "
+    "s6-envdir s6-softlimit s6-applyuidgid xterm x-terminal-emulator gnome-terminal konsole kitty "
+    "alacritty urxvt rxvt xdg-open gio sensible-browser sensible-pager x-www-browser www-browser "
+    "run-mailcap see gpg-agent mosh autossh rsh rlogin rexec ccache distcc icecc sudo-rs please"
+).split()
+
+
+@_handles(*_OTHER_RUNNERS)
 def _other_runner(values: Values) -> Seen:
     return Seen().mark(f"{_name(values)} runs commands with options the policy does not read")
 
@@ -915,21 +1078,15 @@ _NO_FILES = (
     "pwd",
     "groups",
     "tty",
-    "users",
     "logname",
     "hostid",
     "printenv",
     "kill",
-    "pgrep",
-    "pkill",
     "pidof",
     "free",
     "vmstat",
     "mpstat",
     "iostat",
-    "nslookup",
-    "dig",
-    "host",
     "ping",
     "getent",
     "wait",
@@ -943,16 +1100,10 @@ _NO_FILES = (
     "numfmt",
     "factor",
     "date",
-    "hostname",
     "ps",
     "top",
     "w",
-    "who",
-    "last",
-    "lastlog",
-    "ss",
     "netstat",
-    "ip",
     "exit",
     "return",
     "break",
@@ -966,16 +1117,33 @@ _NO_FILES = (
 
 @_handles(*_NO_FILES)
 def _no_files(values: Values) -> Seen:
-    name = _name(values)
-    if name == "date" and any(
-        v is not None
-        and (v.startswith(("-f", "--file", "-r", "--reference")) or v.startswith("--set") or v == "-s")
-        for v in values[1:]
-    ):
-        return Seen()  # reads a file, or sets the clock: every word counts
-    if name in ("ps", "top") and any(v is not None and v.startswith(("-p", "--pid")) for v in values[1:]):
-        return Seen(paths_known=True)
+    if _name(values) == "date":
+        return _date(values)
     return Seen(paths_known=True)
+
+
+_DATE = _o(
+    "Ru",
+    "dfrs",
+    "debug rfc-email utc universal resolution help version",
+    "date file rfc-3339 reference set",
+    "iso-8601",
+    optional_short="I",
+)
+
+
+def _date(values: Values) -> Seen:
+    """date takes no file but for ``-f FILE`` (each line a date: a bad one is printed back) and
+    ``-r FILE`` (its time); ``-s`` sets the clock. Abbreviations count: ``--fi=FILE`` is
+    ``--file``."""
+    scanned = scan(values, 1, _DATE)
+    if scanned.unknown or scanned.dynamic or scanned.has("-s", "--set"):
+        return Seen()  # every word counts as a file for deny and confirm rules
+    seen = Seen(paths_known=True)
+    for option in scanned.all("-f", "--file", "-r", "--reference"):
+        if option.value not in (None, "-"):
+            _value_path(seen, "read", option)
+    return seen
 
 
 # -- programs whose options run commands, load code, or read and write other files -----------------
@@ -1076,12 +1244,14 @@ def _tar(values: Values) -> Seen:
             seen.value_paths.append(("read", value))
         elif name == "C":
             seen.changes_dir = True
+            seen.chdir = posixpath.join(seen.chdir or "", value)  # each -C is relative to the last
             if mode == "x":
                 seen.value_paths.append(("write", value.rstrip("/") + "/**"))
         elif name in ("g", "index"):
             seen.value_paths.append(("write", value))
-    if mode == "c":
-        seen.trees += [("read", i) for i in positionals]
+    removes = any(len(name) >= 3 and "remove-files".startswith(name) for name in letters)
+    if mode == "c":  # --remove-files deletes what it archived
+        seen.trees += [("write" if removes else "read", i) for i in positionals]
     elif mode == "x":
         seen.unknown_writes = "tar extracts the files its archive holds"
     return seen
@@ -1101,14 +1271,26 @@ _TAR_FLAGS = set(
 
 @_handles("zip")
 def _zip(values: Values) -> Seen:
+    """zip's words are judged as mentions (its option syntax is its own), but ``-TT``/
+    ``--unzip-command`` runs a command, and ``-m``/``--move`` deletes the files it adds: then
+    every word but the archive is taken as a tree written."""
+    moves = False
     for word in values[1:]:
-        if word is not None and (
-            word.startswith("--unzip-command")
-            or word.startswith("-TT")
-            or (word.startswith("-") and not word.startswith("--") and "TT" in word)
+        if word is None:
+            continue
+        if long_option(word, "unzip-command", "test", least=4) or (
+            word.startswith("-") and not word.startswith("--") and "T" in word
         ):
-            return Seen().mark("zip -TT runs a command")
-    return Seen()
+            return Seen().mark("zip -T/-TT runs a command to test the archive")
+        moves = moves or bool(
+            long_option(word, "move", least=3)
+            or (word.startswith("-") and not word.startswith("--") and "m" in word[1:])
+        )
+    words = [i for i in range(1, len(values)) if not (values[i] or "-").startswith("-")]
+    archive: list[tuple[PathOp, int]] = [("write", i) for i in words[:1]]
+    if not moves:
+        return Seen(paths=archive)  # the archive is written; every word counts as a mention
+    return Seen(paths=archive, trees=[("write", i) for i in words[1:]])
 
 
 @_handles("unzip", "7z", "7za", "unrar", "cpio", "ar")
@@ -1121,6 +1303,7 @@ def _copier(values: Values, program: str, danger: tuple[str, ...], letters: str)
     seen = Seen(paths_known=True)
     positionals = []
     after = False
+    links = False
     for i, word in enumerate(values[1:], 1):
         if word is None:
             return seen.mark(f"{program}'s arguments are computed at run time")
@@ -1129,16 +1312,20 @@ def _copier(values: Values, program: str, danger: tuple[str, ...], letters: str)
         elif word == "--":
             after = True
         elif word.startswith("--"):
-            if word.split("=", 1)[0] in danger:
+            if long_option(word, *(d[2:] for d in danger), least=4):
                 return seen.mark(
                     f"{program} {word.split('=')[0]} runs a program or reads another configuration"
                 )
+            links = links or long_option(word, "links", "archive", least=4) is not None
         elif any(c in word[1:] for c in letters):
             return seen.mark(f"{program} {word[:8]} runs a program or reads another configuration")
+        elif program == "rsync" and re.search(r"[al]", word[1:]):
+            links = True  # -a is -rlptgoD: symbolic links are copied as links
         elif word.startswith("-o") and program == "scp":
             text = word[2:] or (values[i + 1] or "")
             if re.split(r"[=\s]", text, maxsplit=1)[0].lower() not in _SSH_SAFE_OPTIONS:
                 return seen.mark(f"scp {word[:20]} may run a command")
+    seen.makes_links = links
     local = [i for i in positionals if ":" not in (values[i] or "")]
     if positionals and positionals[-1] in local:
         seen.trees.append(("write", positionals[-1]))
@@ -1219,6 +1406,9 @@ def _git(values: Values) -> Seen:
             return seen.mark(f"git {option.name} can make git run another program")
         if option.name == "-C":
             seen.changes_dir = True
+            if option.value is None:
+                return seen.mark("git -C names a folder computed at run time")
+            seen.chdir = posixpath.join(seen.chdir or "", option.value) if option.value else seen.chdir
     if scanned.unknown:
         return seen.mark(f"git option {scanned.unknown} is not known to the policy")
     if scanned.dynamic:
@@ -1245,10 +1435,20 @@ def _git(values: Values) -> Seen:
             return seen.mark("git grep -O runs a pager command")
         if sub == "rebase" and (name == "-x" or re.fullmatch(r"-[a-zA-Z]*x.*", word)):
             return seen.mark("git rebase --exec runs commands")
-        if name in ("--no-index",) and sub == "diff":
+        if sub == "diff" and long_option(word, "no-index", least=4):
             seen.paths += [
                 ("read", i) for i, v in enumerate(values) if i > sub_index and v and not v.startswith("-")
             ]
+        if sub == "grep" and long_option(word, "no-index", "untracked", least=4):
+            seen.value_paths.append(("read", "./**"))  # searches the working folder, not the repository
+    if problem := _git_files(values, sub_index, sub, seen):
+        return seen.mark(problem)
+    if (
+        seen.changes_dir
+        and seen.chdir is None
+        and any(v is not None and not v.startswith(("-", "/", _HOME_PREFIX)) for v in values[sub_index + 1 :])
+    ):  # its words name files from a -C folder not known, where the policy cannot look for them
+        return seen.mark("git -C DIR: the files its arguments name are in a folder not known")
     if sub == "bisect" and "run" in rest:
         return seen.mark("git bisect run runs a command")
     if sub == "submodule" and "foreach" in rest:
@@ -1269,6 +1469,87 @@ def _git(values: Values) -> Seen:
     ):
         seen.opaque = f"git {sub} runs the repository's hooks, which the policy cannot read"
     return seen
+
+
+#: Options of git subcommands whose value is a file read or written (long names, git accepts
+#: unique prefixes; short ones as given), and subcommands that write the files they name.
+_GIT_FILE_OPTIONS: dict[str, dict[str, PathOp]] = {
+    "archive": {"--output": "write", "-o": "write", "--add-file": "read"},
+    "format-patch": {"--output-directory": "write", "-o": "write"},
+    "blame": {"--contents": "read", "--ignore-revs-file": "read", "-S": "read"},
+    "annotate": {"--contents": "read", "-S": "read"},
+    "commit": {
+        "--file": "read",
+        "-F": "read",
+        "--template": "read",
+        "-t": "read",
+        "--pathspec-from-file": "read",
+    },
+    "tag": {"--file": "read", "-F": "read"},
+    "notes": {"--file": "read", "-F": "read"},
+    "merge": {"--file": "read", "-F": "read"},
+    "fast-import": {"--export-marks": "write", "--import-marks": "read", "--import-marks-if-exists": "read"},
+    "fast-export": {"--export-marks": "write", "--import-marks": "read"},
+    "checkout-index": {"--prefix": "write"},
+}
+_GIT_WRITES_TREE = frozenset("clean rm mv restore apply checkout-index worktree init clone".split())
+
+
+def _git_files(values: Values, sub_index: int, sub: str, seen: Seen) -> str | None:
+    """Record the files a git subcommand's options and operands name (``archive -o FILE``,
+    ``bundle create FILE``, ``blame --contents FILE``); a reason when one is computed at run time."""
+    table = _GIT_FILE_OPTIONS.get(sub, {})
+    longs = [name[2:] for name in table if name.startswith("--")]
+    operands: list[int] = []
+    named_output = False
+    i = sub_index + 1
+    while i < len(values):
+        word = values[i]
+        if word is None:
+            i += 1
+            continue
+        if word == "--":
+            operands += range(i + 1, len(values))
+            break
+        full = long_option(word, *longs, least=4) if longs else None
+        short = word[:2] if word.startswith("-") and not word.startswith("--") else None
+        if full is not None or (short is not None and short in table):
+            operation = table["--" + full] if full is not None else table[short]  # type: ignore[index]
+            named_output = named_output or operation == "write"
+            if full is not None and "=" in word:
+                seen.value_paths.append((operation, word.partition("=")[2]))
+            elif full is None and len(word) > 2:  # -oDIR
+                seen.value_paths.append((operation, word[2:]))
+            elif i + 1 < len(values):
+                if values[i + 1] is None:
+                    return f"git {sub} {word} names a file computed at run time"
+                seen.paths.append((operation, i + 1))
+                i += 1
+        elif not word.startswith("-"):
+            operands.append(i)
+        i += 1
+    words = [values[k] for k in operands]
+    if (
+        sub == "bundle"
+        and words[:1] in (["create"], ["unbundle"], ["verify"], ["list-heads"])
+        and len(words) > 1
+    ):
+        seen.paths.append(("write" if words[0] == "create" else "read", operands[1]))
+    elif sub in ("hash-object", "apply"):
+        seen.paths += [("read", k) for k in operands]
+    if (
+        sub == "format-patch"
+        and not named_output
+        and not any(long_option(v, "stdout") for v in values[sub_index:])
+    ):
+        seen.value_paths.append(("write", "*.patch"))  # 0001-subject.patch in the working folder
+    if (
+        sub in _GIT_WRITES_TREE
+        or (sub == "stash" and words[:1] not in (["list"], ["show"]))
+        or (sub == "reset" and any(long_option(v, "hard", "merge", "keep") for v in values[sub_index:]))
+    ):
+        seen.unknown_writes = f"git {sub} writes files in the work tree"
+    return None
 
 
 def _git_config_writes(rest: list[str | None]) -> bool:
@@ -1307,63 +1588,184 @@ def _git_config_writes(rest: list[str | None]) -> bool:
     return len(plain) > 1
 
 
+_LESS_VALUES = 'bDhjkoOpPtTxyz"#'  # less's options that take a value (the rest of the word, or the next)
+
+
 @_handles("less", "more", "most", "pg")
 def _less(values: Values) -> Seen:
+    """A pager reads its files; ``+CMD`` runs pager commands (``!`` runs a shell), ``-o``/``-O``
+    write a log, ``-k`` reads key bindings (which can set LESSOPEN), ``-t``/``-T`` open the file
+    a tags file names. less takes abbreviations of its long options, in either case."""
+    name = _name(values)
     for word in values[1:]:
-        if word is not None and (
-            word.startswith("+")
-            or word.startswith(("-o", "-O", "-k", "--log-file", "--LOG-FILE", "--lesskey"))
+        if word is None:
+            continue
+        if word.startswith("+"):
+            return Seen().mark(f"{name} {word[:12]} runs pager commands")
+        if long_option(
+            word.lower(),
+            "log-file",
+            "lesskey-file",
+            "lesskey-src",
+            "lesskey-content",
+            "tag",
+            "tag-file",
+            least=2,
         ):
-            return Seen().mark(f"{_name(values)} {word[:12]} runs pager commands or writes a file")
+            return Seen().mark(f"{name} {word[:16]} writes a log or reads settings or tags")
+        if word.startswith("-") and not word.startswith("--"):
+            letters = word[1:]
+            first_value = next((k for k, c in enumerate(letters) if c in _LESS_VALUES), len(letters))
+            if any(c in "oOkKtT" for c in letters[: first_value + 1]):
+                return Seen().mark(f"{name} {word[:12]} writes a log or reads settings or tags")
     return _reader(values)
 
 
 @_handles("man")
 def _man(values: Values) -> Seen:
+    """man formats pages; its options can name a pager, a browser, preprocessors, a file to
+    format (``-l``), other page folders or another configuration (argp: abbreviations count)."""
     for word in values[1:]:
-        if word is not None and re.match(
-            r"-[a-zA-Z]*[PHCl]|--(pager|html|config-file|browser|preprocessor|local)", word
+        if word is not None and (
+            re.match(r"-[a-zA-Z]*[PHClMTXtZ]", word)
+            or long_option(
+                word,
+                "pager",
+                "html",
+                "config-file",
+                "preprocessor",
+                "local-file",
+                "manpath",
+                "troff",
+                "troff-device",
+                "ditroff",
+                "gxditview",
+                least=2,
+            )
         ):
             return Seen().mark(f"man {word[:12]} runs another program, reads a file or another configuration")
     return Seen(paths_known=True)
 
 
 _FIND_ACTIONS = ("-exec", "-execdir", "-ok", "-okdir")
+#: find's primaries that take one argument (so a pattern like ``-name -delete`` is not an action).
+_FIND_ARGUMENT = frozenset(
+    "-amin -anewer -atime -cmin -cnewer -context -ctime -fls -fprint -fprint0 -fstype -gid -group -ilname "
+    "-iname -inum -ipath -iregex -iwholename -links -lname -maxdepth -mindepth -mmin -mtime -name -newer "
+    "-path -perm -printf -regex -regextype -samefile -size -type -uid -used -user -wholename -xtype "
+    "-files0-from".split()
+)
+_FIND_WRITES = frozenset({"-fprint", "-fprint0", "-fls", "-fprintf"})
+_FIND_READS = frozenset({"-newer", "-anewer", "-cnewer", "-samefile", "-files0-from"})
 
 
 @_handles("find")
 def _find(values: Values) -> Seen:
+    """find lists the trees below its start points (the working folder when none is given);
+    ``-delete`` writes them, ``-fprint``/``-fls`` write a file, ``-newer``/``-files0-from`` read
+    one; ``-exec`` runs a command in which ``{}`` (alone or inside a word) becomes each file."""
     seen = Seen(paths_known=True)
     i = 1
     while (i < len(values) and values[i] in ("-H", "-L", "-P")) or (
         i < len(values) and (values[i] or "").startswith(("-D", "-O"))
     ):
-        i += 1
+        i += 2 if values[i] in ("-D", "-O") else 1
     starts = []
     while (
         i < len(values) and values[i] is not None and not (values[i] or "").startswith(("-", "(", "!", ","))
     ):
         starts.append(i)
         i += 1
+    below: list[PathOp] = ["list"]  # what is done to the files below the start points
+    runs: list[tuple[int, int, bool]] = []
+    from_file = False
     while i < len(values):
         word = values[i]
         if word in _FIND_ACTIONS:
-            end = next((j for j in range(i + 1, len(values)) if values[j] in (";", "+")), len(values))
+            end = next(
+                (
+                    j
+                    for j in range(i + 1, len(values))
+                    if values[j] == ";" or (values[j] == "+" and values[j - 1] == "{}")
+                ),
+                len(values),
+            )
             if end > i + 1:
-                seen.runs.append(Run((i + 1, end), placeholders=frozenset({"{}"})))
+                runs.append((i + 1, end, word in ("-execdir", "-okdir")))
             i = end + 1
             continue
         if word == "-delete":
-            seen.trees += [("write", s) for s in starts] or [("write", -1)]
-        elif word in ("-fprint", "-fprint0", "-fprintf", "-fls") and i + 1 < len(values):
+            below.append("write")
+        elif word in _FIND_WRITES and i + 1 < len(values):
             seen.paths.append(("write", i + 1))
-        elif word in ("-newer", "-anewer", "-cnewer", "-samefile") and i + 1 < len(values):
-            seen.paths.append(("read", i + 1))
+        elif word is not None and (word in _FIND_READS or re.fullmatch(r"-newer[aBcm][aBcm]", word)):
+            if i + 1 < len(values) and not word.endswith("t"):  # -newermt DATE compares to a date
+                seen.paths.append(("read", i + 1))
+            from_file = from_file or word == "-files0-from"
+        if word == "-fprintf":
+            i += 2  # FILE FORMAT
+        elif word in _FIND_ARGUMENT or (word is not None and re.fullmatch(r"-newer[aBcm][aBcmt]", word)):
+            i += 1
         i += 1
-    if any(index == -1 for _, index in seen.trees):
-        seen.trees = [op for op in seen.trees if op[1] != -1]
-        seen.value_paths.append(("write", "./**"))
+    for start, end, in_own_folder in runs:
+        run, operations, problem = _find_exec(values, start, end, in_own_folder)
+        seen.runs.append(run)
+        below += operations
+        if problem:
+            seen.mark(problem)
+    for operation in dict.fromkeys(below):
+        if operation == "list":  # the names below: judged at the start points, as `ls DIR` is
+            if starts:
+                seen.paths += [(operation, k) for k in starts]
+            elif not from_file:
+                seen.value_paths.append((operation, "."))
+        elif starts:
+            seen.trees += [(operation, k) for k in starts]
+        elif not from_file:
+            seen.value_paths.append((operation, "./**"))
+        else:  # -files0-from: the start points are named in a file
+            seen.unknown_writes = f"find {operation}s below start points it reads from a file"
     return seen
+
+
+def _find_exec(
+    values: Values, start: int, end: int, in_own_folder: bool
+) -> tuple[Run, list[PathOp], str | None]:
+    """The command ``find -exec`` runs, what it does to the files below the start points, and
+    why it cannot be judged (or None).
+
+    Where ``{}`` stands alone as an operand the command's own table places (``wc -l {}``,
+    ``rm {}``), it is judged as that access to the trees find walks, and the command with the
+    word as written. Anywhere else (inside a word, the program's name, an option's value, a
+    wrapper's command) each word holding ``{}`` is computed at run time."""
+    inner = list(values[start:end])
+    marks = [k for k, v in enumerate(inner) if v is not None and "{}" in v]
+    placeholders = frozenset(v for v in (inner[k] for k in marks) if v is not None)
+    seen = inspect(inner)
+    problem = None
+    if in_own_folder:  # -execdir: relative words other than {} are relative to each file's folder
+        own = {k for _, k in seen.paths + seen.trees} - set(marks)
+        if (
+            not seen.paths_known
+            or any(not (inner[k] or "/").startswith("/") for k in own)
+            or any(not v.startswith("/") for _, v in seen.value_paths)
+        ):
+            problem = "find -execdir runs it in each file's folder, where its relative paths mean other files"
+    simple = (
+        marks
+        and 0 not in marks
+        and all(inner[k] == "{}" for k in marks)
+        and seen.dynamic is None
+        and not seen.runs
+        and seen.paths_known
+        and not seen.makes_links
+        and not seen.changes_dir
+    )
+    if simple:
+        used = {k: operation for operation, k in seen.paths + seen.trees}
+        if all(k in used for k in marks):
+            return Run((start, end)), [used[k] for k in marks], problem
+    return Run((start, end), placeholders=placeholders), [], problem
 
 
 # -- sed and awk: their programs can run commands and write files -------------------------------------
@@ -1438,11 +1840,14 @@ def sed_script_problem(script: str) -> str | None:
             end = min([p for p in (script.find("\n", i), script.find(";", i)) if p >= 0] or [n])
             i = end
             continue
-        if c in "aic":
-            end = script.find("\n", i)
-            while end >= 0 and script[end - 1] == "\\":
-                end = script.find("\n", end + 1)
-            i = n if end < 0 else end
+        if c in "aic":  # text to the first newline no backslash escapes (GNU's read_text)
+            i += 1
+            while i < n and script[i] in " \t":
+                i += 1
+            if i < n and script[i] == "\\":  # `a\`: the character after the backslash is taken as is
+                i += 2
+            while i < n and script[i] != "\n":
+                i += 2 if script[i] == "\\" else 1  # `\\` is one backslash: it does not escape the newline
             continue
         if c in "sy":
             if i + 1 >= n:
@@ -1484,23 +1889,27 @@ def sed_script_problem(script: str) -> str | None:
 
 
 _SED = _o(
-    "nrEsuzbi",
+    "nrEsuzb",
     "efl",
     "quiet silent regexp-extended separate unbuffered null-data posix sandbox debug "
     "follow-symlinks binary help version",
     "expression file line-length",
     "in-place",
+    optional_short="i",  # -i[SUFFIX]: `-in` is a backup suffix "n", not -i -n
 )
 
 
 @_handles("sed")
 def _sed(values: Values) -> Seen:
+    """sed's script is read (its ``e``, ``w``, ``r`` commands run and open files); with ``-i`` its
+    files are written, and so are their backups: ``-iSUFFIX`` appends SUFFIX to each file's name,
+    or, when SUFFIX holds ``*``, replaces each ``*`` with the name (``-i'bak/*'`` writes
+    ``bak/FILE``: the backup may land in another folder)."""
     scanned = scan(values, 1, _SED)
     seen = Seen(paths_known=True)
     if scanned.dynamic:
         return seen.mark("sed's arguments are computed at run time")
-    in_place = any(o.name in ("-i", "--in-place") for o in scanned.options)
-    if scanned.unknown and not in_place:
+    if scanned.unknown:
         return seen.mark(f"sed option {scanned.unknown} is not known to the policy")
     if scanned.has("-f", "--file"):
         return seen.mark("sed -f runs a script from a file")
@@ -1511,14 +1920,18 @@ def _sed(values: Values) -> Seen:
             return seen
         scripts = [values[files[0]]]
         files = files[1:]
-    sandbox = scanned.has("--sandbox") is not None
-    for script in scripts:
-        if script is None:
-            return seen.mark("a sed script computed at run time")
-        problem = sed_script_problem(script)
-        if problem and not (sandbox and re.search(r"writes|reads|runs", problem)):
-            return seen.mark(problem)
+    if any(script is None for script in scripts):
+        return seen.mark("a sed script computed at run time")
+    problem = sed_script_problem("\n".join(s for s in scripts if s is not None))  # GNU joins -e's so
+    if problem and not (scanned.has("--sandbox") and re.search(r"writes|reads|runs", problem)):
+        return seen.mark(problem)
+    in_place = scanned.all("-i", "--in-place")
     seen.paths += [("write" if in_place else "read", i) for i in files]
+    suffix = in_place[-1].value if in_place else None
+    if suffix:
+        for i in files:
+            name = values[i] or ""
+            seen.value_paths.append(("write", suffix.replace("*", name) if "*" in suffix else name + suffix))
     return seen
 
 
@@ -1528,9 +1941,17 @@ def awk_program_problem(program: str) -> str | None:
     Strings, regular expressions and comments are blanked first, then the program is searched
     for ``system``, pipes, ``getline``, output redirection after ``print``/``printf`` and gawk's
     ``@include``/``@load``. Over-approximate on purpose: a ``>`` after print at the top level of
-    a statement counts, even where awk would read a comparison.
-    """
-    text = _awk_blank(program)
+    a statement counts, even where awk would read a comparison. Where awks read a program
+    differently (gawk takes a ``/`` inside ``[...]`` in a regex as a member, mawk as its end),
+    every reading is searched: code one of them sees is code."""
+    for brackets in (True, False):
+        problem = _awk_text_problem(_awk_blank(program, brackets))
+        if problem:
+            return problem
+    return None
+
+
+def _awk_text_problem(text: str | None) -> str | None:
     if text is None:
         return "an awk program it cannot read"
     if re.search(r"\bsystem\s*\(", text):
@@ -1562,93 +1983,388 @@ def _top_level_redirect(rest: str) -> bool:
     return False
 
 
-def _awk_blank(program: str) -> str | None:
-    """The program with strings, regexes and comments replaced by blanks."""
-    out = []
+#: Words after which an awk expression starts: a ``/`` there opens a regular expression.
+_AWK_BEFORE_OPERAND = frozenset(
+    "print printf return in case do else delete exit if while for switch default function func "
+    "BEGIN END BEGINFILE ENDFILE".split()
+)
+_AWK_CONTROL = frozenset({"if", "while", "for", "switch"})
+
+
+def _awk_blank(program: str, brackets: bool = True) -> str | None:
+    """The program with strings, regexes and comments replaced by blanks; None when it cannot be
+    read. A ``/`` starts a regex where an operand may start (after an operator, ``(``, ``,``,
+    ``{``, ``}``, ``;``, a newline, a keyword such as ``in`` or ``print``, the ``)`` of an ``if``),
+    and divides after an operand (a name, a number, a string, ``)``, ``]``, a postfix ``++``)."""
+    out: list[str] = []
     i, n = 0, len(program)
-    last = ""  # last significant character, to tell a regex from a division
+    operand = False  # the last token ends an operand: a / after it divides
+    parens: list[bool] = []  # per open (, whether it is an if/while/for/switch condition
+    last_word = ""
     while i < n:
         c = program[i]
-        if c == '"':
-            j = i + 1
-            while j < n and program[j] != '"':
-                j += 2 if program[j] == "\\" else 1
-            if j >= n:
-                return None
-            out.append('""')
-            i = j + 1
-            last = '"'
+        if c == "\\" and i + 1 < n and program[i + 1] == "\n":  # a continued line
+            out.append("  ")
+            i += 2
             continue
-        if c == "/" and (
-            last == ""
-            or last in "(,=!~&|{;:?+-*%<>^\n"
-            or (out and "".join(out).rstrip().endswith(("print", "printf", "return", "in")))
-        ):
-            j = i + 1
-            while j < n and program[j] != "/":
-                if program[j] == "\n":
-                    return None
-                j += 2 if program[j] == "\\" else 1
-            if j >= n:
-                return None
-            out.append("//")
-            i = j + 1
-            last = "/"
+        if c in " \t\r":
+            out.append(c)
+            i += 1
+            continue
+        if c == "\n":
+            out.append(c)
+            operand, last_word = False, ""
+            i += 1
             continue
         if c == "#":
             end = program.find("\n", i)
             i = n if end < 0 else end
             continue
+        if c == '"':
+            j = i + 1
+            while j < n and program[j] != '"':
+                if program[j] == "\n":
+                    return None
+                j += 2 if program[j] == "\\" else 1
+            if j >= n:
+                return None
+            out.append('""')
+            i, operand, last_word = j + 1, True, ""
+            continue
+        if c == "/" and not operand:
+            j = i + 1
+            in_bracket = False
+            while j < n and (program[j] != "/" or in_bracket):
+                if program[j] == "\n":
+                    return None
+                if program[j] == "\\":
+                    j += 2
+                    continue
+                if brackets and program[j] == "[" and not in_bracket:
+                    in_bracket = True
+                    j += 1
+                    if j < n and program[j] == "^":
+                        j += 1
+                    if j < n and program[j] == "]":  # a ] first in a bracket is a member
+                        j += 1
+                    continue
+                if program[j] == "]":
+                    in_bracket = False
+                j += 1
+            if j >= n:
+                return None
+            out.append("//")
+            i, operand, last_word = j + 1, True, ""
+            continue
+        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", program[i:])
+        if word:
+            text = word.group(0)
+            out.append(text)
+            i += len(text)
+            operand, last_word = text not in _AWK_BEFORE_OPERAND, text
+            continue
+        number = re.match(r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", program[i:])
+        if number:
+            out.append(number.group(0))
+            i += len(number.group(0))
+            operand, last_word = True, ""
+            continue
+        if program.startswith(("++", "--"), i):
+            out.append(program[i : i + 2])
+            i += 2
+            last_word = ""
+            continue  # postfix after an operand (still one), prefix before one (still none)
         out.append(c)
-        if not c.isspace():
-            last = c
         i += 1
+        if c == "(":
+            parens.append(last_word in _AWK_CONTROL)
+            operand = False
+        elif c == ")":
+            operand = not (parens.pop() if parens else False)
+        elif c == "]":
+            operand = True
+        else:
+            operand = False
+        last_word = ""
     return "".join(out)
+
+
+_AWK = _o(
+    "bcCghMNnOPrsStVkY",
+    "FvfEilWe",
+    "characters-as-bytes traditional copyright gen-pot help bignum use-lc-numeric non-decimal-data "
+    "optimize posix re-interval no-optimize sandbox lint-old version trace csv",
+    "field-separator assign file exec include load source",
+    "dump-variables debug lint pretty-print profile",
+    optional_short="LdDop",  # gawk -d[FILE], -o[FILE], -p[FILE] write FILE (or a default one)
+)
+#: gawk's options that write a file, and the file when none is named.
+_AWK_WRITES = {
+    "-d": "awkvars.out",
+    "--dump-variables": "awkvars.out",
+    "-o": "awkprof.out",
+    "--pretty-print": "awkprof.out",
+    "-p": "awkprof.out",
+    "--profile": "awkprof.out",
+}
 
 
 @_handles("awk")
 def _awk(values: Values) -> Seen:
+    """awk's program (``-e``/``--source`` texts, or the first operand) is read for commands,
+    pipes and redirections; its other operands are files read. Options that load a program from
+    a file (``-f``, ``-E``, ``-i``, ``-l``, mawk's ``-W exec``) or start a debugger are refused."""
     seen = Seen(paths_known=True)
-    i = 1
-    program = None
-    while i < len(values):
-        word = values[i]
-        if word is None:
-            return seen.mark("awk's arguments are computed at run time")
-        if word == "--":
-            i += 1
-            break
-        if re.match(r"-(f|E|i|l)|--(file|exec|include|load)\b", word):
-            return seen.mark(f"awk {word[:10]} runs or loads a program from a file")
-        if word in ("-F", "-v", "--field-separator", "--assign"):
-            i += 2
-            continue
-        if word in ("-e", "--source") or word.startswith("--source="):
-            program = values[i + 1] if "=" not in word and i + 1 < len(values) else word.partition("=")[2]
-            if program is None:
-                return seen.mark("an awk program computed at run time")
-            if problem := awk_program_problem(program):
-                return seen.mark(problem)
-            i += 1 if "=" in word else 2
-            continue
-        if word.startswith("-") and len(word) > 1:
-            i += 1
-            continue
-        break
-    if program is None:
-        if i >= len(values):
+    scanned = scan(values, 1, _AWK, permute=False)
+    if scanned.dynamic:
+        return seen.mark("awk's arguments are computed at run time")
+    if scanned.unknown:
+        return seen.mark(f"awk option {scanned.unknown} is not known to the policy")
+    for option in scanned.options:
+        if option.name in ("-f", "--file", "-E", "--exec", "-i", "--include", "-l", "--load", "-W"):
+            return seen.mark(f"awk {option.name} runs or loads a program from a file")
+        if option.name in ("-D", "--debug"):
+            return seen.mark("awk -D runs its debugger")
+        if option.name in _AWK_WRITES:
+            seen.value_paths.append(("write", option.value or _AWK_WRITES[option.name]))
+    programs = [o.value for o in scanned.all("-e", "--source")]
+    operands = list(scanned.positionals)
+    if not programs:
+        if not operands:
             return seen
-        program = values[i]
+        programs = [values[operands[0]]]
+        operands = operands[1:]
+    for program in programs:
         if program is None:
             return seen.mark("an awk program computed at run time")
         if problem := awk_program_problem(program):
             return seen.mark(problem)
-        i += 1
-    for j in range(i, len(values)):
+    for j in operands:
         if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", values[j] or ""):
             return seen.mark("an awk variable assignment among its files (its value may hold escapes)")
-    seen.paths += [("read", j) for j in range(i, len(values))]
+    seen.paths += [("read", j) for j in operands]
     return seen
+
+
+#: Package managers' options that run commands or load another configuration (which can):
+#: ``apt-get -o APT::Update::Pre-Invoke::=CMD``, ``dpkg --pre-invoke=CMD``, ``rpm --eval '%(CMD)'``.
+_PACKAGE_DANGER: dict[str, tuple[str, ...]] = {
+    "apt": ("-o", "-c", "--option", "--config-file"),
+    "apt-get": ("-o", "-c", "--option", "--config-file"),
+    "apt-cache": ("-o", "-c", "--option", "--config-file"),
+    "apt-mark": ("-o", "-c", "--option", "--config-file"),
+    "dpkg": ("--pre-invoke", "--post-invoke", "--status-logger", "--instdir", "--root", "--admindir"),
+    "dpkg-query": ("--admindir", "--root", "--load-avail"),
+    "rpm": (
+        "-E",
+        "--eval",
+        "-D",
+        "--define",
+        "--macros",
+        "--rcfile",
+        "--pipe",
+        "--dbpath",
+        "--root",
+        "--load",
+    ),
+    "yum": ("-c", "--config", "--setopt", "--installroot", "--enableplugin"),
+    "dnf": ("-c", "--config", "--setopt", "--installroot", "--enableplugin"),
+    "zypper": ("-c", "--config", "-R", "--root"),
+    "snap": ("run",),
+    "flatpak": ("run",),
+}
+
+
+@_handles(*_PACKAGE_DANGER)
+def _package_manager(values: Values) -> Seen:
+    """Arguments are package names, not files here; what installing does is the rules' to decide.
+    Options that run commands or read another configuration are refused."""
+    name = _name(values)
+    danger = _PACKAGE_DANGER[name]
+    for word in values[1:]:
+        if word is None:
+            return Seen().mark(f"{name}'s arguments are computed at run time")
+        short = [d for d in danger if not d.startswith("--") and d.startswith("-")]
+        if (
+            word in danger
+            or long_option(word, *(d[2:] for d in danger if d.startswith("--")))
+            or any(word.startswith(d) and not word.startswith("--") for d in short)
+        ):
+            return Seen().mark(f"{name} {word[:20]} runs commands or reads another configuration")
+    return Seen(paths_known=True)
+
+
+# -- compilers, loaders and build tools: they run code -----------------------------------------------
+
+#: C-family compilers, preprocessors, assemblers, linkers and macro processors (``cc``, ``gcc-12``,
+#: ``x86_64-linux-gnu-g++``, ``clang++-17``, ``cpp``, ``m4``): an interpreter with a step between.
+#: Their plugins (``-fplugin``, ``-wrapper``, ``-B``, specs files, linker ``-plugin``) run code
+#: now, what they build runs later, and what a source ``#include``s (or m4 ``include``s,
+#: ``syscmd``s) is read or run without appearing in the command.
+_COMPILER = re.compile(
+    r"(?:[\w.]+-)*(?:cc|c\+\+|gcc|g\+\+|cpp|clang|clang\+\+|clang-cpp|tcc|gfortran|gccgo|f77|f95|icc|icpc|"
+    r"icx|icpx|nvcc|emcc|zig|m4|gm4|ld|ld\.bfd|ld\.gold|ld\.lld|lld|ld64\.lld|gold|mold|as|gas|nasm|yasm|"
+    r"rustc|javac|swiftc|ghc|gnat|gnatmake|dmd|ldc2|gdc|cobc|fpc|valac|ocamlc|ocamlopt|tinycc)(?:-[\d.]+)?"
+)
+_COMPILER_INFO = re.compile(r"--?(version|help|v|dumpversion|dumpfullversion|dumpmachine|print-[\w-]+)(=.*)?")
+_COMPILER_LOADS = re.compile(
+    r"-(wrapper|fplugin\S*|B\S*|-?specs\S*|Xclang|fpass-plugin\S*|plugin\S*|load|Xlinker|Wl,.*plugin.*|"
+    r"-plugin\S*|fload-pass\S*|iplugindir\S*|-sysroot\S*|isysroot|-gcc-toolchain\S*|-target\S*|"
+    r"-freeze-state\S*|-reload-state\S*|F|R)|@.*"
+)
+
+
+def _compiler(values: Values) -> Seen:
+    name = _name(values)
+    words = values[1:]
+    if words and all(w is not None and _COMPILER_INFO.fullmatch(w) for w in words):
+        return Seen(paths_known=True)  # cc --version: reports, compiles nothing
+    if any(w is None for w in words):
+        return Seen().mark(f"{name}'s arguments are computed at run time")
+    loads = next((w for w in words if w is not None and _COMPILER_LOADS.fullmatch(w)), None)
+    if loads is not None:
+        return Seen().mark(f"{name} {loads[:20]} loads or runs other programs")
+    operands = [w for w in words if w is not None and (w == "-" or not w.startswith("-"))]
+    stdin_default = re.search(r"(cpp|m4|as|gas|nasm|yasm)(-[\d.]+)?$", name) is not None
+    if any(o in ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0") for o in operands) or (
+        stdin_default and not operands
+    ):
+        return Seen().mark(f"{name} reads code from standard input: what it includes or runs is not known")
+    seen = Seen(opaque=f"{name} compiles code that may run or read other files, which the policy cannot read")
+    for i, word in enumerate(values[1:], 1):
+        if word == "-o" and i + 1 < len(values):
+            seen.paths.append(("write", i + 1))
+        elif word is not None and word.startswith("-o") and len(word) > 2:
+            seen.value_paths.append(("write", word[2:]))
+    return seen
+
+
+#: The dynamic loader run as a program: ``ld.so [OPTIONS] PROGRAM [ARGS]`` runs PROGRAM; its
+#: ``--preload``/``--audit``/``--library-path`` load the libraries they name into it.
+_LOADER = re.compile(r"ld(-linux)?([-\w.]*)?\.so(\.\d+)*|ld-musl-[\w.-]+\.so(\.\d+)*|ld64\.so(\.\d+)*")
+_LOADER_INFO = frozenset(
+    {"--list", "--verify", "--help", "--version", "--list-tunables", "--list-diagnostics"}
+)
+_LOADER_VALUES = frozenset(
+    {
+        "--library-path",
+        "--glibc-hwcaps-prepend",
+        "--glibc-hwcaps-mask",
+        "--inhibit-rpath",
+        "--audit",
+        "--preload",
+        "--argv0",
+    }
+)
+
+
+def _loader(values: Values) -> Seen:
+    name = _name(values)
+    i = 1
+    while i < len(values):
+        word = values[i]
+        if word is None:
+            return Seen().mark(f"{name}'s arguments are computed at run time")
+        if word in ("--preload", "--audit", "--library-path", "--glibc-hwcaps-prepend"):
+            return Seen().mark(f"{name} {word} loads the libraries it names")
+        if word in _LOADER_INFO:
+            return Seen(paths_known=True, paths=[("read", k) for k in range(i + 1, len(values))])
+        if not word.startswith("--"):
+            break
+        if word not in _LOADER_VALUES and word != "--inhibit-cache":
+            return Seen().mark(f"{name} option {word} is not known to the policy")
+        i += 2 if word in _LOADER_VALUES else 1
+    seen = Seen(paths_known=True)
+    if i < len(values):
+        seen.runs.append(Run((i, len(values))))
+    return seen
+
+
+#: Build tools and package managers: they run the project's code (build scripts, tests, package
+#: hooks), which the policy cannot read: only an allow rule naming them lets them run. The
+#: subcommands listed here only report.
+_BUILDERS: dict[str, frozenset[str]] = {
+    name: frozenset(safe.split())
+    for name, safe in {
+        "go": "version help doc",
+        "cargo": "version help tree metadata search",
+        "java": "",
+        "javaw": "",
+        "kotlin": "",
+        "kotlinc": "",
+        "mvn": "",
+        "gradle": "",
+        "gradlew": "",
+        "ant": "",
+        "sbt": "",
+        "npm": "ls list ll la view info show v outdated help version search prefix root bin ping whoami",
+        "yarn": "--version",  # yarn 2+ loads plugins from the project
+        "pnpm": "list ls why outdated help",
+        "npx": "",
+        "pnpx": "",
+        "bunx": "",
+        "pip": "list show freeze help check inspect index",
+        "pip3": "list show freeze help check inspect index",
+        "pipx": "list help environment",
+        "uv": "help version tree",
+        "uvx": "",
+        "poetry": "--version",
+        "pdm": "--version",
+        "hatch": "version help",
+        "tox": "",
+        "nox": "",
+        "gem": "list search help spec contents which info query",
+        "bundle": "--version",  # reads the Gemfile, which is Ruby
+        "bundler": "--version",
+        "rake": "",
+        "composer": "--version",  # loads the project's plugins
+        "dotnet": "--info --version --list-sdks --list-runtimes",
+        "swift": "--version",
+        "cmake": "--version --help",
+        "meson": "--version",
+        "ninja": "--version",
+        "bazel": "version help",
+        "bazelisk": "version help",
+        "scons": "",
+        "just": "--list -l --summary --help --version",
+        "mix": "",
+        "rebar3": "version",
+        "stack": "--version",
+        "cabal": "--version",
+        "dune": "--version",
+        "pytest": "--version",
+        "tsc": "--version",
+        "ansible-playbook": "--version",
+        "terraform": "version",
+    }.items()
+}
+
+
+def _builder(values: Values) -> Seen:
+    name = _name(values)
+    safe = _BUILDERS[name if name in _BUILDERS else _family(name)]
+    words = [w for w in values[1:] if w is not None]
+    first = next((w for w in words if not w.startswith("-")), None)
+    if (first in safe and not any(w.startswith("-") and w not in safe for w in words[:1])) or (
+        words and all(w in safe for w in words)
+    ):
+        return Seen(paths_known=True)
+    return Seen(
+        opaque=f"{name} runs the project's code (build scripts, tests, hooks), which the policy cannot read"
+    )
+
+
+def _code_runner(values: Values) -> Seen | None:
+    """Compilers, the dynamic loader and build tools, found by name (``gcc-12``,
+    ``ld-linux-x86-64.so.2``), or None for any other program."""
+    name = _name(values)
+    if name in _BUILDERS or _family(name) in _BUILDERS:
+        return _builder(values)
+    if _LOADER.fullmatch(name):
+        return _loader(values)
+    if _COMPILER.fullmatch(name):
+        return _compiler(values)
+    return None
 
 
 # -- kubectl ------------------------------------------------------------------------------------------
@@ -1683,6 +2399,14 @@ _KUBECTL_READ_VERBS = {
 }
 
 
+def _kubectl_template_file(output: str, seen: Seen) -> None:
+    """``-o jsonpath-file=FILE`` / ``go-template-file=FILE`` / ``--template FILE`` read FILE as
+    the template (and print it back in errors)."""
+    match = re.fullmatch(r"(?:jsonpath|go-template|template)-file=(.+)", output)
+    if match:
+        seen.value_paths.append(("read", match.group(1)))
+
+
 @_handles("kubectl", "oc", "microk8s.kubectl", "k3s-kubectl")
 def _kubectl(values: Values) -> Seen:
     seen = Seen(paths_known=True)
@@ -1702,11 +2426,12 @@ def _kubectl(values: Values) -> Seen:
                 return seen.mark(
                     f"kubectl --{name} sends the cluster's credentials elsewhere or switches identity"
                 )
-            if name in ("filename", "kustomize") and not eq and i + 1 < len(values):
+            if name in ("filename", "kustomize", "output", "template") and not eq and i + 1 < len(values):
                 value = values[i + 1] or ""
                 i += 1
             if name in ("filename", "kustomize") and value not in ("-", "") and "://" not in value:
                 seen.value_paths.append(("read", value))
+            _kubectl_template_file(value if name in ("output", "template") else "", seen)
             i += 1
             continue
         if word.startswith("-") and len(word) > 1:
@@ -1720,6 +2445,8 @@ def _kubectl(values: Values) -> Seen:
                         value = values[i] or ""
                     if letter in "fk" and value not in ("-", "") and "://" not in value:
                         seen.value_paths.append(("read", value))
+                    if letter == "o":
+                        _kubectl_template_file(value, seen)
                     break
                 if letter not in _KUBECTL_SHORT_FLAGS:
                     return seen.mark(f"kubectl option -{letter} in {word!r} is not known to the policy")
@@ -1801,51 +2528,93 @@ def _sqlite3(values: Values) -> Seen:
 _PSQL_SAFE = re.compile(r"\\(d[a-zA-Z]*\+?|l\+?|conninfo|x|timing|encoding)([ \t]+[\w.*\"$-]+)*[ \t]*")
 
 
+_PSQL_SHORT_VALUES = "cdfFhLopPRTUv"
+
+
 @_handles("psql")
 def _psql(values: Values) -> Seen:
+    """psql runs SQL given with ``-c`` (its backslash commands, but for a few that only describe,
+    can run programs and write files); ``-f``, ``-o``, ``-L`` and without ``-c`` standard input
+    run or write files. Short options bundle (``-Atc SQL``), long ones abbreviate (``--out``)."""
     seen = Seen(paths_known=True)
     command = False
-    for i, word in enumerate(values[1:], 1):
+    i = 1
+    while i < len(values):
+        word = values[i]
         if word is None:
             return seen.mark("psql's arguments are computed at run time")
-        value = None
-        if word in ("-c", "--command"):
-            value = values[i + 1] if i + 1 < len(values) else None
-        elif word.startswith("--command="):
-            value = word.partition("=")[2]
-        elif word.startswith("-c") and len(word) > 2:
-            value = word[2:]
-        else:
-            if re.match(r"-[a-zA-Z]*[foL]|--(file|output|log-file)\b", word):
-                return seen.mark(f"psql {word[:10]} runs a file or writes one")
-            if word in ("-l", "--list", "-V", "--version", "--help", "-?"):
+        nxt = values[i + 1] if i + 1 < len(values) else None
+        letter, value, separate = "", None, False
+        if word.startswith("--"):
+            full = long_option(word, "command", "file", "output", "log-file", "list", "version", "help")
+            letter = {"command": "c", "file": "f", "output": "o", "log-file": "L", "list": "l"}.get(
+                full or "", ""
+            )
+            if full in ("version", "help"):
                 command = True
-            continue
-        if value is None or ("\\" in value and not _PSQL_SAFE.fullmatch(value.strip())):
-            return seen.mark("a psql backslash command can run programs and write files")
-        command = True
+            value, separate = (word.partition("=")[2], False) if "=" in word else (nxt, True)
+        elif word.startswith("-") and len(word) > 1:
+            letters = word[1:]
+            k = next((k for k, c in enumerate(letters) if c in _PSQL_SHORT_VALUES), None)
+            command = command or bool(set(letters[: k if k is not None else len(letters)]) & set("lV?"))
+            if k is not None:
+                letter, value, separate = letters[k], letters[k + 1 :] or nxt, not letters[k + 1 :]
+        if letter in ("f", "o", "L"):
+            return seen.mark(f"psql {word[:10]} runs a file or writes one")
+        if letter == "c":
+            if value is None or ("\\" in value and not _PSQL_SAFE.fullmatch(value.strip())):
+                return seen.mark("a psql backslash command can run programs and write files")
+            command = True
+        i += 2 if separate and (letter or word[1:2] in _PSQL_SHORT_VALUES) else 1
     if not command:
         return seen.mark("psql without -c reads commands from standard input")
     return seen
 
 
+_MYSQL_SHORT_VALUES = "eDhPpuSOcT"  # -p takes its password attached only, but never the next word
+_MYSQL_DANGER = (
+    "pager",
+    "tee",
+    "defaults-file",
+    "defaults-extra-file",
+    "defaults-group-suffix",
+    "plugin-dir",
+    "default-auth",
+    "init-command",
+    "load-data-local-dir",
+    "local-infile",
+    "init-command-add",
+)
+
+
 @_handles("mysql", "mariadb")
 def _mysql(values: Values) -> Seen:
+    """mysql runs SQL given with ``-e``; its client commands (``system``, ``source``, ``tee``,
+    ``pager``) run programs and open files, and so do options naming a pager, a log, another
+    configuration or plugins. Without ``-e`` it reads commands from standard input."""
+    executes: list[str | None] = []
     for i, word in enumerate(values[1:], 1):
         if word is None:
             return Seen().mark("mysql's arguments are computed at run time")
-        if word in ("-e", "--execute"):
-            value = values[i + 1] if i + 1 < len(values) else None
-        elif word.startswith("--execute="):
-            value = word.partition("=")[2]
-        elif word.startswith("-e") and len(word) > 2:
-            value = word[2:]
-        else:
-            continue
-        if value is None or re.search(r"\\|\b(system|source|tee|pager|prompt)\b", value, re.I):
-            return Seen().mark("a mysql client command can run programs and write files")
-        return Seen(paths_known=True)
-    return Seen().mark("mysql without -e reads commands from standard input")
+        nxt = values[i + 1] if i + 1 < len(values) else None
+        if word.startswith("--"):
+            if long_option(word, *_MYSQL_DANGER):
+                return Seen().mark(f"mysql {word[:20]} runs a program or reads or writes another file")
+            if long_option(word, "execute"):
+                executes.append(word.partition("=")[2] if "=" in word else nxt)
+        elif word.startswith("-") and len(word) > 1:
+            letters = word[1:]
+            k = next((k for k, c in enumerate(letters) if c in _MYSQL_SHORT_VALUES), None)
+            if k is not None and letters[k] == "e":
+                executes.append(letters[k + 1 :] or nxt)
+    if not executes:
+        return Seen().mark("mysql without -e reads commands from standard input")
+    for value in executes:
+        if value is None or re.search(
+            r"\\|\b(system|source|tee|pager|prompt|edit)\b|\blocal\s+infile\b", value, re.I
+        ):
+            return Seen().mark("a mysql client command can run programs and read or write files")
+    return Seen(paths_known=True)
 
 
 # -- network fetchers ---------------------------------------------------------------------------------
@@ -1869,21 +2638,70 @@ _CURL_READS = {"-T", "--upload-file", "--netrc-file", "-E", "--cert", "--key", "
 _CURL_DATA = {"-d", "--data", "--data-binary", "--data-urlencode", "--data-raw", "--json", "-F", "--form"}
 
 
+_CURL_SHORT_VALUES = "AbcCdDeEFhHKmoPQrTtuUwxXyYz"  # curl's short options that take a value
+_CURL_LONG = sorted(
+    {o[2:] for o in (*_CURL_WRITES, *_CURL_READS, *_CURL_DATA) if o.startswith("--")}
+    | {
+        "config",
+        "remote-name",
+        "remote-name-all",
+        "remote-header-name",
+        "output-dir",
+        "write-out",
+        "header",
+        "proxy-header",
+        "etag-compare",
+        "variable",
+        "url-query",
+        "capath",
+        "crlfile",
+        "proxy-cacert",
+        "proxy-cert",
+        "proxy-key",
+        "time-cond",
+        "create-dirs",
+        "unix-socket",
+        "abstract-unix-socket",
+        "proxy-capath",
+        "proxy-crlfile",
+        "request-target",
+        "next",
+    }
+)
+
+
+def _curl_options(values: Values) -> list[tuple[int, str, str | None, bool]]:
+    """curl's options as (word index, name, value, value is the next word): bundled short options
+    (``-sSLo FILE``) split, unique prefixes of long ones (``--outp``: curl 7 takes them) resolved."""
+    out: list[tuple[int, str, str | None, bool]] = []
+    for i, word in enumerate(values[1:], 1):
+        if word is None or not word.startswith("-") or word == "-":
+            continue
+        nxt = values[i + 1] if i + 1 < len(values) else None
+        if word.startswith("--"):
+            given, eq, attached = word[2:].partition("=")
+            full = long_option("--" + given, *_CURL_LONG) or given
+            out.append((i, "--" + full, attached if eq else nxt, not eq))
+            continue
+        for k, letter in enumerate(word[1:], 1):
+            if letter in _CURL_SHORT_VALUES:
+                rest = word[k + 1 :]
+                out.append((i, "-" + letter, rest or nxt, not rest))
+                break
+            out.append((i, "-" + letter, None, False))
+    return out
+
+
 @_handles("curl")
 def _curl(values: Values) -> Seen:
     seen = Seen(paths_known=True)
-    for i, word in enumerate(values[1:], 1):
-        if word is None:
-            continue
-        name, eq, attached = word.partition("=")
-        if not word.startswith("-"):
-            if word.lower().startswith(("file:", "dict:", "gopher:")):
-                seen.value_paths.append(("read", word.split(":", 1)[1].lstrip("/").join(("/", ""))))
-                seen.mark(f"curl {word.split(':')[0]}: URLs read local files or speak raw protocols")
-            continue
-        if name in ("-K", "--config") or (word.startswith("-K") and not word.startswith("--")):
+    for word in values[1:]:
+        if word is not None and word.lower().startswith(("file:", "dict:", "gopher:")):
+            seen.value_paths.append(("read", word.split(":", 1)[1].lstrip("/").join(("/", ""))))
+            seen.mark(f"curl {word.split(':')[0]}: URLs read local files or speak raw protocols")
+    for _, name, value, _ in _curl_options(values):
+        if name in ("-K", "--config"):
             return seen.mark("curl -K reads options from a file")
-        value = attached if eq and word.startswith("--") else (values[i + 1] if i + 1 < len(values) else None)
         if name in _CURL_WRITES and value is not None and value != "-":
             seen.value_paths.append(("write", value))
         elif name in _CURL_READS and value is not None:
@@ -1895,54 +2713,134 @@ def _curl(values: Values) -> Seen:
             "-J",
             "--remote-header-name",
             "--output-dir",
-        ) or (word.startswith("-") and not word.startswith("--") and re.search(r"[OJ]", word[1:])):
+        ):
             seen.unknown_writes = "curl -O names the file it writes after the URL"
-        if name in _CURL_DATA and value:
-            text = value.split("=", 1)[-1] if name in ("-F", "--form", "--data-urlencode") else value
+        if (
+            name in (*_CURL_DATA, "-w", "--write-out", "-H", "--header", "--variable", "--url-query")
+            and value
+        ):
+            text = (
+                value.split("=", 1)[-1]
+                if name in ("-F", "--form", "--data-urlencode", "--variable")
+                else value
+            )
             if text.startswith(("@", "<")) and text[1:] != "-":
                 seen.value_paths.append(("read", text[1:]))
     return seen
 
 
+_WGET_SHORT_VALUES = "oaeOiBtTwPDlARXIQUYCch"
+
+
 @_handles("wget")
 def _wget(values: Values) -> Seen:
+    """wget writes the file it names after the URL unless ``-O`` names one; ``-e``/``--execute``
+    runs wgetrc commands (which can name other files and programs). Bundled short options
+    (``-qO FILE``) and abbreviated long ones (``--output-doc``) count."""
     seen = Seen(paths_known=True)
     explicit = False
     for i, word in enumerate(values[1:], 1):
-        if word is None:
+        if word is None or not word.startswith("-") or word == "-":
             continue
-        name, eq, attached = word.partition("=")
-        if name in ("-e", "--execute", "--config", "--use-askpass") or (
-            word.startswith("-e") and not word.startswith("--")
-        ):
-            return seen.mark(f"wget {name} runs commands or reads another configuration")
-        value = attached if eq else (values[i + 1] if i + 1 < len(values) else None)
-        if name in ("-O", "--output-document", "-o", "--output-file", "-a", "--append-output") and value:
-            if value != "-":
-                seen.value_paths.append(("write", value))
-            explicit = explicit or name in ("-O", "--output-document")
-        elif word.startswith(("-O", "-o", "-a")) and len(word) > 2 and not word.startswith("--"):
-            seen.value_paths.append(("write", word[2:]))
-            explicit = explicit or word.startswith("-O")
-        elif name in ("-i", "--input-file", "--load-cookies", "--certificate", "--private-key") and value:
+        nxt = values[i + 1] if i + 1 < len(values) else None
+        if word.startswith("--"):
+            full = long_option(
+                word,
+                "execute",
+                "config",
+                "use-askpass",
+                "output-document",
+                "output-file",
+                "append-output",
+                "input-file",
+                "load-cookies",
+                "save-cookies",
+                "certificate",
+                "private-key",
+                "ca-certificate",
+                "post-file",
+                "body-file",
+                "directory-prefix",
+                "warc-file",
+                "rejected-log",
+                "hsts-file",
+                "ca-directory",
+                "crl-file",
+                "keep-session-cookies",
+            )
+            value = word.partition("=")[2] if "=" in word else nxt
+            letter = {
+                "execute": "e",
+                "config": "e",
+                "use-askpass": "e",
+                "output-document": "O",
+                "output-file": "o",
+                "append-output": "a",
+                "input-file": "i",
+                "load-cookies": "i",
+                "certificate": "i",
+                "private-key": "i",
+                "ca-certificate": "i",
+                "post-file": "i",
+                "body-file": "i",
+                "save-cookies": "o",
+                "warc-file": "o",
+                "rejected-log": "o",
+                "hsts-file": "o",
+                "directory-prefix": "P",
+                "ca-directory": "i",
+                "crl-file": "i",
+            }.get(full or "")
+        else:
+            letters = word[1:]
+            if letters.startswith("n"):  # -nv, -nc, -nd, -nH, -np: flags
+                continue
+            k = next((k for k, c in enumerate(letters) if c in _WGET_SHORT_VALUES), None)
+            if k is None:
+                continue
+            letter = letters[k]
+            value = letters[k + 1 :] or nxt
+        if letter == "e":
+            return seen.mark(f"wget {word[:16]} runs commands or reads another configuration")
+        if value is None:
+            continue
+        if letter in ("O", "o", "a") and value != "-":
+            seen.value_paths.append(("write", value))
+        elif letter == "P":
+            seen.value_paths.append(("write", value.rstrip("/") + "/**"))
+        elif letter == "i":
             seen.value_paths.append(("read", value))
+        explicit = explicit or letter == "O"
     if not explicit:
         seen.unknown_writes = "wget names the file it writes after the URL"
     return seen
 
 
+_TCPDUMP = _o(
+    "aAbdDefhHIjKlLnNOpqStuUvxXY#",
+    "BcCEFGimMrsTVwWyzZQJ",
+    "number print immediate-mode list-time-stamp-types micro nano version help monitor-mode "
+    "list-interfaces list-data-link-types",
+    "time-stamp-type time-stamp-precision buffer-size interface relinquish-privileges direction "
+    "snapshot-length count linktype print-sampling lengths skip",
+)
+
+
 @_handles("tcpdump")
 def _tcpdump(values: Values) -> Seen:
+    """tcpdump ``-r``/``-F``/``-V``/``-m`` read files, ``-w`` writes one, ``-z`` runs a command on
+    each file it writes (``-E``/``-M`` may read secrets from a file)."""
+    scanned = scan(values, 1, _TCPDUMP)
+    if scanned.has("-z"):
+        return Seen().mark("tcpdump -z runs a command on each file")
+    if scanned.unknown or scanned.dynamic:
+        return Seen()  # every word may be a file
     seen = Seen(paths_known=True)
-    for i, word in enumerate(values[1:], 1):
-        if word is None:
-            continue
-        if (word.startswith("-") and not word.startswith("--") and "z" in word[1:]) or word.startswith(
-            "--compress"
-        ):
-            return seen.mark("tcpdump -z runs a command on each file")
-        if word in ("-w", "-r", "-F", "-V") and i + 1 < len(values):
-            seen.paths.append(("write" if word == "-w" else "read", i + 1))
+    for option in scanned.all("-w", "-r", "-F", "-V", "-m"):
+        _value_path(seen, "write" if option.name == "-w" else "read", option)
+    for option in scanned.all("-E", "-M"):
+        if (option.value or "").startswith("file:"):
+            seen.value_paths.append(("read", (option.value or "")[5:]))
     return seen
 
 
@@ -1966,36 +2864,18 @@ def _systemctl(values: Values) -> Seen:
 
 
 @_handles(
-    "journalctl",
-    "dmesg",
     "df",
-    "lsblk",
-    "lscpu",
     "lsof",
     "mount",
-    "findmnt",
     "docker",
     "helm",
     "podman",
     "crictl",
     "ctr",
     "nerdctl",
-    "apt",
-    "apt-get",
-    "dpkg",
-    "rpm",
-    "yum",
-    "dnf",
-    "pip",
-    "npm",
     "service",
     "pg_isready",
-    "redis-cli",
-    "nc",
-    "ncat",
-    "socat",
     "telnet",
-    "openssl",
 )
 def _no_local_files(values: Values) -> Seen:
     """Programs whose arguments are names of units, packages, images or hosts, not files here;
@@ -2003,16 +2883,437 @@ def _no_local_files(values: Values) -> Seen:
     return Seen(paths_known=True)
 
 
+# Tools whose operands are not local files (units, hosts, interfaces, PIDs) but whose options
+# read, write or run one: ``dmesg -F FILE`` prints FILE, ``ss -F FILE`` and ``ip -batch FILE``
+# echo its lines in their errors, ``ss -D FILE`` writes. ``operands`` says what their operands
+# are when they are files (``who FILE``). An option the table does not know may take a file:
+# then every word counts as one (mentions).
+@dataclass(frozen=True)
+class _Tool:
+    spec: Options
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    trees: frozenset[str] = frozenset()  # options naming a folder read below (--sysroot DIR)
+    runs: frozenset[str] = frozenset()
+    operands: PathOp | None = None
+
+
+def _t(
+    spec: Options,
+    *,
+    reads: str = "",
+    writes: str = "",
+    trees: str = "",
+    runs: str = "",
+    operands: PathOp | None = None,
+) -> _Tool:
+    return _Tool(
+        spec,
+        frozenset(reads.split()),
+        frozenset(writes.split()),
+        frozenset(trees.split()),
+        frozenset(runs.split()),
+        operands,
+    )
+
+
+_PGREP = _t(
+    _o(
+        "lavwcfinoxLAe" + _DIGITS,
+        "dgGOPstuUFr",
+        "list-name list-full inverse lightweight count full ignore-case newest oldest exact logpidfile "
+        "ignore-ancestors echo help version require-handler",
+        "delimiter pgroup group older parent session terminal euid uid pidfile runstates cgroup ns nslist "
+        "signal queue",
+    ),
+    reads="-F --pidfile",
+)
+_TOOLS: dict[str, _Tool] = {
+    "dmesg": _t(
+        _o(
+            "CcDEHJkPprSuwWxdeTth",
+            "Ffln s",
+            "clear read-clear console-off console-on human json kernel nopager force-prefix raw noescape "
+            "syslog userspace follow follow-new decode show-delta reltime ctime notime help version",
+            "file facility level console-level buffer-size time-format since until",
+            "color",
+            optional_short="L",
+        ),
+        reads="-F --file",
+    ),
+    "ss": _t(
+        _o(
+            "dhaletuwxnro460spTbEmMivVzZKHSO",
+            "fADFN",
+            "numeric resolve all listening options extended memory processes threads info summary bpf events "
+            "context contexts tcp mptcp sctp udp dccp raw unix vsock xdp tipc packet kill no-header oneline "
+            "tipcinfo tos cgroup inet-sockopt help version ipv4 ipv6",
+            "family query socket diag filter net",
+        ),
+        reads="-F --filter",
+        writes="-D --diag",
+    ),
+    "findmnt": _t(
+        _o(
+            "smkAabCcDefiJlnPRrUuvyxhV",
+            "wdFNOoSTMt",
+            "fstab mtab kernel all ascii bytes nocanonicalize canonicalize df evaluate first-only invert "
+            "json list noheadings output-all pairs pseudo shadowed submounts raw real tree uniq "
+            "notruncate nofsroot shell verify verbose vfs-all help version",
+            "timeout direction tab-file task options output source target mountpoint types",
+            "poll",
+            optional_short="p",
+        ),
+        reads="-F --tab-file",
+    ),
+    "lscpu": _t(
+        _o(
+            "abBcJrxyhV",
+            "s",
+            "all online bytes offline json raw hex physical help version output-all",
+            "sysroot",
+            "caches extended parse",
+            optional_short="Cep",
+        ),
+        trees="-s --sysroot",
+    ),
+    "lsblk": _t(
+        _o(
+            "ADJMOPSabdfilmnprstyzhV",
+            "EIeowx",
+            "noempty discard json merge output-all pairs scsi all bytes nodeps fs ascii list perms "
+            "noheadings paths raw inverse topology shell zoned help version",
+            "dedup include exclude output width sort sysroot",
+            "tree",
+            optional_short="T",
+        ),
+        trees="--sysroot",
+    ),
+    "hostname": _t(
+        _o(
+            "aAbdfiIsyvV",
+            "F",
+            "alias all-fqdns boot domain fqdn long ip-address all-ip-addresses short yp nis",
+            "file",
+        ),
+        reads="-F --file",
+    ),
+    "last": _t(
+        _o(
+            "adFiRwxV" + _DIGITS,
+            "fnstp",
+            "hostlast dns fulltimes ip nohostname fullnames system help version",
+            "file limit since until present time-format",
+        ),
+        reads="-f --file",
+    ),
+    "who": _t(
+        _o(
+            "abdHlmpqrstTuw",
+            "",
+            "all boot dead heading login lookup mesg message process count "
+            "runlevel short time users writable ips help version",
+        ),
+        operands="read",
+    ),
+    "users": _t(_o(), operands="read"),
+    "utmpdump": _t(
+        _o("frV", "o", "follow reverse help version", "output"), writes="-o --output", operands="read"
+    ),
+    "pgrep": _PGREP,
+    "pkill": _PGREP,
+    "pidwait": _PGREP,
+}
+
+
+@_handles(*_TOOLS)
+def _tool(values: Values) -> Seen:
+    name = _name(values)
+    tool = _TOOLS[name]
+    scanned = scan(values, 1, tool.spec)
+    if scanned.unknown or scanned.dynamic:
+        return Seen()  # an option it does not know may name a file: every word counts
+    seen = Seen(paths_known=True)
+    for option in scanned.options:
+        if option.name in tool.runs:
+            seen.mark(f"{name} {option.name} runs a program")
+        if option.value is None:
+            continue
+        if option.name in tool.reads:
+            _value_path(seen, "read", option)
+        elif option.name in tool.writes:
+            _value_path(seen, "write", option)
+        elif option.name in tool.trees:
+            seen.value_paths.append(("read", option.value.rstrip("/") + "/**"))
+    if tool.operands is not None:
+        seen.paths += [(tool.operands, i) for i in scanned.positionals]
+    return seen
+
+
+_REDIS_READS = frozenset({"--eval", "--cacert", "--cert", "--key", "--cacertdir", "--tls-ciphers"})
+_REDIS_WRITES = frozenset({"--rdb", "--functions-rdb"})
+
+
+@_handles("redis-cli")
+def _redis_cli(values: Values) -> Seen:
+    """redis-cli takes whole option words (``--rdb FILE``, no prefixes); ``--rdb`` writes a dump
+    of the server, ``--eval`` reads a script. Its other words are a command for the server."""
+    seen = Seen(paths_known=True)
+    for i, word in enumerate(values[1:], 1):
+        if (word in _REDIS_READS or word in _REDIS_WRITES) and i + 1 < len(values):
+            seen.paths.append(("read" if word in _REDIS_READS else "write", i + 1))
+    return seen
+
+
+@_handles("ip")
+def _ip(values: Values) -> Seen:
+    """``ip [OPTIONS] OBJECT COMMAND``: ``-batch FILE`` (any prefix, ``-b``) runs the commands in
+    FILE and prints its lines in errors; ``ip netns exec NAME CMD`` and ``ip vrf exec NAME CMD``
+    run CMD. ip matches objects and commands by prefix (``ip netn e``)."""
+    seen = Seen(paths_known=True)
+    i = 1
+    every = False
+    while i < len(values):
+        word = values[i]
+        if word is None:
+            return seen.mark("ip's arguments are computed at run time")
+        if not word.startswith("-") or word == "-":
+            break
+        option = word[1:] if word.startswith("--") else word
+        if len(option) >= 2 and "-batch".startswith(option) and not option.startswith("-br"):
+            if i + 1 < len(values):
+                seen.paths.append(("read", i + 1))
+            i += 2
+            continue
+        every = every or (len(option) >= 2 and "-all".startswith(option))
+        i += 2 if option in ("-f", "-family", "-l", "-loops", "-n", "-netns", "-rc", "-rcvbuf") else 1
+    words = values[i:]
+    if len(words) >= 2 and words[0] and words[1]:
+        netns = len(words[0]) >= 3 and "netns".startswith(words[0])
+        if (netns or "vrf".startswith(words[0])) and "exec".startswith(words[1]):
+            start = i + 2 if every and netns else i + 3
+            if start < len(values):
+                seen.runs.append(Run((start, len(values))))
+    if "file" in words:  # ip monitor file FILE
+        k = i + words.index("file") + 1
+        if k < len(values):
+            seen.paths.append(("read", k))
+    return seen
+
+
+@_handles("dig", "host", "nslookup", "delv", "kdig")
+def _dns(values: Values) -> Seen:
+    """DNS lookups: names and servers, but ``dig -f FILE`` looks up every line of FILE (and
+    prints them), ``-k FILE`` reads a key."""
+    seen = Seen(paths_known=True)
+    for i, word in enumerate(values[1:], 1):
+        if word is None or not word.startswith("-") or len(word) < 2:
+            continue
+        if word[1] in "fk":
+            if len(word) > 2:
+                seen.value_paths.append(("read", word[2:]))
+            elif i + 1 < len(values):
+                seen.paths.append(("read", i + 1))
+    return seen
+
+
+@_handles("journalctl")
+def _journalctl(values: Values) -> Seen:
+    """Reads the journal; ``--file``, ``--directory``, ``--root`` and ``--image`` read other files,
+    ``--cursor-file`` writes one."""
+    seen = Seen(paths_known=True)
+    for i, word in enumerate(values[1:], 1):
+        if word is None:
+            continue
+        full = long_option(word, "file", "directory", "root", "image", "cursor-file")
+        short = word[1] if len(word) > 1 and word[0] == "-" and word[1] != "-" else ""
+        if full is None and short != "D":
+            continue
+        value = word.partition("=")[2] if "=" in word else (word[2:] if short and len(word) > 2 else None)
+        if value is None:
+            if i + 1 >= len(values):
+                continue
+            value = values[i + 1]
+        if value is None:
+            return seen.mark("journalctl reads or writes a file named at run time")
+        if full == "cursor-file":
+            seen.value_paths.append(("write", value))
+        else:
+            seen.value_paths.append(("read", value.rstrip("/") + "/**" if full != "file" else value))
+    return seen
+
+
+# openssl: options are single words (``-in FILE``, ``--in FILE``, ``-in=FILE``); those that load
+# code (engines, providers, a configuration naming them) make it dynamic.
+_OPENSSL_CODE = frozenset(
+    "engine keyengine ssl_client_engine provider provider-path config conf pre post so_path".split()
+)
+_OPENSSL_READS = frozenset(
+    "in inkey key cert certfile CAfile chainCAfile verifyCAfile CRL crl signkey kfile keyfile recip signer "
+    "untrusted trusted issuer sigfile prverify verify peerkey paramfile dhparam data content sess_in "
+    "psk_session extfile infiles CApath chainCApath verifyCApath cert_chain key2 cert2 dcert dkey "
+    "dcert_chain dhparam reqin respin rkey rsigner VAfile".split()
+)
+_OPENSSL_WRITES = frozenset(
+    "out keyout sess_out reqout respout keylogfile msgfile writerand signature crlout certout "
+    "extracerts_out chainout cacertsout outdir".split()
+)
+
+
+@_handles("openssl")
+def _openssl(values: Values) -> Seen:
+    seen = Seen()  # an option the table does not know may name a file: every word counts
+    command = next((v for v in values[1:] if v is not None and not v.startswith("-")), None)
+    if command in ("engine", "s_server", "ca", "ts", "srp"):
+        return seen.mark(f"openssl {command} loads code, serves files or writes files its settings name")
+    for i, word in enumerate(values[1:], 1):
+        if word is None or not word.startswith("-"):
+            continue
+        name, eq, attached = word.lstrip("-").partition("=")
+        value = attached if eq else (values[i + 1] if i + 1 < len(values) else None)
+        if name in _OPENSSL_CODE:
+            return seen.mark(f"openssl -{name} loads code or another configuration")
+        if name in ("passin", "passout", "pass", "kfile", "password") and (value or "").startswith("file:"):
+            seen.value_paths.append(("read", (value or "")[5:]))
+        elif name == "rand" and value is not None:
+            seen.value_paths += [("read", part) for part in value.split(":") if part]
+        elif name in _OPENSSL_READS or name in _OPENSSL_WRITES:
+            operation: PathOp = "read" if name in _OPENSSL_READS else "write"
+            if eq:
+                seen.value_paths.append((operation, attached))
+            elif i + 1 < len(values):
+                seen.paths.append((operation, i + 1))
+    return seen
+
+
+# socat addresses that only talk to the network or this process's own streams; any other kind
+# (EXEC, SYSTEM, OPEN, CREATE, GOPEN, a path, a PTY, ...) runs a program or opens a file.
+_SOCAT_SAFE = frozenset(
+    "tcp tcp4 tcp6 tcp-connect tcp4-connect tcp6-connect tcp-listen tcp4-listen tcp6-listen tcp-l tcp4-l "
+    "tcp6-l udp udp4 udp6 udp-connect udp4-connect udp6-connect udp-listen udp4-listen udp6-listen "
+    "udp-l udp4-l udp6-l openssl openssl-connect ssl openssl-listen ssl-l stdio stdin stdout stderr - "
+    "proxy proxy-connect socks socks4 socks4a socks5".split()
+)
+
+
+@_handles("socat")
+def _socat(values: Values) -> Seen:
+    seen = Seen()
+    addresses = [v for v in values[1:] if v is not None and (not v.startswith("-") or v == "-")]
+    if any(v is None for v in values[1:]):
+        return seen.mark("socat's addresses are computed at run time")
+    for address in addresses:
+        for part in address.split("!!"):
+            kind = re.split(r"[:,]", part, maxsplit=1)[0].lower()
+            options = part.lower().split(",")[1:]
+            if kind not in _SOCAT_SAFE or any(
+                o.split("=")[0] in ("exec", "system", "su", "chroot") for o in options
+            ):
+                return seen.mark(f"socat {part[:20]} runs a program or opens a file")
+    for i, word in enumerate(values[1:], 1):
+        if word in ("-lf", "-L", "-W") and i + 1 < len(values):
+            seen.paths.append(("write", i + 1))
+    return seen
+
+
+@_handles("nc", "ncat", "netcat", "nc.traditional", "nc.openbsd")
+def _netcat(values: Values) -> Seen:
+    """``nc -e PROG``, ``nc -c CMD``, ``ncat --exec/--sh-exec/--lua-exec`` run a program on the
+    connection; ``-o``/``--output`` write what passes to a file."""
+    name = _name(values)
+    seen = Seen()
+    for i, word in enumerate(values[1:], 1):
+        if word is None:
+            continue
+        if long_option(word, "exec", "sh-exec", "lua-exec"):
+            return seen.mark(f"{name} {word[:12]} runs a program")
+        if word.startswith("-") and not word.startswith("--") and re.search(r"[ec]", word[1:]):
+            letters = word[1:]
+            first_value = next((k for k, c in enumerate(letters) if c in "ecCopqswxIiOPTgGXbm"), len(letters))
+            if any(c in "ec" for c in letters[: first_value + 1]):
+                return seen.mark(f"{name} {word[:8]} runs a program")
+        full = long_option(word, "output", "append-output", "hex-dump")
+        if full is not None or word == "-o" or (word == "-x" and name == "ncat"):
+            if "=" in word:
+                seen.value_paths.append(("write", word.partition("=")[2]))
+            elif i + 1 < len(values):
+                seen.paths.append(("write", i + 1))
+    return seen
+
+
+@_handles("split", "csplit")
+def _split(values: Values) -> Seen:
+    """split and csplit read a file and write pieces named PREFIX followed by a suffix (``xaa``,
+    ``xx00``): judged as writes of ``PREFIX*``; ``split --filter`` pipes each piece into a shell
+    command instead."""
+    name = _name(values)
+    if name == "split":
+        spec = _o(
+            "dxeu",
+            "abClnt",
+            "elide-empty-files unbuffered verbose help version",
+            "suffix-length additional-suffix bytes line-bytes lines number separator filter",
+            "numeric-suffixes hex-suffixes",
+        )
+    else:
+        spec = _o(
+            "ksz",
+            "bfn",
+            "keep-files quiet silent elide-empty-files suppress-matched",
+            "suffix-format prefix digits",
+        )
+    scanned = scan(values, 1, spec)
+    if scanned.unknown:
+        return Seen(unknown_writes=f"{name} writes files named after options it was given")
+    if scanned.dynamic:
+        return Seen().mark(f"{name}'s arguments are computed at run time")
+    seen = Seen(paths_known=True)
+    operands = scanned.positionals
+    if scanned.has("--filter"):
+        return seen.mark("split --filter runs a shell command on each piece")
+    if name == "split":
+        if operands[:1]:
+            seen.paths.append(("read", operands[0]))
+        prefix = values[operands[1]] if len(operands) > 1 else "x"
+    else:
+        seen.paths += [("read", i) for i in operands[:1]]
+        named = scanned.has("-f", "--prefix")
+        prefix = named.value if named is not None else "xx"
+    if prefix is None or prefix == "":
+        return seen.mark(f"{name} writes files named at run time")
+    suffix = scanned.has("--additional-suffix")
+    seen.value_paths.append(("write", prefix + "*" + (suffix.value or "" if suffix else "")))
+    return seen
+
+
+@_handles("lesskey")
+def _lesskey(values: Values) -> Seen:
+    """lesskey compiles key bindings (and environment settings, LESSOPEN included) for less:
+    it reads its input (~/.lesskey by default) and writes ``-o FILE`` or ~/.less, which every
+    later less reads."""
+    scanned = scan(values, 1, _o("V", "o", "version help", "output"))
+    if scanned.unknown or scanned.dynamic:
+        return Seen(unknown_writes="lesskey writes the file less reads its settings from")
+    seen = Seen(paths_known=True)
+    output = scanned.has("-o", "--output")
+    if output is not None and output.value is not None:
+        _value_path(seen, "write", output)
+    else:
+        seen.unknown_writes = "lesskey writes ~/.less, which less reads its settings from"
+    seen.paths += [("read", i) for i in scanned.positionals]
+    return seen
+
+
 # -- files: commands that change, read or list the files their arguments name -----------------------
 
 _CP = _o(
     "abdfHiLlnPpRrsTuvxZ",
-    "StB",
+    "St",
     "archive attributes-only copy-contents dereference force interactive link no-clobber no-dereference "
-    "parents recursive remove-destination strip-trailing-slashes symbolic-link no-target-directory update "
+    "parents recursive remove-destination strip-trailing-slashes symbolic-link no-target-directory "
     "verbose one-file-system debug help version keep-directory-symlink",
-    "suffix target-directory",
-    "backup preserve no-preserve reflink sparse update context",
+    "suffix target-directory no-preserve sparse",
+    "backup preserve reflink update context",
 )
 _INSTALL = _o(
     "bcCdDpsTvZ",
@@ -2041,7 +3342,6 @@ _CHMOD = _o(
     "cfvRhHLP",
     "",
     "changes silent quiet verbose recursive no-dereference dereference preserve-root no-preserve-root",
-    "",
     "reference from",
 )
 _WRITERS: dict[str, Options] = {
@@ -2076,7 +3376,15 @@ def _cp(values: Values) -> Seen:
     if scanned.has("--strip-program"):
         return seen.mark("install --strip-program runs a program")
     recursive = bool(scanned.has("-r", "-R", "--recursive", "-a", "--archive"))
-    seen.makes_links = name in ("ln", "link") or bool(scanned.has("-s", "--symbolic-link", "-l", "--link"))
+    # cp -P/-d/-a, and -r without -L, copy a symbolic link as a link: later paths through the copy
+    # reach what the link points at, as they would through `ln -s`.
+    copies_links = name == "cp" and (
+        bool(scanned.has("-P", "-d", "--no-dereference", "-a", "--archive"))
+        or (recursive and not scanned.has("-L", "--dereference"))
+    )
+    seen.makes_links = (
+        name in ("ln", "link") or copies_links or bool(scanned.has("-s", "--symbolic-link", "-l", "--link"))
+    )
     target = scanned.has("-t", "--target-directory")
     positions = scanned.positionals
     sources, dest = (positions, None) if target else (positions[:-1], positions[-1] if positions else None)
@@ -2110,7 +3418,7 @@ def _writes(values: Values) -> Seen:
     if name in ("chmod", "chown", "chgrp", "chattr", "setfacl") and not scanned.has("--reference"):
         positions = positions[1:]  # the mode, the owner
     recursive = name == "mv" or bool(scanned.has("-r", "-R", "--recursive"))
-    seen = Seen(paths_known=True)
+    seen = Seen(paths_known=True, makes_links=name == "mv")  # mv moves a symbolic link as it is
     (seen.trees if recursive else seen.paths).extend(("write", i) for i in positions)
     target = scanned.has("-t", "--target-directory")
     if target is not None and target.value_index is not None:
@@ -2143,30 +3451,81 @@ def _dd(values: Values) -> Seen:
     return seen
 
 
-# Programs that read the files their arguments name: their options that take a value, and which
-# positional (if any) is an output file they write. Everything else that is not an option is read.
-_READERS: dict[str, tuple[Options, int | None]] = {
-    "cat": (
+# Programs that read the files their arguments name. Every operand that is not an option is a file
+# read, but for ``output`` (the operand it writes: ``uniq IN OUT``) and ``skip`` (leading operands
+# that are not files: ``jq FILTER``); ``reads``/``writes`` are the options whose value is a file
+# it reads or writes, ``runs`` those that run a program, ``recursive`` those that make it read
+# whole trees (``diff -r``). Option tables from each program's --help: a flag taken for an option
+# with a value swallows the next word, so the file there would never be judged.
+@dataclass(frozen=True)
+class _Reader:
+    spec: Options
+    output: int | None = None
+    skip: int = 0
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    runs: frozenset[str] = frozenset()
+    recursive: frozenset[str] = frozenset()
+    trees: bool = False  # its operands may be folders it reads below (diff DIR DIR)
+
+
+def _r(
+    spec: Options,
+    output: int | None = None,
+    *,
+    skip: int = 0,
+    reads: str = "",
+    writes: str = "",
+    runs: str = "",
+    recursive: str = "",
+    trees: bool = False,
+) -> _Reader:
+    return _Reader(
+        spec,
+        output,
+        skip,
+        frozenset(reads.split()),
+        frozenset(writes.split()),
+        frozenset(runs.split()),
+        frozenset(recursive.split()),
+        trees,
+    )
+
+
+_SUMS = _o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn")
+_DIFF = _o(
+    "qsceynyltTpriNEZbwBadv",
+    "CUWFxXSIDL",
+    "normal brief report-identical-files ed rcs side-by-side left-column suppress-common-lines "
+    "show-c-function expand-tabs initial-tab suppress-blank-empty paginate recursive no-dereference "
+    "new-file unidirectional-new-file ignore-file-name-case no-ignore-file-name-case ignore-case "
+    "ignore-tab-expansion ignore-trailing-space ignore-space-change ignore-all-space ignore-blank-lines "
+    "text strip-trailing-cr binary minimal speed-large-files help version",
+    "width show-function-line label tabsize exclude exclude-from starting-file from-file to-file "
+    "ignore-matching-lines ifdef line-format old-line-format new-line-format unchanged-line-format "
+    "old-group-format new-group-format unchanged-group-format changed-group-format horizon-lines palette",
+    "context unified color",
+)
+_READERS: dict[str, _Reader] = {
+    "cat": _r(
         _o(
             "AbeEnstTuv",
             "",
             "show-all number-nonblank show-ends number squeeze-blank show-tabs show-nonprinting",
-        ),
-        None,
+        )
     ),
-    "tac": (_o("br", "s", "before regex", "separator"), None),
-    "head": (_o("qvz", "nc", "quiet silent verbose zero-terminated", "lines bytes"), None),
-    "tail": (
+    "tac": _r(_o("br", "s", "before regex", "separator")),
+    "head": _r(_o("qvz" + _DIGITS, "nc", "quiet silent verbose zero-terminated", "lines bytes")),
+    "tail": _r(
         _o(
-            "fFqvz",
+            "fFqvz" + _DIGITS,
             "ncs",
             "retry quiet silent verbose zero-terminated",
             "lines bytes sleep-interval pid max-unchanged-stats",
             "follow",
-        ),
-        None,
+        )
     ),
-    "nl": (
+    "nl": _r(
         _o(
             "p",
             "bdfhilnsvw",
@@ -2174,58 +3533,113 @@ _READERS: dict[str, tuple[Options, int | None]] = {
             "body-numbering section-delimiter footer-numbering "
             "header-numbering line-increment join-blank-lines number-format number-separator "
             "starting-line-number number-width",
-        ),
-        None,
+        )
     ),
-    "wc": (_o("clmwL", "", "bytes chars lines words max-line-length", "", "files0-from total"), None),
-    "md5sum": (_o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn"), None),
-    "sha1sum": (_o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn"), None),
-    "sha256sum": (
-        _o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn"),
-        None,
+    "wc": _r(
+        _o("clmwL", "", "bytes chars lines words max-line-length", "files0-from total"),
+        reads="--files0-from",
     ),
-    "sha512sum": (
-        _o("bctwz", "", "binary check tag text zero ignore-missing quiet status strict warn"),
-        None,
+    "md5sum": _r(_SUMS),
+    "sha1sum": _r(_SUMS),
+    "sha224sum": _r(_SUMS),
+    "sha256sum": _r(_SUMS),
+    "sha384sum": _r(_SUMS),
+    "sha512sum": _r(_SUMS),
+    "b2sum": _r(
+        _o("bctwz", "l", "binary check tag text zero ignore-missing quiet status strict warn", "length")
     ),
-    "b2sum": (
-        _o("bctwz", "l", "binary check tag text zero ignore-missing quiet status strict warn", "length"),
-        None,
-    ),
-    "cksum": (_o("", "a", "", "algorithm"), None),
-    "sum": (_o("rs"), None),
-    "base64": (_o("diw", "w", "decode ignore-garbage", "wrap"), None),
-    "base32": (_o("diw", "w", "decode ignore-garbage", "wrap"), None),
-    "strings": (
+    "cksum": _r(
         _o(
-            "afwd",
-            "nteTsU",
-            "all print-file-name include-all-whitespace data",
-            "bytes radix encoding target output-separator unicode",
-        ),
-        None,
+            "cwz",
+            "al",
+            "check tag untagged zero ignore-missing quiet status strict warn debug base64 raw",
+            "algorithm length",
+        )
     ),
-    "xxd": (_o("abCEeiprsuv", "cglnoRsd"), 1),
-    "od": (_o("bcdfilosxv", "AjNStw", "", "address-radix skip-bytes read-bytes strings format width"), None),
-    "hexdump": (_o("bcCdovx", "enfs"), None),
-    "stat": (_o("LfQt", "c", "dereference file-system terse", "format printf", "cached"), None),
-    "file": (_o("bcEhikLlNnprsSvz0", "emFP", "", "", ""), None),
-    "readlink": (_o("efmnqsvz", ""), None),
-    "realpath": (_o("eLmPqsz", "", "", "relative-to relative-base"), None),
-    "sort": (
+    "sum": _r(_o("rs", "", "sysv")),
+    "base64": _r(_o("di", "w", "decode ignore-garbage", "wrap")),
+    "base32": _r(_o("di", "w", "decode ignore-garbage", "wrap")),
+    "basenc": _r(
+        _o(
+            "di",
+            "w",
+            "decode ignore-garbage base64 base64url base32 base32hex base16 base2msbf base2lsbf z85",
+            "wrap",
+        )
+    ),
+    "strings": _r(
+        _o(
+            "adfwoSv" + _DIGITS,
+            "nteTsU",
+            "all data print-file-name include-all-whitespace help version",
+            "bytes radix encoding target output-separator unicode",
+        )
+    ),
+    "od": _r(
+        _o(
+            "abcdfilosxv",
+            "AjNSt",
+            "output-duplicates traditional",
+            "address-radix endian skip-bytes read-bytes format",
+            "strings width",
+            optional_short="w",
+        )
+    ),
+    "hexdump": _r(
+        _o(
+            "bcCdoxv",
+            "efns",
+            "one-byte-octal one-byte-char one-byte-hex canonical two-bytes-decimal two-bytes-octal "
+            "two-bytes-hex no-squeezing",
+            "format format-file length skip",
+            "color",
+            optional_short="L",
+        ),
+        reads="-f --format-file",
+    ),
+    "stat": _r(_o("Lft", "c", "dereference file-system terse", "format printf cached")),
+    "file": _r(
+        _o(
+            "bcCdEhikLlNnprsSvzZ0",
+            "efFmP",
+            "brief checking-printout compile debug extension no-dereference mime mime-type mime-encoding "
+            "keep-going list dereference no-pad no-buffer preserve-date raw special-files no-sandbox "
+            "uncompress uncompress-noreport print0 apple",
+            "exclude exclude-quiet files-from separator magic-file parameter",
+        ),
+        reads="-f --files-from -m --magic-file",
+    ),
+    "readlink": _r(
+        _o(
+            "efmnqsvz",
+            "",
+            "canonicalize canonicalize-existing canonicalize-missing no-newline quiet silent verbose zero",
+        )
+    ),
+    "realpath": _r(
+        _o(
+            "emLPqsz",
+            "",
+            "canonicalize-existing canonicalize-missing logical physical quiet strip no-symlinks zero",
+            "relative-to relative-base",
+        )
+    ),
+    "sort": _r(
         _o(
             "bdfgiMhnRrVcCmsuz",
-            "kotSTy",
+            "kotST",
             "ignore-leading-blanks dictionary-order ignore-case "
             "general-numeric-sort ignore-nonprinting month-sort human-numeric-sort numeric-sort random-sort "
             "reverse version-sort merge stable unique zero-terminated debug",
             "key output field-separator buffer-size temporary-directory parallel batch-size random-source "
-            "files0-from",
-            "check sort compress-program",
+            "files0-from compress-program sort",
+            "check",
         ),
-        None,
+        reads="--files0-from --random-source",
+        writes="-o --output",
+        runs="--compress-program",
     ),
-    "uniq": (
+    "uniq": _r(
         _o(
             "cdDiuz",
             "fsw",
@@ -2235,94 +3649,193 @@ _READERS: dict[str, tuple[Options, int | None]] = {
         ),
         1,
     ),
-    "cut": (
+    "cut": _r(
         _o(
             "nsz",
             "bcdf",
             "complement only-delimited zero-terminated",
             "bytes characters delimiter fields output-delimiter",
-        ),
-        None,
+        )
     ),
-    "paste": (_o("sz", "d", "serial zero-terminated", "delimiters"), None),
-    "join": (_o("ivz", "aeotj12", "ignore-case check-order nocheck-order header zero-terminated"), None),
-    "comm": (_o("123iz", "", "check-order nocheck-order total zero-terminated", "output-delimiter"), None),
-    "diff": (
+    "paste": _r(_o("sz", "d", "serial zero-terminated", "delimiters")),
+    "join": _r(_o("iz", "aeotjv12", "ignore-case check-order nocheck-order header zero-terminated")),
+    "comm": _r(_o("123z", "", "check-order nocheck-order total zero-terminated", "output-delimiter")),
+    "diff": _r(
+        _DIFF,
+        reads="--from-file --to-file -X --exclude-from",
+        recursive="-r --recursive",
+        trees=True,
+    ),
+    "sdiff": _r(
         _o(
-            "abBcdeEHiNpqrsStTuwyZ",
-            "CDFILSUWxX",
-            "brief recursive new-file unidirectional-new-file text "
-            "ignore-case ignore-all-space ignore-space-change ignore-blank-lines strip-trailing-cr "
-            "report-identical-files side-by-side suppress-common-lines expand-tabs initial-tab minimal",
-            "label show-function-line ignore-matching-lines exclude exclude-from starting-file "
-            "unchanged-line-format old-line-format new-line-format line-format width horizon-lines "
-            "from-file to-file",
-            "unified context color normal",
+            "iEZbWBalstdHv",
+            "oIw",
+            "ignore-case ignore-tab-expansion ignore-trailing-space ignore-space-change ignore-all-space "
+            "ignore-blank-lines strip-trailing-cr text left-column suppress-common-lines expand-tabs "
+            "minimal speed-large-files",
+            "output ignore-matching-lines width tabsize diff-program",
         ),
-        None,
+        writes="-o --output",
+        runs="--diff-program",
     ),
-    "cmp": (_o("blsv", "inI", "print-bytes verbose quiet silent", "ignore-initial bytes"), None),
-    "fold": (_o("bs", "w", "bytes spaces", "width"), None),
-    "fmt": (_o("cstu", "pgw"), None),
-    "column": (_o("ejnrtxJ", "cdsoNERHOWlLp"), None),
-    "rev": (_o(), None),
-    "expand": (_o("i", "t"), None),
-    "jq": (
+    "diff3": _r(
         _o(
-            "acCeEhjnrsSM0",
-            "f",
-            "compact-output raw-output slurp sort-keys tab null-input exit-status "
-            "join-output ascii-output raw-input seq stream color-output monochrome-output",
-            "arg argjson slurpfile rawfile indent from-file args jsonargs",
+            "AeE3xXimaTv",
+            "L",
+            "show-all ed show-overlap easy-only overlap-only merge text strip-trailing-cr initial-tab",
+            "label diff-program",
         ),
-        None,
+        runs="--diff-program",
     ),
-    "zcat": (_o("fqv"), None),
-    "bzcat": (_o("qv"), None),
-    "xzcat": (_o("qv"), None),
-    "zless": (_o(), None),
-    "shuf": (
-        _o("erz", "inor", "echo repeat zero-terminated", "input-range head-count output random-source"),
-        None,
+    "cmp": _r(_o("blsv", "in", "print-bytes verbose quiet silent", "ignore-initial bytes")),
+    "fold": _r(_o("bs" + _DIGITS, "w", "bytes spaces", "width")),
+    "fmt": _r(
+        _o(
+            "cstu" + _DIGITS,
+            "pgw",
+            "crown-margin split-only tagged-paragraph uniform-spacing",
+            "prefix width goal",
+        )
+    ),
+    "pr": _r(
+        _o(
+            "acdFfJmrtTv" + _DIGITS,
+            "DhlNowW",
+            "across show-control-chars double-space form-feed join-lines merge no-file-warnings "
+            "omit-header omit-pagination show-nonprinting",
+            "columns date-format header length first-line-number indent width page-width",
+            "expand-tabs output-tabs number-lines separator sep-string",
+            optional_short="einsS",
+        )
+    ),
+    "column": _r(
+        _o(
+            "tdeLJx",
+            "nONlEHRTWripcosCS",
+            "table table-noheadings table-header-repeat keep-empty-lines json fillrows",
+            "table-name table-order table-columns table-columns-limit table-noextreme table-hide "
+            "table-right table-truncate table-wrap tree tree-id tree-parent output-width output-separator "
+            "separator table-column use-spaces",
+        )
+    ),
+    "rev": _r(_o()),
+    "tsort": _r(_o()),
+    "expand": _r(_o("i" + _DIGITS, "t", "initial", "tabs")),
+    "unexpand": _r(_o("a" + _DIGITS, "t", "all first-only", "tabs")),
+    "look": _r(_o("adf", "t", "alternative alphanum ignore-case", "terminate")),
+    "iconv": _r(
+        _o("lcs", "fto", "list silent verbose", "from-code to-code output"),
+        writes="-o --output",
+    ),
+    "jq": _r(
+        _o(
+            "srjaCMSencRhVf0b",
+            "L",
+            "seq stream stream-errors slurp raw-output raw-output0 join-output ascii-output unbuffered "
+            "sort-keys color-output monochrome-output tab null-input raw-input exit-status from-file "
+            "args jsonargs debug-dump-disasm debug-trace help version build-configuration binary",
+            "indent library-path run-tests",
+            pairs="arg argjson slurpfile rawfile argfile",
+        ),
+        reads="--slurpfile --rawfile --argfile",
+    ),
+    "zcat": _r(_o("fqv")),
+    "bzcat": _r(_o("qv")),
+    "xzcat": _r(_o("qv")),
+    "zless": _r(_o()),
+    "shuf": _r(
+        _o("erz", "ino", "echo repeat zero-terminated", "input-range head-count output random-source"),
+        reads="--random-source",
+        writes="-o --output",
     ),
 }
 
 
 def _reader(values: Values) -> Seen:
     name = _name(values)
-    spec, output = _READERS.get(name, (_o(), None))
-    scanned = scan(values, 1, spec)
+    reader = _READERS.get(name, _r(_o()))
+    scanned = scan(values, 1, reader.spec)
     if scanned.unknown:  # an unknown option may take a value: every word may be a file (mentions)
         return Seen()
     positions = list(scanned.positionals)
-    if name == "jq" and positions and not scanned.has("-f", "--from-file"):
-        positions = positions[1:]  # the filter
+    skip = reader.skip
+    if name == "jq" and not scanned.has("-f", "--from-file"):
+        skip = 1  # the filter; with -f the first operand is the file holding it, read
+        filters = [values[i] for i in positions[:1]]
+        if any(f is None or re.search(r'(^|;)\s*(import|include)\s*"', f) for f in filters):
+            return Seen().mark("a jq filter that imports modules reads other files")
+        if scanned.has("-L", "--library-path"):
+            return Seen().mark("jq -L loads modules from a folder")
     seen = Seen(paths_known=True)
-    for k, index in enumerate(positions):
-        seen.paths.append(("write" if output is not None and k == output else "read", index))
+    recursive = reader.trees or bool(reader.recursive and scanned.has(*reader.recursive))
+    for k, index in enumerate(positions[skip:]):
+        if reader.output is not None and k == reader.output:
+            seen.paths.append(("write", index))
+        else:
+            (seen.trees if recursive else seen.paths).append(("read", index))
     for option in scanned.options:
-        if option.value is None:
+        if option.name in reader.runs:
+            seen.mark(f"{name} {option.name} runs a program")
+        if option.value is None or option.value == "-":
             continue
-        if option.name in ("-o", "--output") and name in ("sort", "shuf"):
-            seen.value_paths.append(("write", option.value))
-        elif option.name in (
-            "--files0-from",
-            "--from-file",
-            "--to-file",
-            "--reference",
-            "-f",
-            "--exclude-from",
-            "-X",
-            "--random-source",
-            "--slurpfile",
-            "--rawfile",
-            "-F",
-        ) and name not in ("cut",):
-            if option.value != "-":
-                seen.value_paths.append(("read", option.value))
-        elif option.name == "--compress-program":
-            seen.mark(f"{name} --compress-program runs a program")
+        if option.name in reader.writes:
+            _value_path(seen, "write", option)
+        elif option.name in reader.reads:
+            if name == "file" and option.name in ("-m", "--magic-file"):  # a list: FILE:FILE
+                seen.value_paths += [("read", part) for part in option.value.split(":") if part]
+            else:
+                _value_path(seen, "read", option)
+    if name == "file" and scanned.has("-C", "--compile"):
+        seen.unknown_writes = "file -C writes the compiled magic file"
     return seen
+
+
+def _value_path(seen: Seen, operation: PathOp, option: Option) -> None:
+    """An option's value as a file: the word itself when it is one (so the shell's own reading
+    of it counts: a glob, a quoted name), else the value text (``--output=FILE``)."""
+    if option.value_index is not None:
+        seen.paths.append((operation, option.value_index))
+    elif option.value is not None:
+        seen.value_paths.append((operation, option.value))
+
+
+#: xxd's options: it takes no bundles; a word is the option its first letter names (``-ps`` is
+#: ``-p``), and the value of c, g, l, n, o, s, R follows in the word (``-c256``) or in the next
+#: one (``-c 256``, ``-cols 256``): its own reader, as its --help cannot tell.
+_XXD_VALUES = {"c": "ols", "g": "roup", "l": "en", "n": "ame", "o": "ffset", "s": "eek", "R": ""}
+_XXD_FLAGS = set("abeupiCdrEvh")
+
+
+@_handles("xxd")
+def _xxd(values: Values) -> Seen:
+    """``xxd [options] [INFILE [OUTFILE]]``: INFILE is read, OUTFILE written (patched in place
+    with ``-r``)."""
+    i = 1
+    while i < len(values):
+        word = values[i]
+        if word is None:
+            return Seen().mark("xxd's arguments are computed at run time")
+        if word == "--":
+            i += 1
+            break
+        option = word[1:] if word.startswith("--") and len(word) > 2 else word
+        if not option.startswith("-") or len(option) < 2:
+            break
+        letter, rest = option[1], option[2:]
+        if letter == "c" and rest.startswith("apitalize"):
+            pass
+        elif letter in _XXD_VALUES:
+            tail = _XXD_VALUES[letter]
+            if not rest or (tail and rest.startswith(tail)):
+                i += 1  # the value is the next word (-c 8, -cols 8); else it is attached (-c8)
+        elif letter not in _XXD_FLAGS:
+            return Seen()  # an option it does not know: every word may be a file
+        i += 1
+    operands = list(range(i, len(values)))
+    return Seen(
+        paths_known=True,
+        paths=[("write" if k else "read", index) for k, index in enumerate(operands[:2])],
+    )
 
 
 for _reader_name in _READERS:
@@ -2330,60 +3843,149 @@ for _reader_name in _READERS:
 
 
 _GREP = _o(
-    "abcEFGHhIiLlnoPqRrsTUuVvwxyZz",
-    "ABCdDefmg",
+    "EFGPiwxzsvVbnHhoqaILlcTZUyr" + _DIGITS + "R",
+    "efmdDABC",
     "extended-regexp fixed-strings basic-regexp perl-regexp ignore-case no-ignore-case word-regexp "
-    "line-regexp "
-    "null-data no-messages invert-match version help byte-offset line-number line-buffered with-filename "
-    "no-filename only-matching quiet silent text recursive dereference-recursive files-without-match "
-    "files-with-matches count initial-tab null binary count-matches hidden no-ignore smart-case follow json "
-    "vimgrep files no-heading heading",
-    "regexp file max-count label after-context before-context context include exclude exclude-from "
-    "exclude-dir "
-    "binary-files devices directories glob iglob type type-not max-depth threads replace",
-    "color colour pre pre-glob",
+    "line-regexp null-data no-messages invert-match version help byte-offset line-number line-buffered "
+    "with-filename no-filename only-matching quiet silent text recursive dereference-recursive "
+    "files-without-match files-with-matches count initial-tab null binary no-group-separator",
+    "regexp file max-count label binary-files directories devices include exclude exclude-from "
+    "exclude-dir after-context before-context context group-separator",
+    "color colour",
+)
+# ripgrep: its own options (-r is --replace, -d --max-depth, -g --glob), and two that run programs.
+_RG = _o(
+    "iSsFwxvcloqnNHIpLuUPaz0.bhV",
+    "efgtTrdjmMABCE",
+    "ignore-case smart-case case-sensitive fixed-strings word-regexp line-regexp invert-match count "
+    "count-matches files-with-matches files-without-match only-matching quiet line-number no-line-number "
+    "with-filename no-filename pretty follow unrestricted multiline pcre2 text search-zip null null-data "
+    "hidden no-ignore no-ignore-vcs no-ignore-parent no-ignore-dot no-ignore-global no-ignore-exclude "
+    "no-ignore-files no-messages no-heading heading files type-list json vimgrep column stats debug trace "
+    "byte-offset passthru trim crlf sort-files one-file-system no-config glob-case-insensitive "
+    "line-buffered block-buffered binary no-binary mmap no-mmap include-zero help version "
+    "no-require-git max-columns-preview no-unicode multiline-dotall",
+    "regexp file glob iglob type type-not replace max-depth threads max-count max-columns after-context "
+    "before-context context encoding ignore-file sort sortr max-filesize path-separator colors "
+    "context-separator field-context-separator field-match-separator type-add type-clear engine "
+    "dfa-size-limit regex-size-limit generate pre pre-glob hostname-bin hyperlink-format",
+    "color",
 )
 
 
-@_handles("grep", "egrep", "fgrep", "rg", "zgrep", "ag", "ack")
+@_handles("grep", "egrep", "fgrep", "zgrep", "rg")
 def _grep(values: Values) -> Seen:
     name = _name(values)
-    scanned = scan(values, 1, _GREP)
-    if scanned.has("--pre", "--pre-glob"):
-        return Seen().mark(f"{name} --pre runs a command on each file")
+    scanned = scan(values, 1, _RG if name == "rg" else _GREP)
+    if scanned.has("--pre", "--pre-glob", "--hostname-bin"):
+        return Seen().mark(f"{name} --pre/--hostname-bin runs a command")
     if scanned.unknown:
         return Seen()  # every word may be a file
     seen = Seen(paths_known=True)
     patterns_given = scanned.has("-e", "--regexp", "-f", "--file") is not None
-    files = scanned.positionals if patterns_given else scanned.positionals[1:]
-    recursive = name in ("rg", "ag", "ack") or bool(
+    files = scanned.positionals if patterns_given or scanned.has("--files") else scanned.positionals[1:]
+    recurse = [o for o in scanned.all("-d", "--directories") if o.value is not None and o.value != "skip"]
+    recursive = name == "rg" or bool(
         scanned.has("-r", "-R", "--recursive", "--dereference-recursive")
+        or any("recurse".startswith(o.value or "-") for o in recurse)
     )
+    if any(o.value and not "recurse".startswith(o.value) and not "read".startswith(o.value) for o in recurse):
+        return seen.mark(f"{name} -d takes read, skip or recurse")
     if recursive and not files:
-        seen.value_paths.append(("read", "./**"))
+        seen.value_paths.append(("read", "./**"))  # grep -r and rg with no file search the working folder
     (seen.trees if recursive else seen.paths).extend(("read", i) for i in files)
-    for option in scanned.all("-f", "--file", "--exclude-from"):
+    for option in scanned.all("-f", "--file", "--exclude-from", "--ignore-file"):
         if option.value and option.value != "-":
-            seen.value_paths.append(("read", option.value))
+            _value_path(seen, "read", option)
     return seen
+
+
+@_handles("fd", "fdfind")
+def _fd(values: Values) -> Seen:
+    """fd lists the working folder's tree (or the folders named after its pattern); ``-x``/
+    ``-X`` (``--exec``/``--exec-batch``) run a command on what it finds, ``--base-directory``
+    moves to another folder first. Its other words count as mentions."""
+    for word in values[1:]:
+        if word is None:
+            return Seen().mark("fd's arguments are computed at run time")
+        if long_option(word, "exec", "exec-batch", "base-directory", "ignore-file", least=4) or (
+            word.startswith("-") and not word.startswith("--") and re.search(r"[xX]", word[1:])
+        ):
+            return Seen().mark(f"fd {word[:20]} runs a command or reads from another folder")
+    return Seen(value_paths=[("list", "./**")])
+
+
+@_handles("ag", "ack", "ack-grep", "pt", "ugrep", "ug", "sift")
+def _other_grep(values: Values) -> Seen:
+    """Recursive searchers whose options the table does not hold: every word may be a file, and
+    with no folder named they search the working one. Their pagers and option files run or
+    read what they name."""
+    for word in values[1:]:
+        if word is not None and long_option(word, "pager", "ackrc", "config", "pre", "filter", "exec"):
+            return Seen().mark(f"{_name(values)} {word[:20]} runs a program or reads another configuration")
+    return Seen(value_paths=[("read", "./**")])
+
+
+#: Options of ls, du and tree whose value is a file they read or write (the rest of their words
+#: are listed: an option's value taken for a path only over-approximates).
+_LS_READS = ("files0-from", "exclude-from", "fromfile", "gitfile", "infofile")
+_LS_WRITES = ("output",)
 
 
 @_handles("ls", "dir", "vdir", "du", "tree", "exa", "eza")
 def _ls(values: Values) -> Seen:
+    """Lists what its operands name, or the working folder when none is named (a working folder
+    inside a protected one is judged too). du and tree list whole trees, ls -R does."""
     name = _name(values)
     seen = Seen(paths_known=True)
     recursive = name in ("du", "tree")
-    for i, word in enumerate(values[1:], 1):
+    reads_names = False  # tree --fromfile: its operands are files holding a listing
+    operands: list[int] = []
+    i = 1
+    while i < len(values):
+        word = values[i]
         if word is None:
-            continue
-        if word.startswith("--files0-from="):
-            seen.value_paths.append(("read", word.partition("=")[2]))
-        elif word.startswith("-"):
-            recursive = recursive or word in ("--recursive",) or (not word.startswith("--") and "R" in word)
+            operands.append(i)
+        elif word == "--":
+            operands += [k for k in range(i + 1, len(values))]
+            break
+        elif word.startswith("--"):
+            full = long_option(word, "recursive", *_LS_READS, *_LS_WRITES)
+            value = word.partition("=")[2] if "=" in word else None
+            if full == "recursive":
+                recursive = True
+            elif full == "fromfile" and name == "tree":
+                reads_names = True
+            elif full is not None and value is None and i + 1 < len(values):
+                i += 1
+                value = values[i]
+            if full == "files0-from":
+                reads_names = True  # the names to list come from that file
+            if full in _LS_READS and full != "fromfile" and value not in (None, "-"):
+                seen.value_paths.append(("read", value))  # type: ignore[arg-type]
+            elif full in _LS_WRITES and name == "tree" and value is not None:
+                seen.value_paths.append(("write", value))
+        elif word.startswith("-") and len(word) > 1:
+            letters = word[1:]
+            recursive = recursive or (name in ("ls", "dir", "vdir") and "R" in letters)
+            if name == "tree" and "o" in letters:  # tree -o FILE writes its listing there
+                rest = letters[letters.index("o") + 1 :]
+                target = rest or (values[i + 1] if i + 1 < len(values) else None)
+                if target is None:
+                    return seen.mark("tree -o writes a file named at run time")
+                seen.value_paths.append(("write", target))
+                i += 0 if rest else 1
+            elif name == "du" and letters.startswith("X"):
+                target = letters[1:] or (values[i + 1] if i + 1 < len(values) else None)
+                if target is not None:
+                    seen.value_paths.append(("read", target))
         else:
-            seen.paths.append(("list", i))
-    if recursive:
-        seen.trees, seen.paths = [("list", i) for _, i in seen.paths], []
+            operands.append(i)
+        i += 1
+    operation: PathOp = "read" if reads_names else "list"
+    if not operands and not reads_names:
+        seen.value_paths.append(("list", "./**" if recursive else "."))
+    (seen.trees if recursive and not reads_names else seen.paths).extend((operation, k) for k in operands)
     return seen
 
 

@@ -11,7 +11,17 @@ path whose meaning is not known without running anything is marked *dynamic*, wi
   ``exec CMD``, ``coproc``), builtins that evaluate their arguments (``declare``, ``let``,
   ``read``, ``printf -v``, ``test -v``, ``(( ))``) and interpreters given code (see ``programs``);
 * syntax that bash and dash read differently (``&>`` followed by more words, ``[[`` with
-  operators dash would take as its own, ``$'..'`` holding a quote), since hosts run either.
+  operators dash would take as its own, ``$'..'`` holding a quote), since hosts run either;
+* an expansion that does more than read a value, even where the words do not matter (echo, a
+  here-string): ``${x:=v}`` assigns, ``${x@P}`` runs the commands x holds, and ``${!x}``,
+  ``$((x))`` or a subscript evaluate x's value, whose subscripts run commands too.
+
+Where the grammar reads a word otherwise than the shell (single quotes inside a double-quoted
+``${...}``, patterns it keeps as plain text, backslashes inside backquotes), the text is read again
+as the shell reads it. Where it would misplace whole commands (a heredoc it ends elsewhere than
+the shell, a line continuation inside an operator, a reserved word it takes for a command name),
+the analysis is an error. A static loop's variable is unknown after the loop, and wherever
+something may have set it since.
 
 Commands inside substitutions and wrapped commands are parts too, so a rule that refuses ``rm``
 refuses it wherever it hides. Text the grammar cannot parse, input over :data:`MAX_BYTES`, more
@@ -251,20 +261,24 @@ class _Walker:
         self.cd_targets: list[str | None] = []
         self.bindings: dict[str, str] = {}  # a static loop's variable, while its body is judged
         self.unrolled = 0  # loop iterations judged so far in the loops around this one
+        self.reparsed = 0  # bytes of misread pieces parsed again, bounded like the input
+        self.lost_dir: int | None = None  # mentions from here on follow a cd to a folder not known
 
     def result(self) -> Analysis:
         paths = self.paths
         if self.links:  # `ln -s ../protected l; echo x > l/file`: a path may go through a new link
             paths = [replace(u, path=None, why=self.links, glob=None) for u in paths]
             paths.append(PathUse("write", None, self.links, self.links))
-        elif self.changes_dir and None in self.cd_targets:  # a cd to a folder not known from the text
+        mentions = () if self.links else tuple(dict.fromkeys(self.mentions))
+        if not self.links and self.changes_dir and None in self.cd_targets:  # a cd to a folder not known
+            why = "a relative path after a change of directory"
             paths = [
-                replace(u, path=None, why="a relative path after a change of directory", glob=None)
-                if u.path is not None and not u.path.startswith(("/", HOME))
-                else u
+                replace(u, path=None, why=why, glob=None) if u.path is not None and _relative(u.path) else u
                 for u in paths
             ]
-        mentions = () if self.links else tuple(dict.fromkeys(self.mentions))
+            # a later command's word that may name a file, read or written: judged as a path not known
+            lost = [m for m in dict.fromkeys(self.mentions[self.lost_dir or 0 :]) if _relative(m)]
+            paths += [PathUse(op, None, m, why) for m in lost for op in ("read", "write")]
         return Analysis(
             tuple(self.parts),
             tuple(paths),
@@ -284,6 +298,7 @@ class _Walker:
         """A whole command line (the top, or the text a wrapper runs: ``sh -c``, ``ssh host``)."""
         if depth > MAX_DEPTH:
             raise _Limit(f"it nests more than {MAX_DEPTH} levels of commands")
+        _split_operators(text)
         root, data = _parse(text)
         outer = getattr(_local, "source", b"")
         _local.source = data
@@ -312,7 +327,13 @@ class _Walker:
                 "do_group",
                 "elif_clause",
                 "else_clause",
-            ) or kind in ("if_statement", "while_statement"):
+                "if_statement",
+            ):
+                stack.extend((c, level) for c in reversed(node.children))
+            elif kind == "while_statement":
+                # its body runs again after its own later commands: a loop variable bound outside
+                # may have been set inside (by an inner loop) before any command of it runs
+                self.bindings = {}
                 stack.extend((c, level) for c in reversed(node.children))
             elif kind == "subshell":
                 stack.extend((c, level + 1) for c in reversed(node.children))
@@ -352,6 +373,7 @@ class _Walker:
         """A statement whose meaning is not static: one dynamic part, and whatever commands run
         inside it are parts too (so deny rules still apply to them)."""
         self.parts.append(Part((), _clip(_text(node)), dynamic=why))
+        self.bindings = {}  # it may set any variable
         self._nested_commands(node, level + 1)
 
     def _nested_commands(self, node: Node, level: int) -> None:
@@ -363,12 +385,14 @@ class _Walker:
             current = stack.pop()
             self._count()
             for child in current.children:
-                if child.type == "word" and "`" in _text(child):
-                    for inner in _backticks(_text(child)):
-                        self.script(inner, level + 1)  # `${x:=`cmd`}`: the grammar leaves it a word
-                    continue
-                if child.type in ("command_substitution", "process_substitution"):
-                    bodies.extend(c for c in child.children if c.is_named)
+                if child.type in (
+                    "word",
+                    "command_substitution",
+                    "process_substitution",
+                    "expansion",
+                    "arithmetic_expansion",
+                ):
+                    self._inside(child, level, quoted=current.type == "string")
                 elif child.type in ("compound_statement", "subshell", "do_group") or (
                     child.type in ("command", "redirected_statement", "pipeline", "list")
                 ):
@@ -425,8 +449,8 @@ class _Walker:
         start = next((c for c in node.children if c.type == "heredoc_start"), None)
         delimiter = _text(start) if start is not None else ""
         quoted = any(q in delimiter for q in "'\"\\")
-        if re.search(r"[$`]", delimiter):
-            self.parts.append(Part((), _clip(_text(node)), dynamic="a heredoc delimiter with an expansion"))
+        if start is not None:
+            _check_heredoc(node, start)
         for child in node.children:
             if child.type == "heredoc_body" and not quoted:
                 if any(c.type != "heredoc_content" for c in child.children if c.is_named) or re.search(
@@ -439,7 +463,7 @@ class _Walker:
                             dynamic="a heredoc body with expansions (its delimiter is unquoted)",
                         )
                     )
-                    self._nested_commands(child, level + 1)
+                    self._inside(child, level + 1, quoted=True)
             elif child.type in ("pipeline", "list", "redirected_statement", "command"):
                 self.statements([child], level)  # `cat <<EOF | grep x`: the rest of the line
             elif child.type in _REDIRECTS:
@@ -460,6 +484,13 @@ class _Walker:
             names.append(name)
             dynamic = dynamic or value
         self.parts.append(Part((), _clip(_text(node)), dynamic=dynamic, assigns=tuple(names)))
+        self._unbind(names)
+
+    def _unbind(self, names: list[str] | tuple[str, ...]) -> None:
+        """A loop variable set again (``x=v``, ``x=v cmd`` in dash before a special builtin) no
+        longer holds the loop's value."""
+        if any(n in self.bindings for n in names):
+            self.bindings = {k: v for k, v in self.bindings.items() if k not in names}
 
     def _assignment(self, node: Node, level: int) -> tuple[str, str | None]:
         """The variable an assignment sets, and why its value is not static (None when it is)."""
@@ -522,14 +553,13 @@ class _Walker:
         name = _text(variable) if variable is not None else ""
         words = [self.word(value, level) for value in node.children_by_field_name("value")]
         dynamic = next((w.why for w in words if w.value is None), None)
-        if dynamic is None and any(w.glob for w in words):
-            dynamic = "a loop over a glob's matches"
         if node.children and node.children[0].type == "select":
             dynamic = dynamic or "select reads its choice at run time"
         header = _clip(_text(node).split("\n", 1)[0])
         body = node.child_by_field_name("body")
-        values = [w.value for w in words if w.value is not None]
-        local = re.fullmatch(r"[a-z_][a-z0-9_]*", name) is not None and name not in _ENV_LIKE
+        values = [Matches(w.value) if w.glob else w.value for w in words if w.value is not None]
+        # `_` is bash's last argument of the previous command, not the loop's value
+        local = re.fullmatch(r"[a-z_][a-z0-9_]*", name) is not None and name not in _ENV_LIKE and name != "_"
         unroll = len(values) * max(self.unrolled, 1)
         static = (
             dynamic is None and body is not None and bool(words) and len(values) <= MAX_LOOP_VALUES and local
@@ -539,15 +569,18 @@ class _Walker:
             dynamic = f"loops nested {unroll} times over; more than {MAX_UNROLLED} are not judged"
         if static and body is not None:
             self.parts.append(Part((), header, harmless=True))
-            saved, outer = self.bindings, self.unrolled
+            outer = self.unrolled
             self.unrolled = unroll
             try:
-                for value in values:
-                    self.bindings = {**saved, name: value}
+                for value in values:  # what one iteration unbinds stays unbound in the next ones
+                    self.bindings = {**self.bindings, name: value}
                     self.statements([body], level + 1)
             finally:
-                self.bindings, self.unrolled = saved, outer
+                self.unrolled = outer
+            # after the loop (or a break) the variable holds one of its values: not known here
+            self._unbind([name])
             return
+        self.bindings = {}  # the body runs again after its own later commands (see while loops)
         if dynamic is None and not words:
             dynamic = "a loop over the positional parameters"
         self.parts.append(
@@ -598,6 +631,10 @@ class _Walker:
                 dynamic = dynamic or why
             elif kind == "command_name":
                 inner = next((c for c in child.children if c.is_named), child)
+                if inner.type == "word" and _text(inner) in _RESERVED:  # `! for x in a; do cmd; done`
+                    raise _Limit(
+                        f"'{_text(inner)}' is a reserved word where the grammar reads a command name"
+                    )
                 words.append(self.word(inner, level))
             elif kind in _REDIRECTS:
                 trailing += self._redirect(child, level, trailing)
@@ -610,6 +647,7 @@ class _Walker:
         dynamic = dynamic or _joined_words(node)
         if not words:  # only assignments (and redirections)
             self.parts.append(Part((), text, dynamic=dynamic, assigns=tuple(assigns)))
+            self._unbind(assigns)
             return
         name = words[0]
         if name.value is None:
@@ -662,9 +700,13 @@ class _Walker:
                 opaque=seen.opaque,
             )
         )
+        self._unbind(assigns)
+        if seen.dynamic:  # read, eval, source, getopts...: it may set any variable
+            self.bindings = {}
         if seen.changes_dir:
             self.changes_dir = True
-            self.cd_targets.append(_cd_target(words))
+            # a folder a wrapper or option names (git -C, env -C, tar -C), else cd's own operand
+            self.cd_targets.append(seen.chdir if seen.chdir is not None else _cd_target(words))
         if seen.makes_links:
             self.links = self.links or f"{text[:60]} makes links, which later paths may go through"
         for operation, index in seen.paths:
@@ -681,6 +723,8 @@ class _Walker:
             self.paths.append(PathUse("write", None, text, why=why))
         if not seen.paths_known:
             self.mentions += _mentioned(words)
+        if seen.changes_dir and self.cd_targets[-1] is None and self.lost_dir is None:
+            self.lost_dir = len(self.mentions)  # later commands run in a folder not known
         for inner in seen.runs:
             if inner.script is not None:
                 self.script(inner.script, level + 1)
@@ -708,6 +752,11 @@ class _Walker:
     def word(self, node: Node, level: int, *, pattern: bool = False) -> Word:
         """A word's value, with quotes removed; None (and why) when expansions make it unknown.
         Substitutions inside it are walked: the commands they run are parts."""
+        if node.type == "word" and not node.child_count:  # most words: plain text, nothing in them
+            raw = _text(node)
+            if _PLAIN.fullmatch(raw):
+                self._count()
+                return Word(raw, raw, None, False, False)
         pieces: list[str] = []
         unquoted: list[str] = []  # the word as written, its quoted parts blanked: for brace and ~ checks
         divergent = False
@@ -725,6 +774,10 @@ class _Walker:
                 value, bad, has_glob = _unquoted(raw) if kind == "word" and not quoted else (raw, None, False)
                 if bad:
                     why = why or bad
+                if kind == "regex" and re.search(r"[$`]", raw):  # [[ a =~ `cmd` ]]: plain text to the grammar
+                    why = why or f"an expansion in {_clip(raw, 60)!r}"
+                if kind != "number" and _OPENS.search(raw):
+                    self._inside(current, level + 1, quoted)
                 if (
                     value is not None
                     and value.startswith("~")
@@ -764,13 +817,15 @@ class _Walker:
             ):
                 if not quoted and re.search(r"[\s*?\[]", bound):
                     why = why or f"{raw} holds a space or a glob, split and expanded when unquoted"
+                elif isinstance(bound, Matches):  # one of a glob's matches: as the glob, alone
+                    if _text(node) != f'"{raw}"':
+                        why = why or f"{raw} is one of a glob's matches, inside a longer word"
+                    glob = True
                 unquoted.append("_")
                 pieces.append(bound)
             elif kind in ("command_substitution", "process_substitution"):
                 why = why or f"{'a command' if kind[0] == 'c' else 'a process'} substitution {_clip(raw, 60)}"
-                bodies = [c for c in current.children if c.is_named]
-                if bodies:
-                    self.statements(bodies, level + 1)
+                self._substitution(current, level, quoted)
             elif kind in (
                 "simple_expansion",
                 "expansion",
@@ -784,7 +839,7 @@ class _Walker:
             ):
                 why = why or f"{_describe(kind)} {_clip(raw, 60)}"
                 many = many or not quoted
-                self._nested_commands(current, level + 1)
+                self._inside(current, level + 1, quoted)
             elif not current.is_named:
                 if kind == '"':
                     continue
@@ -798,6 +853,103 @@ class _Walker:
             why = f"a ~ after '=' or ':' in {_clip(_text(node), 60)!r}, which bash expands and dash does not"
         value = None if why else "".join(pieces)
         return Word(value, _text(node), why, glob, many and (pattern or why is not None), divergent=divergent)
+
+    def _inside(self, node: Node, level: int, quoted: bool) -> None:
+        """What runs while the shell expands ``node``: the commands of its substitutions are parts,
+        and an expansion that does more than read a value (assigns, runs code, or is read by the
+        shell otherwise than by the grammar) is a dynamic part, so even echo's words count."""
+        stack: list[tuple[Node, bool, Node | None]] = [(node, quoted, None)]
+        misread: set[int] = set()
+        while stack:
+            current, in_string, literal = stack.pop()
+            self._count()
+            kind = current.type
+            if kind in ("command_substitution", "process_substitution"):
+                self._substitution(current, level, in_string)
+                continue
+            if kind == "word" and "`" in _text(current):  # `${x:=`cmd`}`: the grammar leaves it a word
+                for inner in _backticks(_text(current), in_string):
+                    self._reparse(inner)
+                    self.script(inner, level + 1)
+                continue
+            if kind in _PLAIN_LEAVES and not current.child_count and _OPENS.search(_text(current)):
+                self._hidden(current, level)
+                continue
+            if kind in ("raw_string", "ansi_c_string"):
+                if literal is not None and literal.start_byte not in misread:
+                    misread.add(literal.start_byte)
+                    self._misread(literal, level)
+                continue
+            if kind in ("expansion", "simple_expansion", "arithmetic_expansion"):
+                effect = _effect(kind, *_head(current))
+                if effect is not None:
+                    self.parts.append(Part((), _clip(_text(current)), dynamic=effect))
+                    self.bindings = {}
+                if kind == "arithmetic_expansion" or (kind == "expansion" and in_string):
+                    literal = current  # its single quotes are plain characters to the shell
+            elif kind == "string":
+                in_string, literal = True, None
+            stack.extend((c, in_string, literal) for c in reversed(current.children))
+
+    def _misread(self, node: Node, level: int) -> None:
+        """``"${x:-'$(cmd)'}"`` and ``$(( '$(cmd)' ))``: the shell takes those single quotes as
+        plain characters and runs cmd; the grammar reads a quoted string. The expansion is
+        dynamic, and its text is read again with the quotes blanked, so every command in it is
+        a part (some may not run: judging more than runs is safe)."""
+        self.parts.append(
+            Part((), _clip(_text(node)), dynamic="single quotes the shell reads as plain characters here")
+        )
+        self._reread(_text(node).replace("'", "_"), level + 1)
+
+    def _hidden(self, node: Node, level: int) -> None:
+        """A pattern the grammar keeps as plain text (``${x##$(cmd)}``, ``${x^^`cmd`}``): the shell
+        expands it, so it is read again inside double quotes, single quotes blanked (more may be
+        found than runs, never less). Quotes in it make it dynamic: bash and dash differ there."""
+        text = _text(node)
+        if re.search("['\"]", text):
+            self.parts.append(
+                Part((), _clip(text), dynamic="a pattern with quotes and substitutions, read as plain text")
+            )
+        self._reread('"' + text.replace("'", "_") + '"', level + 1)
+
+    def _reread(self, text: str, level: int) -> None:
+        """Walk what runs in ``text``, a piece of a word rewritten so the grammar reads it as the
+        shell does; it must stay one word."""
+        self._reparse(text)
+        if level > MAX_DEPTH:
+            raise _Limit(f"it nests more than {MAX_DEPTH} levels of commands")
+        root, data = _parse(text)
+        self._count(root.descendant_count)
+        command = root.named_children[0] if root.named_child_count == 1 else None
+        if command is None or command.type != "command" or command.named_child_count != 1:
+            raise _Limit(f"quoting in {_clip(text, 60)!r} that the analysis cannot follow")
+        outer = _local.source
+        _local.source = data
+        try:
+            self._inside(root, level, quoted=False)
+        finally:
+            _local.source = outer
+
+    def _substitution(self, node: Node, level: int, quoted: bool) -> None:
+        """A command or process substitution's commands. Inside backquotes bash first removes the
+        backslash before ``$``, a backquote or a backslash (and ``"`` inside double quotes):
+        `` `echo \\`cmd\\`` `` runs cmd. The grammar keeps them, so such a body is read again. And
+        the first unescaped backquote ends it, quotes or not (`` `echo '`;cmd;`'` ``)."""
+        raw = _text(node)
+        inner = _unbackquote(raw[1:-1], quoted) if raw.startswith("`") else None
+        if inner is not None and inner != raw[1:-1]:
+            self._reparse(inner)
+            self.script(inner, level + 1)
+            return
+        bodies = [c for c in node.children if c.is_named]
+        if bodies:
+            self.statements(bodies, level + 1)
+
+    def _reparse(self, text: str) -> None:
+        """Text read again is bounded like the input: no more than :data:`MAX_BYTES` in all."""
+        self.reparsed += len(text)
+        if self.reparsed > MAX_BYTES:
+            raise _Limit(f"it holds over {MAX_BYTES} bytes of nested substitutions; split it")
 
     def _path(
         self,
@@ -839,6 +991,11 @@ MAX_UNROLLED = 64  # iterations of nested static loops judged, in all
 _ENV_LIKE = frozenset("http_proxy https_proxy ftp_proxy all_proxy no_proxy rsync_proxy wais_proxy".split())
 
 
+class Matches(str):
+    """A loop variable's value that is one of a glob's matches (``for f in logs/*.log``): a word
+    that is exactly ``"$f"`` is judged as that glob, which the host expands (see hostfacts)."""
+
+
 def _bound(raw: str, bindings: dict[str, str]) -> str | None:
     """The value of ``$name`` or ``${name}`` when ``name`` is a static loop's variable."""
     match = re.fullmatch(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})", raw)
@@ -848,14 +1005,18 @@ def _bound(raw: str, bindings: dict[str, str]) -> str | None:
 
 
 def _cd_target(words: tuple[Word, ...]) -> str | None:
-    """Where ``cd DIR`` goes (``cd`` alone: home); None for anything else that changes folder."""
-    if words[0].value != "cd":
+    """Where ``cd DIR`` or ``pushd DIR`` goes (``cd`` alone: home); None for anything else that
+    changes folder (``popd``, ``pushd +1``, ``cd -``: a folder from the shell's stack)."""
+    name = words[0].value
+    if name not in ("cd", "pushd"):
         return None
     rest = [w for w in words[1:] if w.value not in ("-L", "-P", "-e", "-@")]
     if not rest:
-        return HOME
+        return HOME if name == "cd" else None
     target = rest[0].value
-    return None if target is None or target == "-" or rest[0].glob or len(rest) > 1 else target
+    if target is None or rest[0].glob or len(rest) > 1 or re.fullmatch(r"-|[-+][0-9]+", target):
+        return None
+    return target
 
 
 def _inert(words: tuple[Word, ...]) -> bool:
@@ -882,18 +1043,232 @@ def _joined_words(command: Node) -> str | None:
     return None
 
 
-def _backticks(text: str) -> list[str]:
+def _backticks(text: str, quoted: bool = False) -> list[str]:
     """The command lines inside backquotes in ``text`` (an unescaped pair each)."""
     out, i = [], 0
-    while (start := text.find("`", i)) >= 0:
+    while (start := _unescaped(text, "`", i)) >= 0:
         end = start + 1
         while end < len(text) and text[end] != "`":
             end += 2 if text[end] == "\\" else 1
         if end >= len(text):
             raise _Limit(f"an unterminated backquote in {_clip(text, 60)!r}")
-        out.append(text[start + 1 : end].replace("\\`", "`"))
+        out.append(_unbackquote(text[start + 1 : end], quoted))
         i = end + 1
     return out
+
+
+def _unescaped(text: str, char: str, start: int) -> int:
+    """Where ``char`` is first in ``text`` from ``start`` without a backslash before it (-1: nowhere)."""
+    i = start
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == char:
+            return i
+        else:
+            i += 1
+    return -1
+
+
+def _unbackquote(inner: str, quoted: bool) -> str:
+    """The command line bash runs for `` `inner` ``: a backslash before ``$``, a backquote or a
+    backslash (and ``"`` inside double quotes) is removed before the text is parsed."""
+    special = '$`\\"' if quoted else "$`\\"
+    out: list[str] = []
+    i = 0
+    while i < len(inner):
+        c = inner[i]
+        if c == "\\" and i + 1 < len(inner):
+            out.append(inner[i + 1] if inner[i + 1] in special else inner[i : i + 2])
+            i += 2
+            continue
+        if c == "`":  # the grammar's end of the substitution is not the shell's
+            raise _Limit(f"backquotes in {_clip(inner, 60)!r} that the analysis cannot follow")
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+#: Words the shell reads as syntax in a command's place; the grammar sometimes reads a command
+#: named so (after ``!`` or ``time``), and the body of that loop as more commands.
+_RESERVED = frozenset(
+    "! { } [[ ]] case do done elif else esac fi for function if in select then until while".split()
+)
+#: Nodes the grammar keeps as plain text though the shell expands what they hold.
+_PLAIN_LEAVES = frozenset({"regex", "extglob_pattern", "word"})
+_OPENS = re.compile(r"\$[({\[]|`")
+#: ``$x``, ``$1``, ``$?``: a plain parameter. Anything else (``$\<newline>``) is not.
+_SIMPLE_PARAMETER = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]|[-@*#?$!])")
+_PARAMETER_NAME = re.compile(r"#?(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[-@*#?$!])")
+#: Operators that only read the parameter: defaults, tests, pattern removal and replacement,
+#: case changes (their operand words are walked on their own).
+_READING_OPERATOR = re.compile(r":?[-+?]|##?|%%?|/[/#%]?|\^\^?|,,?|~~?")
+_ARITHMETIC_NUMBER = re.compile(r"\b(?:[0-9]+#[0-9A-Za-z@_]+|0[xX][0-9A-Fa-f]+|[0-9]+)\b")
+_HEAD = 256  # bytes of an expansion read to judge it: nested ones are not read again whole
+
+
+def _head(node: Node) -> tuple[str, bool]:
+    """The start of a node's text, and whether that is all of it."""
+    end = min(node.end_byte, node.start_byte + _HEAD)
+    return _local.source[node.start_byte : end].decode("utf-8", "replace"), end == node.end_byte
+
+
+def _effect(kind: str, raw: str, whole: bool = True) -> str | None:
+    """Why expanding ``raw`` does more than read a value (None: it only reads one). Even where the
+    words do not matter (echo, a here-string) ``${x:=v}`` assigns, ``${x@P}`` runs the command
+    substitutions x holds, and ``${!x}``, ``$((x))``, ``${x:n}`` and ``${a[n]}`` evaluate a
+    value as arithmetic, whose array subscripts run commands too: the value may be a loop's
+    word or an earlier ``${x:=...}``."""
+    if kind == "simple_expansion":
+        return None if _SIMPLE_PARAMETER.fullmatch(raw) else f"{_clip(raw, 40)!r} is not a plain parameter"
+    if kind == "arithmetic_expansion":
+        inner = raw[3:-2] if raw.startswith("$((") else raw[2:-1]
+        if whole and _plain_arithmetic(inner):
+            return None
+        return "an arithmetic expansion evaluates the variables it names, and their values"
+    return _parameter_effect(raw, whole)
+
+
+def _parameter_effect(raw: str, whole: bool) -> str | None:
+    """:func:`_effect` of a ``${...}`` expansion (``raw`` may be only its start: ``whole``)."""
+    if not raw.startswith("${") or (whole and not raw.endswith("}")):
+        return f"an expansion {_clip(raw, 40)!r} the analysis does not follow"
+    body = raw[2:-1] if whole else raw[2:]
+    if body.startswith("!"):  # ${!prefix*} and ${!array[@]} list names; ${!x} looks x's value up
+        if re.fullmatch(r"![A-Za-z_][A-Za-z0-9_]*(?:[@*]|\[[@*]\])", body):
+            return None
+        return "an indirect expansion ${!x} evaluates x's value as a name (and its subscript)"
+    name = _PARAMETER_NAME.match(body)
+    if name is None:
+        return f"an expansion {_clip(raw, 40)!r} the analysis does not follow"
+    rest = body[name.end() :]
+    if rest.startswith("["):
+        index = re.match(r"\[(?:[@*]|-?[0-9]+)\]", rest)
+        if index is None:
+            return "an array subscript, evaluated as arithmetic"
+        rest = rest[index.end() :]
+    if not rest:
+        return None if whole else f"an expansion {_clip(raw, 40)!r} the analysis does not follow"
+    if rest[0] == "@":
+        return (
+            None
+            if whole and re.fullmatch(r"@[QEAKakUuL]", rest)
+            else "a ${x@P} prompt expansion runs the commands x holds"
+        )
+    if re.match(r":?=", rest):
+        return "${x:=value} assigns a variable"
+    if rest[0] == ":" and rest[1:2] not in ("-", "+", "?"):
+        if whole and _plain_arithmetic(rest[1:]):
+            return None
+        return "a substring's offset and length are evaluated as arithmetic"
+    if _READING_OPERATOR.match(rest):
+        return None
+    return f"an expansion {_clip(raw, 40)!r} the analysis does not follow"
+
+
+def _plain_arithmetic(text: str) -> bool:
+    """Arithmetic of numbers only: it names no variable, so evaluating it runs nothing."""
+    return re.fullmatch(r"[\s+\-*/%<>=!&|^~?:,()]*", _ARITHMETIC_NUMBER.sub(" ", text)) is not None
+
+
+#: Where a line continuation would split one of these, bash joins them (``$\<newline>(cmd)`` is
+#: ``$(cmd)``) and the grammar does not.
+_JOINED = frozenset("(( <( >( << <> <& >> >& >| &> && || |& ;; ;& ))".split())
+
+
+def _split_operators(text: str) -> None:
+    r"""Refuse a line continuation inside an operator or after a ``$``: bash removes it first and
+    reads one token, the grammar reads two (``"$\<newline>(cmd)"`` runs cmd)."""
+    if "\\\n" not in text:
+        return
+    for match in re.finditer(r"(?:\\\n)+", text):
+        start = slash = match.start()
+        while slash > 0 and text[slash - 1] == "\\":
+            slash -= 1
+        if (start - slash) % 2:
+            continue  # an escaped backslash, then a newline
+        before = text[start - 1 : start] if start else ""
+        after = text[match.end() : match.end() + 1]
+        if before == "$" or before + after in _JOINED:
+            raise _Limit(f"a line continuation inside {before + after!r}, which bash joins into one token")
+
+
+def _check_heredoc(node: Node, start: Node) -> None:
+    """Refuse a heredoc whose end the grammar finds elsewhere than the shell: the shell ends it at
+    the first line equal to its delimiter with quotes removed (``<<E'O'F`` ends at ``EOF``), and
+    lines after that are commands. A delimiter with ``$`` or a backquote ends differently in bash
+    (``<<$'E'`` is E) and dash."""
+    word = _heredoc_word(_local.source, start.start_byte)
+    if word != _text(start) or re.search(r"[$`]", word):
+        raise _Limit(f"a heredoc delimiter {_clip(word, 40)!r} that bash and dash may end elsewhere")
+    delimiter = _unquote_delimiter(word)
+    tabs = any(not c.is_named and _text(c) == "<<-" for c in node.children)
+    end = next((_text(c) for c in node.children if c.type == "heredoc_end"), "")
+    body = next((_text(c) for c in node.children if c.type == "heredoc_body"), "")
+    if tabs:
+        end = end.lstrip("\t")
+    if end not in ("", delimiter) or any(
+        (line.lstrip("\t") if tabs else line) == delimiter for line in body.split("\n")
+    ):
+        raise _Limit(f"a heredoc (<<{_clip(word, 40)}) whose end the analysis cannot find")
+
+
+def _heredoc_word(data: bytes, start: int) -> str:
+    """A heredoc's delimiter word as the shell reads it: up to an unquoted blank or operator."""
+    quote = 0
+    i = start
+    while i < len(data) and data[i] != 0x0A:
+        c = data[i]
+        if c == 0x5C and data[i + 1 : i + 2] == b"\n":
+            raise _Limit("a heredoc delimiter with a line continuation")
+        if quote:
+            if c == quote:
+                quote = 0
+            elif c == 0x5C and quote == 0x22:
+                i += 1
+        elif c == 0x5C:
+            i += 1
+        elif c in b"'\"":
+            quote = c
+        elif c in b" \t;&|<>()":
+            break
+        i += 1
+    if quote:
+        raise _Limit("a heredoc delimiter with an unterminated quote")
+    return data[start : min(i, len(data))].decode("utf-8", "surrogatepass")
+
+
+def _unquote_delimiter(word: str) -> str:
+    """A delimiter word with its quotes removed, as the shell compares it with the body's lines."""
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(word):
+        c = word[i]
+        if quote == "'":
+            quote = "" if c == "'" else quote
+            out.append("" if c == "'" else c)
+        elif quote == '"':
+            if c == "\\" and word[i + 1 : i + 2] in ('"', "\\", "$", "`"):
+                out.append(word[i + 1])
+                i += 1
+            elif c == '"':
+                quote = ""
+            else:
+                out.append(c)
+        elif c == "\\":
+            out.append(word[i + 1 : i + 2])
+            i += 1
+        elif c in "'\"":
+            quote = c
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _relative(path: str) -> bool:
+    return not path.startswith(("/", HOME))
 
 
 def _glob_folder(value: str) -> str:
@@ -913,11 +1288,13 @@ def _mentioned(words: tuple[Word, ...]) -> list[str]:
         if value.startswith("--"):
             _, eq, rest = value.partition("=")
             if eq and rest:
-                out.append(rest)
+                out += [rest, rest[1:]] if rest.startswith("@") and len(rest) > 1 else [rest]
         elif value.startswith("-") and len(value) > 2:
             out += [value[k:] for k in range(2, min(len(value), 24))]
         elif not value.startswith("-"):
             out.append(value)
+            if value.startswith("@") and len(value) > 1:  # gcc, binutils: @FILE holds more options
+                out.append(value[1:])
     return out
 
 
@@ -950,8 +1327,13 @@ def _clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_PLAIN = re.compile(r"[^\\$`()*?\[{}=:~]*")
+
+
 def _unquoted(raw: str) -> tuple[str | None, str | None, bool]:
     """An unquoted word's value: backslashes removed. Returns (value, why not static, glob)."""
+    if _PLAIN.fullmatch(raw):  # most words: nothing to remove, expand or refuse
+        return raw, None, False
     out: list[str] = []
     glob = False
     i = 0
