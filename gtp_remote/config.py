@@ -147,6 +147,12 @@ class Server(BaseModel):
     env: dict[str, str] = {}
     cwd: str | None = None
     root: str | None = Field(None, description="file operations are confined below this path")
+    files: Literal["auto", "confined", "sftp"] = Field(
+        "auto",
+        description="ssh servers: how file operations reach the host: 'confined' opens by descriptor "
+        "in a python3 helper there; 'sftp' goes by name (a process on the host can race it); 'auto' "
+        "is confined where the host has python3, else sftp for a server without root",
+    )
     groups: StrList = []
     llm: ServerLLM | None = None
     policy: PolicyConfig | None = Field(None, description="rules every action on this server passes")

@@ -17,6 +17,9 @@ class GtpError(Exception):
 
     code = "error"
     kind = "failed"
+    #: Set by the gateway when it wrote the action's audit event before raising this, so that
+    #: a client of it (the agent loop) does not write a second one.
+    audited = False
 
     def __init__(self, message: str, *, server: str | None = None, hint: str | None = None):
         super().__init__(message)
@@ -87,6 +90,13 @@ class ChannelError(GtpError):
     code = "channel_refused"
 
 
+class ConfinementUnavailableError(ChannelError):
+    """The host lacks what confined file access needs there (python3), and the server's
+    settings do not accept the unconfined fallback (``files: sftp``)."""
+
+    code = "confinement_unavailable"
+
+
 class CommandTimeoutError(GtpError):
     """The command could not even start (connecting, waiting for a channel) within its timeout.
 
@@ -100,6 +110,13 @@ class PathNotAllowedError(GtpError):
     """A file path leaves the server's ``root`` (``../`` or a symlink pointing outside)."""
 
     code = "path_not_allowed"
+
+
+class PathChangedError(PathNotAllowedError):
+    """What a path resolves to on the host is no longer the path that was checked (a link or a
+    folder swapped in since): the executor refuses to use what it opened."""
+
+    code = "path_changed"
 
 
 class RemoteFileError(GtpError):
@@ -172,10 +189,21 @@ class PolicyDeniedError(ForbiddenError):
         return out
 
 
+class ChangedWhileWaitingError(PolicyDeniedError):
+    """An approved action is no longer what was approved: judged again before it runs (a link
+    swapped in on the host, a path that now leads elsewhere), it gets another verdict."""
+
+
 class ApprovalRejectedError(ForbiddenError):
     """An action needed approval and was rejected (or nobody could be asked)."""
 
     code = "rejected"
+
+
+class SelfApprovalError(ForbiddenError):
+    """A token decided on an action it asked for itself: the human in the loop would be the asker."""
+
+    code = "self_approval"
 
 
 class NotFoundError(GtpError):
@@ -188,6 +216,26 @@ class ConflictError(GtpError):
     """The request does not fit the current state (e.g. cancelling a finished job)."""
 
     code = "conflict"
+
+
+class FileChangedError(ConflictError):
+    """A conditional write found the file changed since it was read (a patch raced a writer)."""
+
+    code = "file_changed"
+
+
+class ApprovalStaleError(ConflictError):
+    """A decision named an action the job no longer waits on; ``pending_action`` is the one it
+    waits on now, for the approver to read before deciding on it."""
+
+    code = "approval_stale"
+
+    def __init__(self, message: str, *, pending_action: dict[str, object], hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.pending_action = pending_action
+
+    def to_dict(self) -> dict[str, object]:  # type: ignore[override]
+        return {**super().to_dict(), "pending_action": self.pending_action}
 
 
 class PayloadTooLargeError(GtpError):

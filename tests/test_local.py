@@ -14,6 +14,7 @@ import pytest
 
 from gtp_remote.config import Server
 from gtp_remote.errors import InvalidRequestError, PathNotAllowedError, RemoteFileError
+from gtp_remote.executors import confined
 from gtp_remote.executors.base import Output, RunResult
 from gtp_remote.executors.local import LocalExecutor
 from gtp_remote.executors.output import OutputBuffer, clip_json, clip_text, json_chars
@@ -196,13 +197,22 @@ async def test_pipes_and_devices_are_refused_not_waited_on(tmp_path: Path):
             await asyncio.wait_for(call, 5)
     with pytest.raises(InvalidRequestError, match="is a directory"):
         await local().read_file(str(tmp_path))
-    # A pipe swapped in after that check: the open itself refuses it without waiting.
+    # A pipe swapped in after that check (the node says a regular file was found there): the
+    # open itself refuses it without waiting.
+    directory = os.open(tmp_path, os.O_RDONLY)
+    fifo = os.open(tmp_path / "fifo", os.O_PATH)
     for raw in (
-        ex._read_file(str(tmp_path / "fifo"), 0, None),
-        ex._write_file(str(tmp_path / "fifo"), b"x", "append"),
+        lambda: confined.append(
+            confined.Node(None, os.stat(__file__), directory, "fifo", None), None, [b"x"], "f"
+        ),
+        lambda: confined.Tree(str(tmp_path)).reopen(
+            confined.Node(fifo, os.stat(__file__), None, None, None), 0, "f"
+        ),
     ):
-        with pytest.raises(RemoteFileError, match=r"not a regular file|No such device"):  # ENXIO: no reader
-            await asyncio.wait_for(raw, 5)
+        with pytest.raises(confined.FsError, match=r"not a regular file|replaced while it was opened"):
+            await asyncio.wait_for(asyncio.to_thread(raw), 5)
+    os.close(directory)
+    os.close(fifo)
 
 
 def test_an_append_that_cannot_be_written_whole_is_an_error(tmp_path: Path):

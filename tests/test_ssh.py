@@ -667,7 +667,9 @@ async def test_one_session_channel_serves_commands_and_files_in_turn(
 async def _run_after_a_read_cancelled_while_sftp_starts(
     settings: Settings, server: Server, monkeypatch: pytest.MonkeyPatch, start: Any
 ) -> RunResult:
-    """Cancel a file read while SFTP starts (``start`` stands in for asyncssh's), then run."""
+    """Cancel a file read while SFTP starts (``start`` stands in for asyncssh's), then run; the
+    server goes by name over SFTP (``files: sftp``): tests/test_confinement.py does the same to
+    the helper that otherwise serves its files."""
     import asyncssh
 
     real = asyncssh.SSHClientConnection.start_sftp_client
@@ -699,7 +701,7 @@ async def test_an_sftp_channel_confirmed_after_its_opener_was_cancelled_is_close
         return client
 
     port, known = one_session_sshd
-    server = bed.server("db", port=port, known_hosts=str(known), max_sessions=1)
+    server = bed.server("db", port=port, known_hosts=str(known), max_sessions=1, files="sftp")
     result = await _run_after_a_read_cancelled_while_sftp_starts(settings, server, monkeypatch, slow)
     assert result.stdout == "free\n"
 
@@ -710,7 +712,7 @@ async def test_a_file_operation_cancelled_while_sftp_starts_gives_the_only_slot_
     async def stuck(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         await asyncio.sleep(30)
 
-    server = bed.server("db", max_sessions=1)
+    server = bed.server("db", max_sessions=1, files="sftp")
     result = await _run_after_a_read_cancelled_while_sftp_starts(settings, server, monkeypatch, stuck)
     assert result.stdout == "free\n"
 

@@ -3,8 +3,10 @@
 The CLI, the HTTP API, fan-out and the agent loop only ever talk to ``Executor``; they never
 ask whether a server is local or reached over SSH. The base class owns everything that must
 behave the same on every transport (timeouts that kill the whole process tree, cancellation,
-bounded head+tail output, streaming, path confinement), so an implementation only supplies a
-handful of primitives: start a process, and the file calls.
+bounded head+tail output, streaming, the file API and its typed errors), so an implementation
+only supplies a handful of primitives: start a process, and run one file operation where the
+files are. That operation is the same code on every transport (``confined.py``: opened by
+descriptor below ``root``), run in a thread here or by a helper on an SSH host.
 """
 
 from __future__ import annotations
@@ -12,18 +14,28 @@ from __future__ import annotations
 import abc
 import asyncio
 import codecs
-import contextlib
-import posixpath
 import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from gtp_remote.config import Server
-from gtp_remote.errors import CommandTimeoutError, FileMissingError, InvalidRequestError, PathNotAllowedError
+from gtp_remote.errors import (
+    CommandTimeoutError,
+    FileChangedError,
+    FileExistsConflictError,
+    FileMissingError,
+    FilePermissionError,
+    GtpError,
+    InvalidRequestError,
+    PathChangedError,
+    PathNotAllowedError,
+    PayloadTooLargeError,
+    RemoteFileError,
+)
 from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, OutputBuffer
 
 StreamName = Literal["stdout", "stderr"]
@@ -57,11 +69,20 @@ class Output:
 
 
 class FileStat(BaseModel):
+    """A file as the host saw it; ``path`` is its real path (where the object used is)."""
+
     path: str
     type: Literal["file", "dir", "symlink", "other"]
     size: int
     mode: str
     mtime: float
+    _version: str | None = PrivateAttr(default=None)
+
+    @property
+    def version(self) -> str | None:
+        """Identity and state (device, inode, size, mtime): what ``write_file(if_version=)``
+        compares, so a read-modify-write (a patch) does not overwrite a change made meanwhile."""
+        return self._version
 
 
 class DirEntry(BaseModel):
@@ -86,7 +107,38 @@ class CheckResult(BaseModel):
 
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_SYMLINK_HOPS = 40  # what Linux allows before ELOOP
+_NOT_A_FILE = "list a directory with /file/list; read a device or pipe with a command (head -c N)"
+#: A file operation's failure (confined.py's kinds) -> the error, its message and its hint.
+FILE_ERRORS: dict[str, tuple[type[GtpError], str, str | None]] = {
+    "outside": (
+        PathNotAllowedError,
+        "path '{path}' on {name} leads outside its root '{root}'{detail}",
+        "use a path below {root}",
+    ),
+    "changed": (
+        PathChangedError,
+        "{path} on {name} {message}",
+        "something on the host changed the path meanwhile; look at it again, then retry",
+    ),
+    "version": (
+        FileChangedError,
+        "{path} on {name} changed since it was read: not written",
+        "read it again and redo the change",
+    ),
+    "not_regular": (InvalidRequestError, "{path} on {name} is not a regular file", _NOT_A_FILE),
+    "is_dir": (InvalidRequestError, "{path} on {name} is a directory", _NOT_A_FILE),
+    "loop": (InvalidRequestError, "path {path!r} on {name}: too many levels of symbolic links", None),
+    "invalid": (InvalidRequestError, "path {path!r} on {name}: {message}", None),
+    "too_large": (
+        PayloadTooLargeError,
+        "{path} on {name} {message}",
+        "read it in pieces with offset and limit, or look at it with a command",
+    ),
+    "root": (FileMissingError, "{name}: {message}", "create it on the host, or fix root in the inventory"),
+    "missing": (FileMissingError, "{name}: {path}: {message}", None),
+    "exists": (FileExistsConflictError, "{name}: {path}: {message}", None),
+    "permission": (FilePermissionError, "{name}: {path}: {message}", None),
+}
 
 
 def _check_command(command: str, cwd: str | None, env: dict[str, str]) -> None:
@@ -258,138 +310,131 @@ class Executor(abc.ABC):
         """Start ``command`` in the server's shell with ``cwd`` and extra ``env``."""
 
     # -- files --------------------------------------------------------------------------------
-
-    async def read_file(self, path: str, *, offset: int = 0, limit: int | None = None) -> bytes:
-        """Read ``limit`` bytes (all when None) of ``path`` from ``offset``."""
-        return (await self.read_file_stat(path, offset=offset, limit=limit))[1]
-
-    async def read_file_stat(
-        self, path: str, *, offset: int = 0, limit: int | None = None
-    ) -> tuple[FileStat, bytes]:
-        """The file's stat and ``limit`` bytes of it from ``offset``: one path resolution and
-        one stat for both (each is a round trip over SFTP)."""
-        real = await self.confine(path)
-        stat = await self._require_regular(path, real)
-        return stat, await self._read_file(real, offset, limit)
-
-    async def _require_regular(self, path: str, real: str) -> FileStat:
-        """Refuse a pipe, socket or device: reading one can block forever (and over SFTP, block
-        every other file operation on the connection), or never end."""
-        stat = await self._stat(real)
-        if stat.type != "file":
-            raise InvalidRequestError(
-                f"{path} on {self.name} is {'a directory' if stat.type == 'dir' else 'not a regular file'}",
-                server=self.name,
-                hint="list a directory with /file/list; read a device or pipe with a command (head -c N)",
-            )
-        return stat
-
-    async def write_file(
-        self, path: str, data: bytes | str, *, mode: Literal["create", "overwrite", "append"] = "overwrite"
-    ) -> FileStat:
-        """Write ``data`` to ``path``; create/overwrite go through a temp file and a rename,
-        so a reader sees the old file or the new one, never half of it."""
-        payload = data.encode() if isinstance(data, str) else data
-        real = await self.confine(path, must_exist=False)
-        if mode == "append":  # the others replace the name with a new file, whatever it was
-            with contextlib.suppress(FileMissingError):
-                await self._require_regular(path, real)
-        await self._write_file(real, payload, mode)
-        return await self._stat(real)
-
-    async def list_dir(self, path: str = ".") -> list[DirEntry]:
-        return sorted(await self._list_dir(await self.confine(path)), key=lambda e: e.name)
-
-    async def stat(self, path: str) -> FileStat:
-        return await self._stat(await self.confine(path))
+    #
+    # Every call is one resolution on the host, by descriptor and below ``root`` (confined.py):
+    # what is checked is what is used. Each answer carries the real path of the object it
+    # opened; a caller that judged a path (the gateway's policy) passes it as ``expect`` and the
+    # call is refused, before anything is returned or written, when the host now resolves the
+    # path elsewhere (a link or a folder swapped in meanwhile).
 
     async def confine(self, path: str, *, must_exist: bool = True) -> str:
-        """Resolve ``path`` on the server and refuse it if it leaves ``root``.
+        """The real path ``path`` names on the server; refused if it leads outside ``root``.
 
-        Relative paths start at ``root`` (or ``cwd``, or the login directory). The check runs
-        on the fully resolved path, so both ``../`` and a symlink pointing outside are caught.
+        Relative paths start at ``root`` (or ``cwd``, or the login directory). ``../`` and
+        symlinks are followed as the kernel does, every step checked to stay below root, and a
+        link pointing outside is refused as such, before anything outside is looked up. With
+        ``must_exist=False`` the last component may be missing (a file about to be written):
+        its directory is resolved, and a last component that is a link to nothing is followed
+        (writing through it would create its target).
         """
+        reply, _ = await self._file_call("resolve", path, must_exist=must_exist)
+        return str(reply["real"])
+
+    async def read_file(
+        self, path: str, *, offset: int = 0, limit: int | None = None, expect: str | None = None
+    ) -> bytes:
+        """Read ``limit`` bytes (all when None, up to 64 MiB) of ``path`` from ``offset``."""
+        return (await self.read_file_stat(path, offset=offset, limit=limit, expect=expect))[1]
+
+    async def read_file_stat(
+        self, path: str, *, offset: int = 0, limit: int | None = None, expect: str | None = None
+    ) -> tuple[FileStat, bytes]:
+        """The file's stat (``path`` is where the file read is) and ``limit`` bytes of it from
+        ``offset``, from one open. A pipe, socket or device is refused without being opened:
+        reading one can block forever, or never end."""
+        reply, data = await self._file_call("read", path, offset=offset, limit=limit, expect=expect)
+        return self._file_stat(reply), data
+
+    async def write_file(
+        self,
+        path: str,
+        data: bytes | str,
+        *,
+        mode: Literal["create", "overwrite", "append"] = "overwrite",
+        expect: str | None = None,
+        if_version: str | None = None,
+    ) -> FileStat:
+        """Write ``data`` to ``path``; create/overwrite go through a temp file renamed over the
+        name in the same directory, so a reader sees the old file or the new one, never half of
+        it (overwrite keeps the old file's mode). With ``if_version`` (a ``FileStat.version``
+        from a read) it is written only if the file is still the one read."""
+        payload = data.encode() if isinstance(data, str) else data
+        reply, _ = await self._file_call(
+            "write", path, payload, mode=mode, expect=expect, if_version=if_version
+        )
+        return self._file_stat(reply)
+
+    async def list_dir(
+        self, path: str = ".", *, limit: int | None = None, expect: str | None = None
+    ) -> list[DirEntry]:
+        """The directory's entries by name (not followed: a link is a ``symlink``). With
+        ``limit``, at most that many, the first the directory yields; without, a directory of
+        more than 100,000 entries is refused."""
+        reply, _ = await self._file_call("list", path, limit=limit, expect=expect)
+        try:
+            entries = [
+                DirEntry(name=name, type=kind, size=size, mtime=mtime)
+                for name, kind, size, mtime in reply["entries"]
+            ]
+        except (KeyError, TypeError, ValueError):
+            raise self._malformed() from None
+        return sorted(entries, key=lambda e: e.name)
+
+    async def stat(self, path: str, *, expect: str | None = None) -> FileStat:
+        """The stat of what ``path`` leads to (links followed)."""
+        reply, _ = await self._file_call("stat", path, expect=expect)
+        return self._file_stat(reply)
+
+    async def _file_call(
+        self, op: str, path: str, payload: bytes = b"", **args: Any
+    ) -> tuple[dict[str, Any], bytes]:
         if "\x00" in path or not path:
             raise InvalidRequestError(f"path {path!r}: empty or contains a NUL byte")
-        root = self.server.root
-        base = root or self.server.cwd
-        full = path if posixpath.isabs(path) or base is None else posixpath.join(base, path)
-        if root is None:
-            return await self._resolve(full, must_exist)
-        if posixpath.isabs(full) == posixpath.isabs(root):
-            # First by the text alone, so nothing about the world outside root is revealed...
-            self._refuse_outside(path, posixpath.normpath(full), posixpath.normpath(root))
-        real_root = await self._resolve(root, True)
+        try:
+            path.encode()
+        except UnicodeEncodeError:
+            raise InvalidRequestError(f"path {path!r}: is not valid UTF-8 text (a lone surrogate)") from None
+        request = {"op": op, "path": path, "root": self.server.root, "cwd": self.server.cwd}
+        request.update((k, v) for k, v in args.items() if v is not None)
+        if payload or op == "write":
+            request["payload"] = True
+        reply, data = await self._files(request, payload)
+        if "error" in reply:
+            raise self._file_error(reply, path)
+        return reply, data
 
-        def inside(hop: str) -> None:  # ...a link followed by hand, likewise, before looking...
-            hop = posixpath.normpath(hop)
-            for base in (posixpath.normpath(root), real_root):  # root as written, or resolved
-                if hop == base or hop.startswith(base.rstrip("/") + "/"):
-                    return
-            self._refuse_outside(path, hop, real_root)
+    @abc.abstractmethod
+    async def _files(self, request: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
+        """One file operation, run where the files are (the operations and their replies are
+        confined.py's). An expected failure is a reply ``{"error": kind, "message": ...}``."""
 
-        real = await self._resolve(full, must_exist, inside)
-        # ...then on the resolved path, which catches symlinks pointing outside.
-        self._refuse_outside(path, real, real_root)
-        return real
+    def _file_stat(self, reply: dict[str, Any]) -> FileStat:
+        try:
+            st = reply["stat"]
+            stat = FileStat(
+                path=st["path"], type=st["type"], size=st["size"], mode=oct(st["mode"]), mtime=st["mtime"]
+            )
+            stat._version = str(st["version"])
+        except (KeyError, TypeError, ValueError):
+            raise self._malformed() from None
+        return stat
 
-    def _refuse_outside(self, path: str, resolved: str, root: str) -> None:
-        if resolved == root or resolved.startswith(root.rstrip("/") + "/"):
-            return
-        raise PathNotAllowedError(
-            f"path '{path}' on {self.name} leads outside its root '{self.server.root}'",
+    def _malformed(self) -> GtpError:
+        return RemoteFileError(
+            f"{self.name}: the file operation's answer was malformed",
             server=self.name,
-            hint=f"use a path below {self.server.root}",
+            hint="the host answered something gtp-remote cannot read; retry, and report it if it persists",
         )
 
-    async def _resolve(
-        self, path: str, must_exist: bool, inside: Callable[[str], None] | None = None, hops: int = 0
-    ) -> str:
-        """Canonical path; when the last component may not exist yet, resolve its parent.
-
-        A last component that is a symlink to nothing is followed by hand: writing through it
-        (append opens it) would create its target, which must be checked, not the link's name.
-        Each target is shown to ``inside`` before anything is looked up there. ``..`` is left
-        to the server's own resolution (``a/link/../b`` is not ``a/b`` when ``link`` is a link).
-        """
-        if must_exist:
-            return await self._realpath(path)
-        parent, leaf = posixpath.split(path.rstrip("/") or "/")
-        if leaf in ("", ".", ".."):
-            return await self._realpath(path)
-        try:
-            return await self._realpath(path)
-        except Exception:
-            real_parent = await self._realpath(parent or ".")
-        candidate = posixpath.join(real_parent, leaf)
-        target = await self._readlink(candidate)
-        if target is None:
-            return candidate
-        if hops >= MAX_SYMLINK_HOPS:
-            raise InvalidRequestError(f"path {path!r} on {self.name}: too many levels of symbolic links")
-        hop = posixpath.join(real_parent, target)
-        if inside is not None:
-            inside(hop)
-        return await self._resolve(hop, False, inside, hops + 1)
-
-    @abc.abstractmethod
-    async def _realpath(self, path: str) -> str: ...
-
-    @abc.abstractmethod
-    async def _readlink(self, path: str) -> str | None:
-        """The target of a symlink; None when ``path`` is not one (or does not exist)."""
-
-    @abc.abstractmethod
-    async def _read_file(self, path: str, offset: int, limit: int | None) -> bytes: ...
-
-    @abc.abstractmethod
-    async def _write_file(self, path: str, data: bytes, mode: str) -> None: ...
-
-    @abc.abstractmethod
-    async def _list_dir(self, path: str) -> list[DirEntry]: ...
-
-    @abc.abstractmethod
-    async def _stat(self, path: str) -> FileStat: ...
+    def _file_error(self, reply: dict[str, Any], path: str) -> GtpError:
+        """One typed error per kind of failure, naming the server and saying what to do."""
+        kind, message = str(reply.get("error")), str(reply.get("message") or "failed")
+        error, text, hint = FILE_ERRORS.get(kind, (RemoteFileError, "{name}: {path}: {message}", None))
+        detail = "" if kind != "outside" or message == "leads outside its root" else f" ({message})"
+        values = {"path": path, "name": self.name, "root": self.server.root, "message": message}
+        return error(
+            text.format(detail=detail, **values), server=self.name, hint=hint and hint.format(**values)
+        )
 
     # -- the rest -----------------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ Why it is built this way:
   answers it with ``killpg`` on the session's process group, so the command's children die too.
 * **A lost connection fails what was in flight, clearly**, and the next call reconnects (with
   a short backoff if the host is coming back). A command that never started is retried once.
+* **Files through a helper on the host.** SFTP names files by path, and each lookup can be
+  raced; file operations go to the host's python3 running ``confined.py`` (filehelper.py), which
+  opens by descriptor below ``root``, one round trip each. SFTP by name remains for hosts
+  without python3 (never under a ``root`` unless the server says ``files: sftp``).
 """
 
 from __future__ import annotations
@@ -25,10 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import posixpath
-import secrets
 import shlex
-import stat as stat_mod
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,10 +43,9 @@ from gtp_remote.config import Server
 from gtp_remote.errors import (
     AuthFailedError,
     ChannelError,
+    CommandTimeoutError,
+    ConfinementUnavailableError,
     ConnectionLostError,
-    FileExistsConflictError,
-    FileMissingError,
-    FilePermissionError,
     GtpError,
     HostKeyError,
     HostUnreachableError,
@@ -53,15 +53,23 @@ from gtp_remote.errors import (
     RemoteFileError,
     TunnelError,
 )
-from gtp_remote.executors.base import CheckResult, DirEntry, Executor, FileStat, Process, StreamName
+from gtp_remote.executors.base import CheckResult, Executor, Process, StreamName
+from gtp_remote.executors.confined import READ_MAX
+from gtp_remote.executors.filehelper import COMMAND as HELPER_COMMAND
+from gtp_remote.executors.filehelper import FileHelper, HelperGone, HelperUnavailable, Malformed
 from gtp_remote.executors.hostkeys import HostKeyVerifier
-from gtp_remote.executors.local import file_type
+from gtp_remote.executors.sftpfiles import SftpFiles
 from gtp_remote.executors.shells import DRIVER_COMMAND, SessionPool, Shell, ShellCommand, ShellGone
 from gtp_remote.settings import Settings
 
 READ_CHUNK = 65536
 _T = TypeVar("_T")
 CHANNEL_RETRY_SECONDS = 10.0
+# A file operation in the helper: this long, plus a second per MiB it moves (a slow link), before
+# the helper is killed as stuck (a hung mount) and the call fails; python3 starts well within 20 s.
+FILE_TIMEOUT_SECONDS = 60.0
+FILE_BYTES_PER_SECOND = 1 << 20
+HELPER_START_SECONDS = 20.0
 TUNNEL_RECHECK_SECONDS = 30.0
 # asyncssh's defaults with AES-GCM first: one OpenSSL AEAD call per packet (AES-NI) where
 # chacha20-poly1305 costs several Python-level calls; ~0.1 ms less per command round trip and
@@ -109,6 +117,9 @@ class _Link:
     had_session: bool = False  # sshd sets TCP_NODELAY on the connection at its first session
     sftp: asyncssh.SFTPClient | None = None
     sftp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    helper: FileHelper | None = None  # confined file operations (filehelper.py)
+    helper_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    helper_missing: str | None = None  # why the host cannot run it (no python3)
     tunnels: dict[tuple[str, int], _Tunnel] = field(default_factory=dict)
     tunnel_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -216,6 +227,7 @@ class SSHExecutor(Executor):
         self._connecting: asyncio.Future[_Link] | None = None
         self._ever_connected = False
         self.host_key_status: str | None = None
+        self._by_name = SftpFiles(server, self._sftp_client)
 
     @property
     def where(self) -> str:
@@ -514,7 +526,8 @@ class SSHExecutor(Executor):
         return link.sftp
 
     @contextlib.asynccontextmanager
-    async def _file_op(self, path: str) -> AsyncIterator[asyncssh.SFTPClient]:
+    async def _sftp_client(self, path: str) -> AsyncIterator[asyncssh.SFTPClient]:
+        """The connection's SFTP client for one operation (sftpfiles.py maps its errors)."""
         link = await self._get_link()
         # With one session channel allowed, a kept SFTP client would hold it for good and every
         # command would wait forever: there each file operation opens its own and closes it.
@@ -522,13 +535,6 @@ class SSHExecutor(Executor):
         sftp = await (self._start_sftp(link) if transient else self._sftp(link))
         try:
             yield sftp
-        except asyncssh.SFTPError as exc:
-            kind = {
-                asyncssh.SFTPNoSuchFile: FileMissingError,
-                asyncssh.SFTPPermissionDenied: FilePermissionError,
-                asyncssh.SFTPFileAlreadyExists: FileExistsConflictError,
-            }.get(type(exc), RemoteFileError)
-            raise kind(f"{self.name}: {path}: {exc.reason}", server=self.name) from None
         except _LOST as exc:
             raise self._lost_error(exc) from None
         finally:
@@ -540,81 +546,114 @@ class SSHExecutor(Executor):
                 finally:  # a second cancellation must not keep the only slot
                     link.sessions.release()
 
-    async def _realpath(self, path: str) -> str:
-        path = path[2:] if path.startswith("~/") else ("." if path == "~" else path)
-        async with self._file_op(path) as sftp:
-            real = await sftp.realpath(path)
-            await sftp.stat(real)  # OpenSSH resolves paths that do not exist; we want an error
-            return real
+    # -- files: confined by the helper on the host, or by name over SFTP --------------------------
 
-    async def _readlink(self, path: str) -> str | None:
-        async with self._file_op(path) as sftp:
-            try:
-                target = await sftp.readlink(path)
-            except asyncssh.SFTPError:  # not a link, or not there
-                return None
-        return target if isinstance(target, str) else target.decode()
+    async def _files(self, request: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
+        """One file operation: in the host's helper (confined.py, by descriptor) unless the
+        server says ``files: sftp``, or the host has no python3 and the server no root."""
+        choice = self.server.files
+        if choice != "sftp":
+            link = await self._get_link()
+            if link.helper_missing is None:
+                try:
+                    return await self._by_helper(link, request, payload)
+                except HelperUnavailable as exc:
+                    link.helper_missing = exc.reason  # for this connection's life: no retry per call
+            if choice == "confined" or self.server.root is not None:
+                raise self._unconfinable(link.helper_missing or "")
+        return await self._by_name.call(request, payload)
 
-    async def _read_file(self, path: str, offset: int, limit: int | None) -> bytes:
-        async with self._file_op(path) as sftp, sftp.open(path, "rb") as f:
-            return await f.read(-1 if limit is None else limit, offset)
-
-    async def _write_file(self, path: str, data: bytes, mode: str) -> None:
-        async with self._file_op(path) as sftp:
-            if mode == "append":
-                async with sftp.open(path, "ab") as f:
-                    await f.write(data)
-                return
-            existing = None
-            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-                existing = await sftp.stat(path)
-            if existing is not None and mode == "create":
-                raise FileExistsConflictError(
-                    f"{self.name}: {path}: file exists (mode 'create' never overwrites)",
-                    server=self.name,
-                )
-            directory, name = posixpath.split(path)
-            tmp = posixpath.join(directory, f".{name}.{secrets.token_hex(4)}.gtp-tmp")
-            try:
-                async with sftp.open(tmp, "wb") as f:
-                    await f.write(data)
-                perms = stat_mod.S_IMODE(existing.permissions) if existing and existing.permissions else 0o644
-                await sftp.chmod(tmp, perms)
-                if mode == "create":
-                    await sftp.link(tmp, path)  # hard link: fails if the name appeared meanwhile
-                    await sftp.remove(tmp)
-                else:
-                    await sftp.posix_rename(tmp, path)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await sftp.remove(tmp)
-                raise
-
-    async def _list_dir(self, path: str) -> list[DirEntry]:
-        async with self._file_op(path) as sftp:
-            names = await sftp.readdir(path)
-        return [
-            DirEntry(
-                name=n.filename if isinstance(n.filename, str) else n.filename.decode(),
-                type=file_type(n.attrs.permissions or 0),
-                size=n.attrs.size or 0,
-                mtime=float(n.attrs.mtime or 0),
+    def _unconfinable(self, reason: str) -> ConfinementUnavailableError:
+        s = self.server
+        if s.root is not None:
+            what = f"file operations below its root {s.root} open files by descriptor there with python3"
+            hint = (
+                f"install python3 on {s.host}; or set `files: sftp` for {s.name} in the inventory to "
+                "go by name over SFTP instead, accepting that a process on the host can race a check "
+                "(README: Roots)"
             )
-            for n in names
-            if n.filename not in (".", "..")
-        ]
+        else:
+            what = "it says `files: confined`, which opens files by descriptor there with python3"
+            hint = f"install python3 on {s.host}, or set `files: auto` or `files: sftp` for {s.name}"
+        return ConfinementUnavailableError(f"{self.where}: {what}, and {reason}", server=s.name, hint=hint)
 
-    async def _stat(self, path: str) -> FileStat:
-        async with self._file_op(path) as sftp:
-            attrs = await sftp.lstat(path)
-        perms = attrs.permissions or 0
-        return FileStat(
-            path=path,
-            type=file_type(perms),
-            size=attrs.size or 0,
-            mode=oct(stat_mod.S_IMODE(perms)),
-            mtime=float(attrs.mtime or 0),
-        )
+    async def _by_helper(
+        self, link: _Link, request: dict[str, Any], payload: bytes
+    ) -> tuple[dict[str, Any], bytes]:
+        transient = link.sessions.cap < 2  # one channel only: the helper must not keep it
+        data_max = int(request.get("limit") or READ_MAX) if request["op"] == "read" else 0
+        timeout = FILE_TIMEOUT_SECONDS + (len(payload) + data_max) / FILE_BYTES_PER_SECOND
+        helper: FileHelper | None = None
+        try:
+            for attempt in range(2):
+                helper = await (self._start_helper(link) if transient else self._helper(link))
+                try:
+                    return await helper.call(request, payload, timeout=timeout, data_max=data_max)
+                except HelperGone:
+                    # It ended under us. An operation that only looks is safely asked again of
+                    # a new one; a write may have happened, and is reported instead.
+                    if attempt or request["op"] == "write" or link.closed or link.conn.is_closed():
+                        raise
+                    if transient:
+                        helper.close()
+            raise AssertionError("unreachable")
+        except TimeoutError:
+            what = (
+                f"the file operation on {request['path']} did not finish within {timeout:g}s"
+                if helper is not None
+                else f"its file helper (python3) did not start within {HELPER_START_SECONDS:g}s"
+            )
+            raise CommandTimeoutError(
+                f"{self.where}: {what}",
+                server=self.name,
+                hint="a disk or a mount on the host may be hung; the helper was stopped: retry",
+            ) from None
+        except HelperGone:
+            if link.closed or link.conn.is_closed():
+                raise self._lost_error(None) from None
+            said = f" ({helper.said})" if helper is not None and helper.said else ""
+            raise RemoteFileError(
+                f"{self.where}: the file helper ended during the operation on {request['path']}{said}",
+                server=self.name,
+                hint="it may or may not have been done; look, then retry (the next call starts a new helper)",
+            ) from None
+        except Malformed as exc:
+            raise RemoteFileError(
+                f"{self.where}: the file helper answered something malformed ({exc})",
+                server=self.name,
+                hint="retry; a host that keeps doing this is not running the helper gtp-remote sent",
+            ) from None
+        except _LOST as exc:
+            raise self._lost_error(exc) from None
+        finally:
+            if transient and helper is not None:
+                helper.close()
+
+    async def _helper(self, link: _Link) -> FileHelper:
+        """The connection's helper, started on first use and kept for the connection's life
+        (replaced if it ends)."""
+        helper = link.helper
+        if helper is not None and helper.usable:
+            return helper
+        async with link.helper_lock:
+            if link.helper is None or not link.helper.usable:
+                if link.helper is not None:
+                    link.helper.close()  # ended by itself: its slot comes back
+                link.helper = await self._start_helper(link)
+            return link.helper
+
+    async def _start_helper(self, link: _Link) -> FileHelper:
+        """A helper on a session channel of its own: a slot of the pool, given back when the
+        helper closes (or fails to start, cancellation included)."""
+        await link.sessions.slot()
+        try:
+            proc = await self._open_session(link, HELPER_COMMAND)
+        except BaseException as exc:
+            link.sessions.release()
+            if isinstance(exc, _LinkGone):
+                raise self._lost_error(None) from None
+            raise
+        return await FileHelper.start(proc, link.sessions.release, timeout=HELPER_START_SECONDS)
 
     # -- tunnels ----------------------------------------------------------------------------------
 
