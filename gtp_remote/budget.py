@@ -17,6 +17,10 @@ from gtp_remote.fanout import FanOutResult
 RESPONSE_BUDGET = 100_000
 OUTPUT_BUDGET = 80_000  # what all command output of one response may take; the rest is structure
 RUN_OUTPUT_LIMIT = 256 * 1024  # bytes kept per stream while running (head + tail)
+#: What an action waiting for approval may take, shown whole: an approver decides on all of it or
+#: on nothing, so a larger one is refused rather than cut. It leaves room in a 202 answer for the
+#: output so far and, for a specialist's tool call, its arguments.
+APPROVAL_BUDGET = 50_000
 
 
 def json_size(data: Any) -> int:

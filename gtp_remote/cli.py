@@ -133,13 +133,10 @@ def _terminal_approver(yes: bool, who: str):  # type: ignore[no-untyped-def]
     """Ask on the terminal when a policy wants an action confirmed (``--yes`` approves)."""
 
     async def approve(pending: dict[str, Any]) -> tuple[bool, str | None]:
-        what = (
-            pending.get("command") or pending.get("code") or pending.get("path") or pending.get("operation")
-        )
         where = ", ".join(pending.get("servers") or [pending.get("server") or ""])
         err.print(
             f"[yellow]needs approval[/] on {escape(where)}: {escape(str(pending.get('reason')))}\n"
-            f"   {escape(str(what))}",
+            f"{escape(_pending_text(pending))}",
             highlight=False,
         )
         if yes:
@@ -150,6 +147,26 @@ def _terminal_approver(yes: bool, who: str):  # type: ignore[no-untyped-def]
         return ok, who
 
     return approve
+
+
+def _pending_text(pending: dict[str, Any]) -> str:
+    """All of an action awaiting approval, as the terminal shows it: what runs, and for a write
+    or a patch what it writes (a human decides on what they can read, not on a summary)."""
+    what = pending.get("command") or pending.get("code") or pending.get("path") or pending.get("operation")
+    lines = [f"   {what}"]
+    if pending.get("env"):
+        lines += [f"   with {name}={value}" for name, value in pending["env"].items()]
+    if "content" in pending:
+        lines.append(f"   {pending.get('mode', 'overwrite')}, this content:\n{pending['content']}")
+    if "diff" in pending:
+        lines.append(f"   this diff:\n{pending['diff']}")
+    return _visible("\n".join(lines))
+
+
+def _visible(text: str) -> str:
+    """Control characters spelled out: a carriage return or an ANSI sequence in a command would
+    otherwise let what the terminal shows differ from what runs."""
+    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> None:

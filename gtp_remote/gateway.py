@@ -10,8 +10,11 @@ through the same two steps, whichever front end asks (REST, CLI, MCP, the agent 
    verdict wins. A denial is audited and raised as :class:`PolicyDeniedError`.
 2. :meth:`Gateway.perform` runs exactly what was planned. A ``confirm`` verdict first asks the
    front end's approver (a job waiting for ``/jobs/{id}/approve``, a terminal prompt, an MCP
-   elicitation); a rejection is audited and raised. The action's outcome is audited, once, with
-   the decision, the rule, who approved it, the front end and the client.
+   elicitation), showing it the whole action under a random id; a rejection is audited and
+   raised. Once approved, the action is checked again on the host (a command judged again, a
+   file's path resolved again): what changed while it waited is refused, not run. The action's
+   outcome is audited, once, with the decision, the rule, who approved it, the front end and the
+   client; so is a wait for approval that was cut off.
 
 The gateway owns the inventory and one executor per server, created on first use and kept for
 the life of the process, which is what makes SSH connections pooled. It knows nothing of HTTP or
@@ -23,9 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import fnmatch
 import hashlib
 import os
 import posixpath
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,9 +40,11 @@ from pydantic import BaseModel
 
 from gtp_remote import patch
 from gtp_remote.access import Principal
+from gtp_remote.budget import APPROVAL_BUDGET, json_size
 from gtp_remote.config import Inventory, load_inventory
 from gtp_remote.errors import (
     ApprovalRejectedError,
+    ChangedWhileWaitingError,
     GtpError,
     InvalidRequestError,
     PayloadTooLargeError,
@@ -176,11 +183,15 @@ class FilePatch:
 
 Action = Command | Code | FileRead | FileWrite | FileList | FilePatch
 FileAction = FileRead | FileWrite | FileList | FilePatch
-_FILE_OPERATIONS: dict[type, tuple[str, Literal["read", "write", "list"], str]] = {
-    FileRead: ("file.read", "read", "files.read"),
-    FileList: ("file.list", "list", "files.read"),
-    FileWrite: ("file.write", "write", "files.write"),
-    FilePatch: ("file.patch", "write", "files.write"),
+FileUse = Literal["read", "write", "list"]
+#: Each file action: its operation, what it does to its path (judged as each, the strictest
+#: verdict wins) and the permissions it needs. A patch reads the file it changes (and a hunk
+#: that does not match shows what the file holds), so it is a read as well as a write.
+_FILE_OPERATIONS: dict[type, tuple[str, tuple[FileUse, ...], tuple[str, ...]]] = {
+    FileRead: ("file.read", ("read",), ("files.read",)),
+    FileList: ("file.list", ("list",), ("files.read",)),
+    FileWrite: ("file.write", ("write",), ("files.write",)),
+    FilePatch: ("file.patch", ("write", "read"), ("files.write", "files.read")),
 }
 
 
@@ -204,6 +215,8 @@ class Plan:
     decisions: dict[str, Decision]  # per server
     path: str | None = None  # file actions: the path the host resolved when it was judged
     specialist: str | None = None
+    layer: SpecialistPolicy | None = None  # the specialist's rules, to judge it again after approval
+    env_shown: tuple[str, ...] = ()  # variables whose values an approver sees (see Gateway._shown_env)
 
     @property
     def fan_out(self) -> bool:
@@ -214,28 +227,53 @@ class Plan:
         return self.servers[0]
 
     def pending(self) -> dict[str, Any]:
-        """What an approver is shown: what, where, which rule asked, for whom."""
-        action = self.action
+        """What an approver is shown: all of what will run, where, which rule asked, for whom.
+
+        Whole, never cut: padding must not push what matters out of sight, so an action too
+        large to show is refused when it is planned (``APPROVAL_BUDGET``). The values of the
+        variables that can change what runs are shown; the others only by name, since they are
+        often passwords (``env_safe``)."""
         out: dict[str, Any] = {"operation": self.operation, "principal": self.principal.name}
         if self.fan_out:
             out["servers"] = list(self.servers)
             out["servers_needing_approval"] = [s for s, d in self.decisions.items() if d.action == "confirm"]
         else:
             out["server"] = self.server
-        if isinstance(action, Command):
-            out["command"] = action.command[:2000]
-            if action.cwd:
-                out["cwd"] = action.cwd
-            if action.env:
-                out["env"] = sorted(action.env)
-        elif isinstance(action, Code):
-            out["language"] = action.language
-            out["code"] = action.code[:2000]
-        else:
-            out["path"] = self.path or action.path
+        out.update(self._what())
         if self.specialist:
             out["specialist"] = self.specialist
-        out.update(rule=self.decision.rule, layer=self.decision.layer, reason=self.decision.reason[:1000])
+        decision = self.decision
+        out.update(rule=decision.rule, layer=decision.layer, reason=decision.reason[:1000])
+        if decision.part:
+            out["part"] = clip_text(decision.part, 1000)[0]
+        return out
+
+    def _what(self) -> dict[str, Any]:
+        """The action itself, as an approver needs it to decide: the text that runs, the content
+        a write writes and how, the diff a patch applies."""
+        action = self.action
+        if isinstance(action, Command):
+            out: dict[str, Any] = {"command": action.command}
+            if action.cwd:
+                out["cwd"] = action.cwd
+            shown = {n: action.env[n] for n in sorted(action.env) if n in self.env_shown}
+            safe = sorted(n for n in action.env if n not in self.env_shown)
+            if shown:
+                out["env"] = shown
+            if safe:
+                out["env_safe"] = safe
+            return out
+        if isinstance(action, Code):
+            return {"language": action.language, "code": action.code}
+        out = {"path": self.path or action.path}
+        if isinstance(action, FileWrite):
+            out.update(mode=action.mode, content=action.content)
+        elif isinstance(action, FilePatch):
+            out.update(diff=action.diff, dry_run=action.dry_run)
+        elif isinstance(action, FileRead):
+            out.update(offset=action.offset, limit=action.limit)
+        elif isinstance(action, FileList):
+            out["recursive"] = action.recursive
         return out
 
 
@@ -386,6 +424,7 @@ class Gateway:
                 operation = "command"
             decisions = await self._judge_command(principal, servers, action, specialist)
             plan = Plan(principal, action, operation, servers, _combine(decisions), decisions)
+            plan.env_shown = self._shown_env(principal, servers, specialist, action.env)
         elif isinstance(action, Code):
             principal.require("exec")
             if action.language not in CODE_RUNNERS:
@@ -398,26 +437,68 @@ class Gateway:
             )
             plan = Plan(principal, action, "code", (server,), decision, {server: decision})
         else:
-            operation, judged_as, permission = _FILE_OPERATIONS[type(action)]
-            principal.require(permission)
+            operation, uses, permissions = _FILE_OPERATIONS[type(action)]
+            for permission in permissions:
+                principal.require(permission)
             server = self.server_for(principal, action.server, current=current)
             try:
-                path = await self.executor(server).confine(action.path, must_exist=judged_as != "write")
+                path = await self.executor(server).confine(action.path, must_exist="write" not in uses)
             except GtpError as exc:  # a path refused or missing is worth seeing in the log too
                 unjudged = Decision("deny", "not judged: the path could not be resolved")
                 failed = Plan(principal, action, operation, (server,), unjudged, {server: unjudged})
                 await self._record(failed, exc.code, context, error=exc.message, judged=False)
+                exc.audited = True
                 raise
             layers = self.layers(principal, server, specialist)
-            decision = layers.check_path(path, judged_as)
-            if action.path.startswith("/") and action.path != path:  # as written too: the stricter counts
-                decision = decision.stricter(layers.check_path(action.path, judged_as))
+            written = [action.path] if action.path.startswith("/") and action.path != path else []
+            # as resolved, and as written too (an absolute path): every use of each, the strictest
+            verdicts = [layers.check_path(p, use) for use in uses for p in (path, *written)]
+            decision = strictest(verdicts, Decision("allow", "no policy applies"))
             plan = Plan(principal, action, operation, (server,), decision, {server: decision}, path=path)
         plan.specialist = specialist.name if specialist else None
+        plan.layer = specialist
         if plan.decision.action == "deny":
             await self._record(plan, "denied", context, error=None)
             raise self._denied(plan)
+        if plan.decision.action == "confirm":
+            await self._showable(plan, context)
         return plan
+
+    async def _showable(self, plan: Plan, context: dict[str, Any] | None) -> None:
+        """Refuse an action that needs approval but is too large to show an approver whole:
+        one cut to fit would let padding hide what runs after it."""
+        size = json_size(plan.pending())
+        if size <= APPROVAL_BUDGET:
+            return
+        error = PayloadTooLargeError(
+            f"this needs approval ({plan.decision.reason[:300]}), and at {size} characters it is too "
+            f"large to show an approver whole (at most {APPROVAL_BUDGET})",
+            server=plan.server if not plan.fan_out else None,
+            hint="send it in smaller pieces an approver can read: a shorter command or program, "
+            "several smaller writes or patches",
+        )
+        await self._record(plan, error.code, context, error=error.message)
+        error.audited = True
+        raise error
+
+    def _shown_env(
+        self,
+        principal: Principal,
+        servers: tuple[str, ...],
+        specialist: SpecialistPolicy | None,
+        env: dict[str, str],
+    ) -> tuple[str, ...]:
+        """The request's variables whose values an approver is shown: those some policy does
+        not count safe, since they can change what runs (LD_PRELOAD, PATH) and are often why it
+        waits. The others are shown by name only: their values are often passwords."""
+        if not env:
+            return ()
+        policies = [p for s in servers for p in self.layers(principal, s, specialist).policies]
+
+        def unsafe(name: str) -> bool:
+            return any(not any(fnmatch.fnmatchcase(name, g) for g in p.config.safe_env) for p in policies)
+
+        return tuple(sorted(n for n in env if unsafe(n)))
 
     async def _judge_command(
         self,
@@ -488,33 +569,23 @@ class Gateway:
         PatchResult."""
         if plan.decision.action == "deny":
             raise self._denied(plan)
-        approved_by = None
+        approval: dict[str, Any] = {}
         if plan.decision.action == "confirm":
-            if approver is None:
-                await self._record(plan, "rejected", context, audit=audit, error="no approver")
-                raise ApprovalRejectedError(
-                    f"needs approval ({plan.decision.reason}), and nobody can be asked here",
-                    server=plan.server,
-                    hint="run it where an approver can answer (a terminal, or the API's jobs)",
-                )
-            approved, approved_by = await approver(plan.pending())
-            if not approved:
-                await self._record(plan, "rejected", context, audit=audit, approved_by=approved_by)
-                raise ApprovalRejectedError(
-                    f"not run: {approved_by or 'an approver'} rejected it",
-                    server=plan.server if not plan.fan_out else None,
-                    hint="ask the approver why, or do it another way",
-                )
+            approval = await self._approval(plan, approver, context, audit)
         started = time.monotonic()
         result: Any = None
         outcome = "error"
         error: dict[str, Any] | None = None
         try:
+            if approval:
+                await self._judged_again(plan)
             result = await self._execute(plan, on_output, on_done)
             outcome = _outcome(result)
             return result
         except GtpError as exc:
             outcome, error = exc.code, exc.to_dict()
+            if isinstance(exc, ChangedWhileWaitingError):
+                outcome = "changed_while_waiting"
             raise
         except asyncio.CancelledError:
             outcome = "interrupted"  # a cancel, a timeout around it, or the server stopping
@@ -525,9 +596,62 @@ class Gateway:
                 (time.monotonic() - started) * 1000, 3
             )
             await asyncio.shield(
-                self._record(
-                    plan, outcome, context, audit=audit, approved_by=approved_by, error=error, **details
-                )
+                self._record(plan, outcome, context, audit=audit, error=error, **approval, **details)
+            )
+
+    async def _approval(
+        self, plan: Plan, approver: Approver | None, context: dict[str, Any] | None, audit: Audit | None
+    ) -> dict[str, Any]:
+        """Ask ``approver`` about a confirm; returns who approved and the id of what they were
+        shown (an approval names it, so it cannot pass to another action of the same job).
+        Every way this ends without running is audited here, once: nobody to ask, a rejection,
+        and a wait cut off (the job cancelled, the server stopping)."""
+        if approver is None:
+            await self._record(plan, "rejected", context, audit=audit, error="no approver")
+            raise ApprovalRejectedError(
+                f"needs approval ({plan.decision.reason}), and nobody can be asked here",
+                server=plan.server,
+                hint="run it where an approver can answer (a terminal, or the API's jobs)",
+            )
+        pending = {"id": secrets.token_urlsafe(16), **plan.pending()}
+        asked = {"pending_id": pending["id"]}
+        try:
+            approved, approved_by = await approver(pending)
+        except BaseException as exc:
+            cut = isinstance(exc, asyncio.CancelledError)
+            why = "the wait for approval was cut off (cancelled, or the server stopped)"
+            outcome, error = ("interrupted", why) if cut else ("error", f"{type(exc).__name__}: {exc}")
+            await asyncio.shield(self._record(plan, outcome, context, audit=audit, error=error, **asked))
+            raise
+        if not approved:
+            await self._record(plan, "rejected", context, audit=audit, approved_by=approved_by, **asked)
+            raise ApprovalRejectedError(
+                f"not run: {approved_by or 'an approver'} rejected it",
+                server=plan.server if not plan.fan_out else None,
+                hint="ask the approver why, or do it another way",
+            )
+        return {"approved_by": approved_by, **asked}
+
+    async def _judged_again(self, plan: Plan) -> None:
+        """After an approval, judge a command again with fresh host facts: what its paths are
+        may have changed while a human took their time (a link swapped in), and the approval was
+        for the verdict they were shown. A verdict now deny, or a confirm for another rule,
+        reason or part, refuses it; one now allow lets it run. A file action's path is checked
+        again by ``_same_path``; a program is judged by its language alone, which cannot change."""
+        action = plan.action
+        if not isinstance(action, Command):
+            return
+        fresh = await self._judge_command(plan.principal, plan.servers, action, plan.layer)
+        for server in plan.servers:
+            then, now = plan.decisions[server], fresh[server]
+            if now.action == "allow" or now == then:
+                continue
+            raise ChangedWhileWaitingError(
+                f"not run on {server}: it changed while it waited for approval; judged again it is "
+                f"{now.action} ({now.reason[:500]}), not what was approved ({then.reason[:300]})",
+                server=server,
+                hint="something on the host changed what the command would touch; look, then ask again",
+                decision=now.to_dict(),
             )
 
     async def _execute(
@@ -573,7 +697,9 @@ class Gateway:
         if isinstance(action, FileRead):
             return await self._read(plan.server, path, action)
         if isinstance(action, FileWrite):
-            stat = await self.executor(plan.server).write_file(path, action.content, mode=action.mode)
+            stat = await self.executor(plan.server).write_file(
+                path, action.content, mode=action.mode, expect=path
+            )
             return Written(server=plan.server, stat=stat)
         if isinstance(action, FileList):
             return await self._list(plan.server, path, action)
@@ -588,9 +714,9 @@ class Gateway:
         must_exist = not isinstance(action, FileWrite)
         path = await self.executor(plan.server).confine(action.path, must_exist=must_exist)
         if plan.path is not None and path != plan.path:
-            raise PolicyDeniedError(
+            raise ChangedWhileWaitingError(
                 f"{action.path} on {plan.server} now resolves to {path}, "
-                f"not {plan.path} as when it was judged",
+                f"not {plan.path} as when it was judged: it changed while it waited",
                 server=plan.server,
                 hint="something changed the path meanwhile; ask again",
             )
@@ -611,8 +737,8 @@ class Gateway:
         """Up to ``limit`` bytes from ``offset``; with ``max_json_chars``, fewer when the content
         would take more inside JSON (binary bytes escape to 6 characters each): ``bytes_read``
         and ``eof`` then say where the next read starts, so nothing is skipped."""
-        stat, data = await self.executor(server).read_file_stat(
-            path, offset=action.offset, limit=action.limit
+        stat, data = await self.executor(server).read_file_stat(  # the object judged, or refused
+            path, offset=action.offset, limit=action.limit, expect=path
         )
         text, binary = _decode(data)
         if action.max_json_chars is not None and json_chars(text) > action.max_json_chars:
@@ -636,7 +762,8 @@ class Gateway:
         truncated = False
         while pending and not truncated:
             rel = pending.pop(0)
-            for entry in await executor.list_dir(f"{base}/{rel}" if rel else base):
+            where = posixpath.join(base, rel) if rel else base  # not "//x" when listing /
+            for entry in await executor.list_dir(where, limit=action.max_entries + 1, expect=where):
                 if len(out) >= action.max_entries:
                     truncated = True
                     break
@@ -648,14 +775,20 @@ class Gateway:
 
     async def _patch(self, server: str, path: str, action: FilePatch) -> PatchResult:
         executor = self.executor(server)
-        size = (await executor.stat(path)).size
+        size = (await executor.stat(path, expect=path)).size
         if size > PATCH_MAX_BYTES:
             raise PayloadTooLargeError(
                 f"{path} on {server} is {size} bytes; patches apply to files of at most {PATCH_MAX_BYTES}",
                 server=server,
                 hint="edit a file this large with a command (sed, a script) instead",
             )
-        data = await executor.read_file(path)
+        read, data = await executor.read_file_stat(path, limit=PATCH_MAX_BYTES + 1, expect=path)
+        if len(data) > PATCH_MAX_BYTES:
+            raise PayloadTooLargeError(
+                f"{path} on {server} grew past {PATCH_MAX_BYTES} bytes while being patched",
+                server=server,
+                hint="edit a file this large with a command (sed, a script) instead",
+            )
         try:
             original = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -674,7 +807,8 @@ class Gateway:
                 size=len(patched.encode()),
                 preview=patched[:2000],
             )
-        stat = await executor.write_file(path, patched)
+        # written only if the file is still the one read: a writer racing the patch is not lost
+        stat = await executor.write_file(path, patched, expect=path, if_version=read.version)
         return PatchResult(server=server, path=stat.path, hunks=hunks, dry_run=False, size=stat.size)
 
     async def _record(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -21,7 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from gtp_remote.errors import ConflictError, GtpError, NotFoundError
+from gtp_remote.errors import (
+    ApprovalStaleError,
+    ConflictError,
+    GtpError,
+    InvalidRequestError,
+    NotFoundError,
+    SelfApprovalError,
+)
 from gtp_remote.executors.base import Output
 from gtp_remote.executors.output import OutputBuffer
 from gtp_remote.settings import private_file
@@ -106,6 +115,54 @@ class Job:
         }
 
 
+#: What of an action waiting for approval is kept on disk: what it is and why it waits. Not the
+#: values of its environment, a write's content, a patch's diff or a specialist's arguments:
+#: they are often secrets (a password in PGPASSWORD, a key written to a file). The live job
+#: shows them to those who may see it; a stored job never waits again (after a restart it is
+#: interrupted), so nothing needs them back. A whitelist: a field added later is not kept until
+#: someone decides it may be.
+_STORED_PENDING = (
+    "id",
+    "operation",
+    "principal",
+    "server",
+    "servers",
+    "servers_needing_approval",
+    "command",
+    "cwd",
+    "language",
+    "code",
+    "path",
+    "mode",
+    "dry_run",
+    "offset",
+    "limit",
+    "recursive",
+    "specialist",
+    "step",
+    "tool",
+    "rule",
+    "layer",
+    "part",
+    "reason",
+)
+
+
+def storable(pending: dict[str, Any]) -> dict[str, Any]:
+    """``pending`` as it may be stored: environment names without values, and a write's
+    content or a patch's diff as its length and SHA-256 (see ``_STORED_PENDING``)."""
+    out = {k: pending[k] for k in _STORED_PENDING if k in pending}
+    names = sorted({*(pending.get("env") or {}), *(pending.get("env_safe") or [])})
+    if names:
+        out["env"] = names
+    for key in ("content", "diff"):
+        text = pending.get(key)
+        if isinstance(text, str):
+            out[f"{key}_chars"] = len(text)
+            out[f"{key}_sha256"] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return out
+
+
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
 
@@ -166,7 +223,7 @@ class JobStore:
             job.output_tail,
             job.created_at,
             job.finished_at,
-            json.dumps(job.pending) if job.pending is not None else None,
+            json.dumps(storable(job.pending)) if job.pending is not None else None,
             json.dumps(job.approval) if job.approval is not None else None,
         )
         self._db.execute(
@@ -324,16 +381,53 @@ class JobManager:
 
         return ask
 
-    async def decide(self, job_id: str, token: str | None, approve: bool, by: str) -> Job:
-        """Approve or reject the action a job waits on."""
-        job = await self.get(job_id, token)
+    def check_decider(self, job: Job, by: str, approve: bool) -> None:
+        """Whether ``by`` may decide on ``job`` now, before it says on which action.
+
+        The asker may not approve its own action: the human in the loop would be the asker
+        itself (a token with every permission, or a model holding one). It may reject it: that
+        only stops something. The terminal's approver (the CLI) is a human and not asked here."""
+        if approve and hmac.compare_digest(by.encode(), job.token.encode()):
+            raise SelfApprovalError(
+                f"'{by}' asked for this action itself, so it may not approve it",
+                hint="a second person decides: another token with the approve permission "
+                "(or run it from the CLI, which asks at its terminal)",
+            )
         if job.status != "awaiting_approval" or job.decision is None or job.decision.done():
             raise ConflictError(
-                f"job '{job_id}' is {job.status}, not awaiting approval",
+                f"job '{job.id}' is {job.status}, not awaiting approval",
                 hint="GET /jobs/{id} shows its status and pending_action",
             )
+
+    async def decide(
+        self, job_id: str, token: str | None, approve: bool, by: str, pending_id: str | None
+    ) -> Job:
+        """Approve or reject the action a job waits on, named by the ``id`` of the pending action
+        the approver was shown: a job may ask again (a specialist's next tool call) between the
+        moment someone read it and the moment they decide, and a decision applies only to what
+        they saw."""
+        job = await self.get(job_id, token)
+        self.check_decider(job, by, approve)
+        if not pending_id:
+            raise InvalidRequestError(
+                "pending_id: required: the id of the pending_action you decide on",
+                hint="GET /jobs/{id} shows the pending_action and its id",
+            )
+        current = job.pending or {}
+        if not hmac.compare_digest(pending_id.encode(), str(current.get("id", "")).encode()):
+            raise ApprovalStaleError(
+                f"job '{job.id}' no longer waits on action '{pending_id[:64]}': it waits on another now",
+                pending_action=current,
+                hint="read the pending_action in this answer; decide on it with its id",
+            )
+        assert job.decision is not None
         job.decision.set_result((approve, by))
-        job.approval = {"decision": "approved" if approve else "rejected", "by": by, "at": _iso(time.time())}
+        job.approval = {
+            "decision": "approved" if approve else "rejected",
+            "by": by,
+            "at": _iso(time.time()),
+            "pending_id": pending_id,
+        }
         await asyncio.sleep(0)  # let the job take the decision before answering
         return job
 

@@ -142,3 +142,42 @@ async def test_only_the_specialists_tools_are_offered_and_accepted(gateway):
     client = ScriptedClient([calls(("run_shell", {"command": "id"})), answer("no")])
     result, _ = await run(gateway, client, spec)
     assert result["steps"][0]["status"] == "invalid" and "unknown tool" in result["steps"][0]["output"]
+
+
+async def test_the_approver_is_shown_the_whole_tool_call_under_an_id(gateway, tmp_path):
+    """A long command is not cut for the approver (padding would hide what runs after it), and
+    each call waits under an id of its own."""
+    spec = specialist(gateway, policy={"commands": {"confirm": ["touch *"]}})
+    command = f"touch {tmp_path}/a " + "b" * 3000 + f" {tmp_path}/end"
+    client = ScriptedClient(
+        [calls(("run_shell", {"command": command})), calls(("run_shell", {"command": command})), answer("ok")]
+    )
+    shown: list[dict] = []
+
+    async def human(pending: dict) -> tuple[bool, str]:
+        shown.append(pending)
+        return False, "ops"
+
+    result, _ = await run(gateway, client, spec, approver=human)
+    assert [p["command"] for p in shown] == [command, command]
+    assert shown[0]["tool"] == "run_shell" and len(json.dumps(shown[0]["arguments"])) < 9000
+    assert shown[0]["id"] != shown[1]["id"] and all(len(p["id"]) >= 20 for p in shown)
+    assert [s["status"] for s in result["steps"]] == ["rejected", "rejected"]
+
+
+async def test_each_tool_call_is_audited_once_whoever_stops_it(gateway, tmp_path):
+    """A call the gateway refuses (a rule, a missing file) is audited by the gateway, a call the
+    tool's contract refuses by the loop: never both."""
+    spec = specialist(gateway, tools=["run_shell", "read_file"], policy={"commands": {"deny": ["rm *"]}})
+    client = ScriptedClient(
+        [
+            calls(("run_shell", {"command": f"rm {tmp_path}/x"})),
+            calls(("read_file", {"path": f"{tmp_path}/missing"})),
+            calls(("read_file", {"nonsense": 1})),
+            answer("ok"),
+        ]
+    )
+    result, events = await run(gateway, client, spec)
+    assert [s["status"] for s in result["steps"]] == ["denied", "invalid", "invalid"]
+    steps = [e["step"] for e in events if e["kind"] == "tool_call"]
+    assert sorted(steps) == [1, 2, 3], events

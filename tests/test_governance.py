@@ -107,7 +107,10 @@ async def job(api: Client, job_id: str, wanted: str) -> dict:
 
 
 async def decide(api: Client, job_id: str, verdict: str, token: str = "ops") -> tuple[int, dict]:
-    return await api.post(f"/jobs/{job_id}/{verdict}", {}, token=TOKENS[token])
+    """Decide as an approver does: read the action the job waits on, then name it by its id."""
+    _, view = await api.get(f"/jobs/{job_id}", token=TOKENS["ops"])
+    pending_id = (view.get("pending_action") or {}).get("id", "none")
+    return await api.post(f"/jobs/{job_id}/{verdict}", {"pending_id": pending_id}, token=TOKENS[token])
 
 
 def exists(bed: Bed, host: str, rel: str) -> bool:

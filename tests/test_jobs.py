@@ -100,3 +100,29 @@ async def test_shutdown_leaves_a_finishing_job_its_outcome(tmp_path: Path):
     await stopping
     assert started.status == "succeeded" and audited == ["succeeded"]
     assert (await manager.store.load(started.id)).status == "succeeded"
+
+
+async def test_a_stored_pending_action_keeps_no_values_or_contents(tmp_path: Path):
+    """The live job shows an approver everything; the database keeps what the action is and why
+    it waits, with variable names only and a content's length and hash, never the secrets."""
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    waiting = job(1)
+    waiting.status = "awaiting_approval"
+    waiting.pending = {
+        "id": "p1",
+        "command": "ls",
+        "env": {"LD_PRELOAD": "/tmp/hook-secret.so"},
+        "env_safe": ["PGPASSWORD"],
+        "content": "password=content-secret",
+        "arguments": {"content": "password=content-secret"},
+        "something_new": "not-whitelisted",
+        "rule": "write:**",
+    }
+    store.save(waiting)
+    row = sqlite3.connect(tmp_path / "jobs.sqlite3").execute("select pending from jobs").fetchone()[0]
+    for secret in ("hook-secret", "content-secret", "not-whitelisted"):
+        assert secret not in row
+    stored = (await store.load("j1")).pending
+    assert stored["env"] == ["LD_PRELOAD", "PGPASSWORD"] and stored["content_chars"] == 23
+    assert (stored["id"], stored["command"], stored["rule"]) == ("p1", "ls", "write:**")
+    store.close()

@@ -228,7 +228,8 @@ async def test_devops_scale_passes_delete_namespace_waits_for_approval_kube_syst
 
     status, denied = await api.post(f"/jobs/{data['job_id']}/approve", {}, token=TOKENS["alice"])
     assert status == 403 and "approve" in denied["error"]["message"]  # alice may not approve
-    status, view = await api.post(f"/jobs/{data['job_id']}/approve", {}, token=TOKENS["ops"])
+    decision = {"pending_id": pending["id"]}
+    status, view = await api.post(f"/jobs/{data['job_id']}/approve", decision, token=TOKENS["ops"])
     assert status == 200, view
     done = await wait_status(api, data["job_id"], "succeeded")
     scale, delete, kube_system = done["result"]["steps"]
@@ -240,7 +241,7 @@ async def test_devops_scale_passes_delete_namespace_waits_for_approval_kube_syst
     )
     assert kube_system["status"] == "denied" and "kube-system" in kube_system["output"]
     assert kubectl_calls(kubectl) == ["scale deployment web --replicas=5", "delete namespace staging"]
-    status, _ = await api.post(f"/jobs/{data['job_id']}/approve", {}, token=TOKENS["ops"])
+    status, _ = await api.post(f"/jobs/{data['job_id']}/approve", decision, token=TOKENS["ops"])
     assert status == 409
 
 
@@ -253,7 +254,8 @@ async def test_devops_rejected_action_does_not_run_and_the_model_is_told(api, sc
     assert status == 202 and data["status"] == "awaiting_approval"
     status, denied = await api.post(f"/jobs/{data['job_id']}/approve", {}, token=TOKENS["dbops"])
     assert status == 404 and "k8s-master" not in json.dumps(denied)  # an approver for db only: not its job
-    status, _ = await api.post(f"/jobs/{data['job_id']}/reject", {}, token=TOKENS["ops"])
+    decision = {"pending_id": data["pending_action"]["id"]}
+    status, _ = await api.post(f"/jobs/{data['job_id']}/reject", decision, token=TOKENS["ops"])
     assert status == 200
     done = await wait_status(api, data["job_id"], "succeeded")
     [step] = done["result"]["steps"]

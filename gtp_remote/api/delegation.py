@@ -154,5 +154,8 @@ async def llm_models(request: web.Request) -> web.StreamResponse:
     server = api.gateway.server_for(
         caller, request.query.get("server") or None, current=api.current.get(caller.name)
     )
-    listed = await api.llm.list_models(server, request.query.get("provider") or None)
+    inventory = api.gateway.inventory
+    listed = await api.llm.list_models(
+        server, request.query.get("provider") or None, visible=lambda name: caller.may_use(inventory, name)
+    )
     return json_response(listed)

@@ -1,11 +1,18 @@
-"""Jobs: list, read, cancel, and decide on an action awaiting approval."""
+"""Jobs: list, read, cancel, and decide on an action awaiting approval.
+
+Who sees a job: its owner (the token that started it), an admin, and an approver while it is
+theirs to decide on (awaiting approval on servers they may use) or after they decided on it.
+Any other job answers 404, exactly like one that does not exist: an approver for ``db`` does
+not read other tokens' results on ``db``.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gtp_remote.api.http import CALLER, REQUEST_ID, json_response
-from gtp_remote.api.state import API
+from gtp_remote.api import models as m
+from gtp_remote.api.http import CALLER, REQUEST_ID, json_response, parse
+from gtp_remote.api.state import API, Api
 from gtp_remote.errors import InvalidRequestError, NotFoundError
 from gtp_remote.jobs import Job
 
@@ -27,23 +34,46 @@ async def jobs_list(request: web.Request) -> web.StreamResponse:
 
 
 async def job_get(request: web.Request) -> web.StreamResponse:
-    """Its owner sees a job, an admin any; an approver, those on servers it may use (to decide)."""
+    """Its owner sees a job, an admin any; an approver, those it may decide on or decided on."""
     api = request.app[API]
     caller = request[CALLER]
     job_id = request.match_info["job_id"]
     scope = _scope(request)
     if scope is not None and "approve" in caller.operations:
         job = await api.jobs.get(job_id, None)
-        if job.token != caller.name and not _may_decide(api, request, job):
-            raise NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
+        if not _sees(api, request, job):
+            raise _not_found(job_id)
     else:
         job = await api.jobs.get(job_id, scope)
     return json_response(job.view())
 
 
-def _may_decide(api, request: web.Request, job: Job) -> bool:  # type: ignore[no-untyped-def]
+def _not_found(job_id: str) -> NotFoundError:
+    return NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
+
+
+def _sees(api: Api, request: web.Request, job: Job) -> bool:
+    """Whether an approver may know of ``job``: its own, any for an admin, one waiting for it to
+    decide, or one it decided on. Another token's results are not an approver's to read."""
+    caller = request[CALLER]
+    return (
+        job.token == caller.name
+        or "admin" in caller.operations
+        or _may_decide(api, request, job)
+        or _decided_by(job, caller.name)
+    )
+
+
+def _may_decide(api: Api, request: web.Request, job: Job) -> bool:
+    """The job waits for approval on servers the caller may use: it is theirs to decide on."""
+    if job.status != "awaiting_approval":
+        return False
     inventory = api.gateway.inventory
     return all(request[CALLER].may_use(inventory, s) for s in _servers_of(job))
+
+
+def _decided_by(job: Job, name: str) -> bool:
+    return (job.approval or {}).get("by") == name
 
 
 def _servers_of(job: Job) -> list[str]:
@@ -54,15 +84,26 @@ def _servers_of(job: Job) -> list[str]:
 
 
 async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
+    """Who may decide comes first (403 without the permission; 404 for a job that is not theirs
+    to decide on; 403 for the asker approving itself; 409 when nothing waits), then what they
+    decide on: ``pending_id`` must name the action waiting now (400 without it, 409 if stale)."""
     api = request.app[API]
     caller = request[CALLER]
     caller.require("approve")
     job_id = request.match_info["job_id"]
     job = await api.jobs.get(job_id, None)
-    if not _may_decide(api, request, job):
+    if not _sees(api, request, job) or (
+        job.status == "awaiting_approval" and not _may_decide(api, request, job)
+    ):
         # approvers are scoped like everyone: a job on a server they may not use is not theirs
-        raise NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
-    job = await api.jobs.decide(job.id, None, approve, caller.name)
+        raise _not_found(job_id)
+    api.jobs.check_decider(job, caller.name, approve)
+    try:
+        body: m.JobDecision = await parse(request, m.JobDecision)
+    except InvalidRequestError as exc:
+        exc.hint = 'send {"pending_id": ID}: the id of the pending_action you decide on (GET /jobs/{id})'
+        raise
+    job = await api.jobs.decide(job.id, None, approve, caller.name, body.pending_id)
     await api.record(
         {
             "kind": "approval",
@@ -71,6 +112,7 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
             "client": request.remote,
             "job_id": job.id,
             "server": job.server,
+            "pending_id": body.pending_id,
             "decision": "approved" if approve else "rejected",
         }
     )

@@ -109,6 +109,16 @@ class ExecuteLLM(Request):
     wait_seconds: float = WAIT_FIELD
 
 
+class JobDecision(Request):
+    pending_id: str = Field(
+        ...,
+        min_length=1,
+        max_length=100,
+        description="The id of the pending_action you decide on (GET /jobs/{id}); a job that "
+        "waits on another action by now answers 409 approval_stale.",
+    )
+
+
 class ServerSet(Request):
     server: str = Field(..., min_length=1, max_length=200, description="Server name from GET /server/list.")
 
@@ -142,13 +152,18 @@ class MultiShellResult(BaseModel):
     summary: Summary
 
 
+PENDING_DESCRIPTION = (
+    "With awaiting_approval: the whole action waiting for POST /jobs/{id}/approve or /reject, "
+    "which name it by its id: the command or code, a write's content and mode, a patch's diff, "
+    "the values of variables that can change what runs; the rule that asked and why."
+)
+
+
 class JobAccepted(BaseModel):
     job_id: str
     status: Literal["running", "awaiting_approval"]
     output_tail: str = Field(description="The last output so far.")
-    pending_action: dict[str, Any] | None = Field(
-        None, description="With awaiting_approval: the action waiting for POST /jobs/{id}/approve."
-    )
+    pending_action: dict[str, Any] | None = Field(None, description=PENDING_DESCRIPTION)
     hint: str
 
 
@@ -209,7 +224,10 @@ class JobView(BaseModel):
     created_at: str
     finished_at: str | None
     output_tail: str | None
-    pending_action: dict[str, Any] | None = None
+    pending_action: dict[str, Any] | None = Field(None, description=PENDING_DESCRIPTION)
+    approval: dict[str, Any] | None = Field(
+        None, description="The last decision: approved or rejected, by whom, when, on which pending_id."
+    )
     result: dict[str, Any] | None
     error: dict[str, Any] | None
 
@@ -281,4 +299,14 @@ RESPONSES = [
     ErrorBody,
     Health,
 ]
-REQUESTS = [ExecuteShell, ExecuteCode, ExecuteLLM, FileRead, FileWrite, FileList, FilePatch, ServerSet]
+REQUESTS = [
+    ExecuteShell,
+    ExecuteCode,
+    ExecuteLLM,
+    FileRead,
+    FileWrite,
+    FileList,
+    FilePatch,
+    ServerSet,
+    JobDecision,
+]

@@ -72,6 +72,18 @@ def build(public_url: str | None = None, version: str = "3.1") -> dict[str, Any]
                 "description": "Accepted: still running" if status == 202 else "OK",
                 "content": {"application/json": {"schema": refs[0] if len(refs) == 1 else {"anyOf": refs}}},
             }
+            # OpenAPI links: an answer naming a job leads to reading and cancelling it (clients
+            # and stateful fuzzers such as schemathesis follow them; tests/test_fuzz.py does).
+            if all("job_id" in one.model_fields for one in models):
+                op["responses"][str(status)]["links"] = {
+                    target: {
+                        "operationId": target,
+                        "parameters": {"job_id": "$response.body#/job_id"},
+                        "description": f"{verb} the job this answer names.",
+                    }
+                    for target, verb in (("getJob", "Read"), ("cancelJob", "Cancel"))
+                    if target != route.operation_id
+                }
         for status in sorted({*route.errors, *((413,) if route.body is not None else ())}):
             op["responses"][str(status)] = {
                 "description": ERROR_TEXT[status],
@@ -95,10 +107,10 @@ def build(public_url: str | None = None, version: str = "3.1") -> dict[str, Any]
 ERROR_TEXT = {
     400: "Invalid request: the message names the field",
     401: "Missing or invalid bearer token",
-    403: "The token lacks the permission or server",
+    403: "The token lacks the permission or server, or a policy refused the action",
     404: "Unknown server, job or file",
     409: "Conflict with the current state",
-    413: "Request body over 1 MiB",
+    413: "Request body over 1 MiB, or an action needing approval too large to show an approver",
     429: "Rate limited: retry after the Retry-After header",
     502: "The server is unreachable or refused us",
     504: "Timed out before the command could start",

@@ -177,8 +177,9 @@ class Api:
                         "status": "awaiting_approval",
                         "pending_action": job.pending,
                         "output_tail": job.output_tail,
-                        "hint": f"POST /jobs/{job.id}/approve or /jobs/{job.id}/reject (a token with the "
-                        "approve permission); then GET /jobs/{id} for the result",
+                        "hint": f"a person with another token (with the approve permission) decides: POST "
+                        f'/jobs/{job.id}/approve or /reject with {{"pending_id": "<pending_action.id>"}}; '
+                        f"then GET /jobs/{job.id} for the result",
                     },
                     status=202,
                 )

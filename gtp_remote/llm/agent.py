@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gtp_remote.access import Principal
+from gtp_remote.budget import json_size
 from gtp_remote.errors import GtpError
 from gtp_remote.executors.output import clip_text
 from gtp_remote.gateway import Approver, Audit
@@ -31,6 +32,7 @@ Emit = Callable[[str, dict[str, Any]], None]
 RESULT_OUTPUT_BUDGET = 60_000  # all step outputs of one result together
 ANSWER_LIMIT = 20_000
 ARGUMENT_LIMIT = 2_000
+PENDING_ARGUMENTS = 8_000  # of a tool call's arguments shown beside the action awaiting approval
 DRY_RUN_NOTE = (
     "\n\nDRY RUN: nothing you call will run. Call the tools you would use, in order, as if they "
     "worked, then answer with the plan."
@@ -57,6 +59,19 @@ class Step:
         data = clip_strings(asdict(self), ARGUMENT_LIMIT)
         data["output"] = clip_text(self.output, output_limit)[0]
         return data
+
+
+def clip_json_value(value: dict[str, Any], limit: int) -> dict[str, Any]:
+    """``value`` with its strings clipped so that the whole takes at most ``limit`` characters of
+    JSON (each string at most ARGUMENT_LIMIT, less when there are many)."""
+    each = ARGUMENT_LIMIT
+    clipped = clip_strings(value, each)
+    while json_size(clipped) > limit and each > 50:
+        each //= 2
+        clipped = clip_strings(value, each)
+    if json_size(clipped) > limit:  # thousands of keys: say how much there was instead
+        return {"omitted": f"{json_size(value)} characters of arguments, too many to show"}
+    return clipped
 
 
 def clip_strings(value: Any, limit: int) -> Any:
@@ -215,7 +230,7 @@ class Agent:
             if step.status == "running":  # cut off by the timeout or a cancel: say so
                 step.status = "interrupted"
                 step.output = step.output or "interrupted (timeout or cancel) before it finished"
-            if not (prepared.handed_over or (prepared.judged and step.status == "denied")):
+            if not (prepared.handed_over or prepared.audited):
                 # The gateway audits what it ran and what it refused; the rest is audited here.
                 await asyncio.shield(self._audit_tool(step, prepared))
         self.emit("tool_result", step.view(self.specialist.config.max_output_chars))
@@ -285,18 +300,14 @@ class Agent:
         self, step: Step, prepared: Prepared, action: dict[str, Any], budget: asyncio.Timeout
     ) -> tuple[bool, str | None]:
         assert self.approver is not None
-        pending = clip_strings(
-            {
-                **action,
-                "step": step.index,
-                "tool": prepared.tool,
-                "arguments": step.arguments,
-                "command": prepared.command,
-                "path": prepared.path,
-                "reason": prepared.decision.reason,
-            },
-            ARGUMENT_LIMIT,
-        )
+        # The gateway's ``action`` is what runs, whole (its command, content, path, id): it is
+        # not clipped. The model's arguments are context, bounded like every argument shown.
+        pending = {
+            "step": step.index,
+            "tool": prepared.tool,
+            "arguments": clip_json_value(step.arguments, PENDING_ARGUMENTS),
+            **action,
+        }
         self.emit("awaiting_approval", pending)
         loop = asyncio.get_running_loop()
         when = budget.when()

@@ -145,8 +145,8 @@ class LLMService:
             configured = False
         else:
             names = self.names(visible)
-            raise UnknownSpecialistError(
-                f"no specialist, server model or provider named '{name}'",
+            raise UnknownSpecialistError(  # the name is not echoed: the answer is the same for any
+                "no specialist, server model or provider you may use has the name given in provider",
                 hint=(
                     f"specialists: {', '.join(names['specialists']) or 'none'}; "
                     f"servers with a model: {', '.join(names['servers']) or 'none'}; "
@@ -234,15 +234,19 @@ class LLMService:
             client = self._clients[key] = make_client(endpoint, specialist.model)
         return client
 
-    async def list_models(self, server: str, provider: str | None = None) -> dict[str, Any]:
-        """The models the server's provider has (``/api/tags`` or ``/v1/models``)."""
+    async def list_models(
+        self, server: str, provider: str | None = None, *, visible: Callable[[str], bool] = lambda _: True
+    ) -> dict[str, Any]:
+        """The models the server's provider has (``/api/tags`` or ``/v1/models``). ``provider``
+        is resolved as in :meth:`resolve`, with the caller's ``visible``: a specialist or server
+        model the caller may not see is as unknown as one that does not exist."""
         host = self.inventory.get(server)
         name = provider or (host.llm.provider if host.llm else None)
         if name is None:
             raise UnknownSpecialistError(
                 f"server '{server}' has no llm block", hint="pass provider=NAME to ask a provider there"
             )
-        specialist = self.resolve(name, current=server, server=server, model="-")
+        specialist = self.resolve(name, current=server, server=server, model="-", visible=visible)
         client = await self.client(specialist)
         models = await client.list_models()
         return {"server": server, "provider": specialist.provider, "kind": specialist.kind, "models": models}

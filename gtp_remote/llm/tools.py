@@ -129,7 +129,7 @@ class Prepared:
     command: str | None = None  # shell text for run_shell and CLI tools
     path: str | None = None  # resolved path for file tools
     error: str | None = None  # the call cannot run (unknown tool, bad arguments, the tool's contract)
-    judged: bool = False  # the gateway judged it (and audited it, if it refused)
+    audited: bool = False  # the gateway wrote its audit event already (it refused it)
     handed_over: bool = False  # the gateway was asked to perform it (and audits its outcome)
 
     @property
@@ -233,10 +233,12 @@ class Toolbox:
             plan = await self.gateway.plan(self.principal, action, specialist=self.layer, context=context)
         except PolicyDeniedError as exc:
             decision = Decision(**exc.decision) if exc.decision else Decision("deny", exc.message)
-            return Prepared(name, arguments, decision, command=command, judged=True)
+            return Prepared(name, arguments, decision, command=command, audited=True)
         except GtpError as exc:  # a path outside root, a missing file: the model's to fix
-            return Prepared(name, arguments, _NOT_RUN, command=command, error=exc.message)
-        return Prepared(name, arguments, plan.decision, plan, command=command, path=plan.path, judged=True)
+            return Prepared(
+                name, arguments, _NOT_RUN, command=command, error=exc.message, audited=exc.audited
+            )
+        return Prepared(name, arguments, plan.decision, plan, command=command, path=plan.path)
 
     async def _prepare_cli(self, name: str, arguments: dict[str, Any], context: dict[str, Any]) -> Prepared:
         tool = self.cli[name]
