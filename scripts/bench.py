@@ -481,7 +481,7 @@ async def fan_out(bed: Bed, n: int, trials: int) -> Table:
             async with Gateway(load_inventory(bed.inventory), Settings(Path(tempfile.mkdtemp()))) as gw:
 
                 async def run() -> None:
-                    plan = await gw.plan(owner, Command(command, target=",".join(names), forks=n))
+                    plan = await gw.plan(owner, Command(command, target=names, forks=n))
                     result = await gw.perform(plan)  # judged (no rules here), then run, as every front end
                     assert result.summary.ok == n, result.summary
 

@@ -211,12 +211,64 @@ def test_host_answers_are_keyed_as_written_and_cannot_be_forged():
     questions = hostfacts.Questions(analysis, Facts("/h", "/h"), Layers([p]))
     script = questions.script()
     assert script is not None and "/h/link/../x.txt" in script
-    answer = f"P\t0\tf\t{b'/h/secret.txt'.hex()}\n"  # what realpath -m said
+    answer = b"P\00\0f\0/h/secret.txt\0".hex()  # what realpath -m said, hex-encoded
     assert p.judge(analysis, questions.learn(Facts("/h", "/h"), answer)).action == "deny"
-    for forged in ("P\t0\tf\t/h/x\n", "P\t7\tf\t2f\n", "junk\n", "P\t0\tq\t2f\n"):
+    forgeries = [b"P\00\0f\0/h/x".hex(), b"P\07\0f\0/\0".hex(), "junk", b"P\00\0q\0/\0".hex()]
+    for forged in (*forgeries, "P\t0\tf\t/h/x\n", b"O\00\0".hex()):
         facts = questions.learn(Facts("/h", "/h"), forged)
         assert facts.blind and p.judge(analysis, facts).action == "confirm", forged
     assert questions.learn(Facts("/h", "/h"), None).blind  # the probe failed
+
+
+@pytest.mark.parametrize("sh", ["dash", "bash"])
+def test_the_probe_run_by_a_real_shell_answers_what_that_shell_would_do(sh, tmp_path):
+    """The probe script runs in dash and bash on a real folder: links behind ``..``, bracket
+    classes and bash-only negation in globs, names that try to inject, and a glob with too many
+    matches (blind, so nothing is taken as it seems)."""
+    import subprocess
+
+    root = tmp_path
+    (root / "secret.txt").write_text("s")
+    (root / "d").mkdir()
+    (root / "d" / "link").symlink_to(root / "sub")
+    (root / "sub").mkdir()
+    (root / "x.txt").write_text("x")
+    (root / "$(touch PWNED)").write_text("x")
+    (root / "many").mkdir()
+    for i in range(hostfacts.MAX_MATCHES + 1):
+        (root / "many" / f"f{i}").write_text("")
+    p = policy(commands={"allow": ["cat *"]}, paths={"deny": ["**/secret*"]})
+    facts = Facts(str(root), str(root))
+
+    def judged(command: str) -> str:
+        analysis = shell.analyse(command)
+        questions = hostfacts.Questions(analysis, facts, Layers([p]))
+        script = questions.script()
+        assert script is not None, command
+        out = subprocess.run([sh, "-c", script], capture_output=True, text=True, cwd=root, check=True)
+        return p.judge(analysis, questions.learn(facts, out.stdout)).action
+
+    assert judged("cat d/link/../secret.txt") == "deny"  # the kernel: sub/../secret.txt
+    assert judged("cat d/link/../x.txt") == "allow"
+    assert judged("cat [[:lower:]]ecret.txt") == "deny"
+    assert judged("cat [^x]ecret.txt") == "deny"  # bash negation; dash reads a literal ^
+    assert judged("cat [[=s=]]ecret.txt") == "deny"
+    assert judged("cat *.txt") == "deny"
+    assert judged("cat x*") == "allow"
+    assert judged("cat ./'$(touch PWNED)'* x.txt") == "allow"
+    assert not (root / "PWNED").exists()
+    assert judged("cat many/*") == "confirm"  # more matches than are asked about: blind
+
+
+def test_a_program_named_by_a_file_outside_the_system_folders_is_opaque():
+    """``./ls`` or ``/tmp/cat`` is whatever file lies there: no rule for ``ls`` or ``cat`` speaks
+    for it, under a deny list too; only an allow rule naming the file lets it run."""
+    deny = policy(commands={"deny": ["rm *"]})
+    assert verdict(deny, "/usr/bin/cat /etc/hostname") == "allow"
+    assert verdict(deny, "/tmp/cat /etc/hostname") == "confirm"
+    assert verdict(deny, "./ls") == "confirm"
+    named = policy(commands={"allow": ["/opt/tools/report *"]})
+    assert verdict(named, "/opt/tools/report --today") == "allow"
 
 
 def test_paths_nobody_could_ask_about_are_not_taken_as_they_seem():

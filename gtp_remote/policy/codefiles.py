@@ -25,15 +25,16 @@ CODE_FILES: tuple[str, ...] = (
     "**/.login", "**/.logout", "**/.config/fish/**", "**/.inputrc", "**/.pam_environment",
     "**/.config/environment.d/**", "**/.xprofile", "**/.xinitrc", "**/.xsession", "**/.xsessionrc",
     # git: configuration, hooks, attributes that name filters
-    "**/.gitconfig", "**/.config/git/**", "**/.git/config", "**/.git/hooks/**", "**/.git/info/attributes",
-    "**/.gitmodules",
+    "**/.gitconfig", "**/.config/git/**", "**/.git", "**/.git/config", "**/.git/hooks/**",
+    "**/.git/info/attributes", "**/.gitmodules", "**/.hgrc", "**/.hg/hgrc",
     # pagers, editors, debuggers, multiplexers
-    "**/.lesskey", "**/.config/lesskey", "**/.lessfilter", "**/.vimrc", "**/.exrc", "**/.vim/**",
+    "**/.lesskey", "**/.config/lesskey", "**/.lessfilter", "**/.manpath", "**/.selected_editor",
+    "**/.vimrc", "**/.exrc", "**/.vim/**",
     "**/.config/nvim/**", "**/.emacs", "**/.emacs.d/**", "**/.gdbinit", "**/.config/gdb/**",
     "**/.tmux.conf", "**/.config/tmux/**", "**/.screenrc", "**/.mailcap", "**/.nanorc",
     # clients with hooks: ssh, kubectl, docker, database shells, download tools
     "**/.ssh/**", "**/.kube/**", "**/.docker/**", "**/.psqlrc", "**/.sqliterc", "**/.my.cnf",
-    "**/.mylogin.cnf", "**/.wgetrc", "**/.curlrc", "**/.terraformrc", "**/.netrc",
+    "**/.mylogin.cnf", "**/.wgetrc", "**/.curlrc", "**/.terraformrc", "**/.netrc", "**/.gnupg/**",
     # language tool chains: start-up files, package managers' configuration, import paths
     "**/.npmrc", "**/.yarnrc", "**/.yarnrc.yml", "**/.pydistutils.cfg", "**/.pip/**", "**/.config/pip/**",
     "**/site-packages/**", "**/dist-packages/**", "**/sitecustomize.py", "**/usercustomize.py",

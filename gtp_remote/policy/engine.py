@@ -134,6 +134,21 @@ def _bases(analysis: Analysis, facts: Facts) -> list[str | None]:
     return bases
 
 
+#: Where installed programs live: a program named by a path elsewhere (``./tool``, ``planted/ls``)
+#: is a file the policy cannot read, not the program its name suggests.
+SYSTEM_BIN = frozenset({"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"})
+
+
+def _program_file(name: object) -> str | None:
+    """Why a command named by a path outside the system's program folders is opaque, or None."""
+    if not isinstance(name, str) or "/" not in name:
+        return None
+    folder = posixpath.dirname(normalise_path(name)) if name.startswith("/") else None
+    if folder in SYSTEM_BIN:
+        return None
+    return f"it runs the program file {name}, which the policy cannot read"
+
+
 def _definite(rule: CommandRule, subject: Subject, joined: str) -> bool:
     """Whether a rule that matched loosely matches whatever the unknown words turn out to be."""
     if all(isinstance(w, str) for w in subject):
@@ -274,8 +289,9 @@ class Policy:
         for rule in self._commands["allow"]:
             if rule.matches(subject, strict=True, joined=joined):
                 return self._decision("allow", rule.text, text)
-        if part.opaque:
-            return self._dynamic(f"{part.opaque}; only an allow rule naming it lets it run", text)
+        opaque = part.opaque or _program_file(subject[0] if subject else None)
+        if opaque:
+            return self._dynamic(f"{opaque}; only an allow rule naming it lets it run", text)
         default = self.config.default or ("deny" if self._command_allow_list else "allow")
         return Decision(default, f"no rule matches, default {default} ({text})", part=text, layer=self.name)
 

@@ -32,16 +32,23 @@ from gtp_remote.policy.engine import Facts, Layers, _glob_of, has_glob, placed, 
 from gtp_remote.policy.rules import normalise_path
 from gtp_remote.policy.shell import Analysis, PathUse
 
-MAX_PATHS = 200  # paths asked about in one script; a command naming more is judged without facts
+MAX_PATHS = 200  # paths asked about in one script; a command naming more is judged blind
+MAX_MATCHES = 256  # a glob matching more leaves the facts blind (each match is one realpath)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+# Every answer is a record of NUL-terminated fields (a file name cannot hold a NUL), and the whole
+# output is hex-encoded once: nothing a name holds can end a field or forge a record. Kinds come
+# from test builtins; the one program run per path or match is realpath.
 _PROLOGUE = r"""k() {
-  if [ -L "$1" ]; then echo l; elif [ -d "$1" ]; then echo d; elif [ -e "$1" ]; then echo f; else echo -; fi
+  if [ -L "$1" ]; then printf 'l\0'; elif [ -d "$1" ]; then printf 'd\0'
+  elif [ -e "$1" ]; then printf 'f\0'; else printf -- '-\0'; fi
 }
-x() { od -An -v -tx1 | tr -d ' \n'; }
-r() { realpath -m -- "$1" 2>/dev/null | x; }
-p() { printf 'P\t%s\t%s\t' "$1" "$(k "$2")"; r "$2"; echo; }
-g() { printf 'G\t%s\t%s\t' "$1" "$(k "$2")"; printf '%s' "$2" | x; printf '\t'; r "$2"; echo; }
+r() { realpath -m -z -- "$1" 2>/dev/null || printf '\0'; }
+p() { printf 'P\0%s\0' "$1"; k "$2"; r "$2"; }
+g() {
+  if [ "$#" -gt 257 ]; then printf 'O\0%s\0' "$1"; return; fi
+  n=$1; shift; for f do printf 'G\0%s\0%s\0' "$n" "$f"; k "$f"; r "$f"; done
+}
 """
 
 
@@ -90,73 +97,100 @@ class Questions:
     def __init__(self, analysis: Analysis, facts: Facts, layers: Layers) -> None:
         plain, trees, globs = paths_of(analysis, facts)
         every = [*plain, *(t for t, _ in trees), *globs]
-        self.ok = len(every) <= MAX_PATHS and not any(_CONTROL.search(p) for p in every)
+        self.ok = len(every) <= MAX_PATHS and all(_askable(p) for p in every)
         self.plain = plain
         self.trees = trees
-        self.globs = globs
+        # each glob as bash and as dash may read it (see _readings): the matches of all count
+        self.globs = [(g, v) for g in globs for v in _readings(g)]
         self.layers = layers
 
     def script(self) -> str | None:
         """The probe, or None when there is nothing to ask (or it cannot be asked: see ``ok``)."""
         if not self.ok or not (self.plain or self.trees or self.globs):
             return None
-        lines = [_PROLOGUE]
-        lines += [f"p {n} {shlex.quote(path)}" for n, path in enumerate(self.plain)]
-        for n, glob in enumerate(self.globs):  # the shell's own expansion; all but the glob escaped
-            lines.append(f'for f in {_pattern(glob)}; do g {n} "$f"; done')
+        lines = [f"p {n} {shlex.quote(path)}" for n, path in enumerate(self.plain)]
+        for n, (_, pattern) in enumerate(self.globs):  # the shell's own expansion, nothing else active
+            lines.append(f"g {n} {_pattern(pattern)}")
         for n, (tree, operation) in enumerate(self.trees):
             found = patterns(self.layers, operation)
             if found is None:
                 continue  # a regular-expression rule: this folder cannot be shown clean
             lines.append(_tree_question(n, tree, found))
-        return "\n".join(lines) + "\n"
+        body = "\n".join(lines)
+        return f"{_PROLOGUE}{{\n{body}\n}} | od -An -v -tx1 | tr -d ' \\n'\n"
 
     def learn(self, facts: Facts, output: str | None) -> Facts:
         """Facts with the answers (``output`` None: the probe failed). Whatever could not be asked
         or answered leaves the facts *blind*: the judge then takes no path as what it seems."""
         if not self.ok or output is None:
             return replace(facts, blind=True)
-        return self._parse(output, facts)
+        try:
+            return self._parse(output, facts)
+        except (ValueError, IndexError, UnicodeError):
+            return replace(facts, blind=True)
 
     def _parse(self, output: str, facts: Facts) -> Facts:
+        fields = bytes.fromhex(output.strip()).split(b"\0")
+        if fields.pop() != b"":
+            raise ValueError("an answer cut short")
+        text = [f.decode("utf-8", "surrogateescape") for f in fields]
         resolved: dict[str, str] = dict(facts.resolved)
         kinds: dict[str, str] = dict(facts.kinds)
         clean: set[str] = set(facts.clean)
         expanded: dict[str, list[str]] = {}
-        try:
-            for line in output.splitlines():
-                fields = line.split("\t")
-                if fields[0] == "P" and len(fields) == 4:
-                    _learn(kinds, resolved, self.plain[int(fields[1])], fields[2], fields[3])
-                elif fields[0] == "G" and len(fields) == 5:
-                    glob = self.globs[int(fields[1])]
-                    match = _unhex(fields[3])
-                    matches = expanded.setdefault(glob, [])
-                    if match != glob or fields[2] != "-":  # no match: the shell passes the glob itself
-                        matches.append(match)
-                        _learn(kinds, resolved, match, fields[2], fields[4])
-                elif fields[0] in ("C", "H") and len(fields) == 2:
-                    tree, operation = self.trees[int(fields[1])]
-                    if fields[0] == "C":
-                        clean.add(f"{operation}:{tree}")
-                elif line:
-                    raise ValueError(line)
-        except (ValueError, IndexError, UnicodeError):
-            return replace(facts, blind=True)
+        i = 0
+        while i < len(text):
+            tag, n = text[i], int(text[i + 1])
+            if tag == "P":
+                _learn(kinds, resolved, self.plain[n], text[i + 2], text[i + 3])
+                i += 4
+            elif tag == "G":
+                glob, pattern = self.globs[n]
+                match, kind = text[i + 2], text[i + 3]
+                matches = expanded.setdefault(glob, [])
+                if match != pattern or kind != "-":  # no match: the shell passes the glob itself
+                    matches.append(match)
+                    _learn(kinds, resolved, match, kind, text[i + 4])
+                i += 5
+            elif tag in ("C", "H"):
+                tree, operation = self.trees[n]
+                if tag == "C":
+                    clean.add(f"{operation}:{tree}")
+                i += 2
+            else:  # "O": more matches than are asked about; or anything else
+                raise ValueError(tag)
         return replace(
             facts,
             resolved=resolved,
             kinds=kinds,
             clean=frozenset(clean),
-            expanded={**facts.expanded, **{glob: tuple(v) for glob, v in expanded.items()}},
+            expanded={**facts.expanded, **{glob: tuple(dict.fromkeys(v)) for glob, v in expanded.items()}},
         )
 
 
-def _learn(kinds: dict[str, str], resolved: dict[str, str], path: str, kind: str, real_hex: str) -> None:
+def _askable(path: str) -> bool:
+    """A path the script can carry: no control characters, and text that is UTF-8 (a lone
+    surrogate from ``$'\\ud800'`` cannot be sent)."""
+    if _CONTROL.search(path):
+        return False
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _readings(glob: str) -> tuple[str, ...]:
+    """The glob, and as the other shell may read it: bash negates with ``[^x]`` where dash takes a
+    literal ``^``; bash knows ``[[=e=]]`` and ``[[.e.]]`` where dash matches nothing. The probe
+    runs in the server's shell, which may not be the one a command ends up in (``bash -c``)."""
+    negated = glob.replace("[^", "[!")
+    plain = re.sub(r"\[([=.])(.)\1\]", r"\2", negated)  # [[=e=]] -> [e]
+    return tuple(dict.fromkeys((glob, negated, plain)))
+
+
+def _learn(kinds: dict[str, str], resolved: dict[str, str], path: str, kind: str, real: str) -> None:
     """Record one path's answer, or raise ValueError when it is not a well-formed one."""
-    real = _unhex(real_hex)
-    if real.endswith("\n"):
-        real = real[:-1]  # realpath's own line end; a name may end in a newline too, hence hex
     if kind not in ("d", "f", "l", "-") or not real.startswith("/"):
         raise ValueError(path)
     kinds[path] = kind
@@ -168,7 +202,7 @@ def _tree_question(n: int, tree: str, found: list[str]) -> str:
     name (links followed, as ``grep -R`` and ``tar -h`` do), by where a link below it leads, or
     by being a name with a control character in it (which no answer could show plainly)."""
     if not found:
-        return f"printf 'C\\t%s\\n' {n}"  # no rule to hit
+        return f"printf 'C\\0%s\\0' {n}"  # no rule to hit
     folder = shlex.quote(tree)
     names = " -o ".join(f"-path {shlex.quote(p)}" for p in found)
     targets = "|".join(_pattern(p) for p in found)
@@ -177,15 +211,54 @@ def _tree_question(n: int, tree: str, found: list[str]) -> str:
         f"if [ -d {folder} ] && {{ find -L {folder} \\( {names} -o -name {control} \\) "
         f"-print 2>/dev/null | head -n 1; find -L {folder} -xtype l -exec realpath -m -- {{}} + 2>/dev/null "
         f'| while IFS= read -r r; do case $r in {targets}) echo "$r"; break;; esac; done; }} | grep -q .; '
-        f"then printf 'H\\t%s\\n' {n}; else printf 'C\\t%s\\n' {n}; fi"
+        f"then printf 'H\\0%s\\0' {n}; else printf 'C\\0%s\\0' {n}; fi"
     )
 
 
-def _unhex(text: str) -> str:
-    return bytes.fromhex(text).decode("utf-8", "surrogateescape")
+#: Characters a bracket expression may hold as they are: anything else is escaped, so that no
+#: quote, blank, $, ` or brace in it can end the word or expand (classes like [:alpha:] stay).
+_BRACKET_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!^-[]:=._/@%+")
 
 
 def _pattern(glob: str) -> str:
-    """A glob as shell text: its * ? [ ] (and ! ^ - inside brackets) active, every other
-    character escaped, so nothing in it can expand otherwise."""
-    return "".join(c if c in "*?[]!^-" else "\\" + c for c in glob)
+    """A glob as shell text: ``*``, ``?`` and bracket expressions active (classes, ranges and
+    negation included), every other character escaped, so nothing in it can expand otherwise."""
+    out: list[str] = []
+    i = 0
+    while i < len(glob):
+        c = glob[i]
+        end = _bracket_end(glob, i) if c == "[" else None
+        if c in "*?":
+            out.append(c)
+        elif end is not None:
+            body = glob[i + 1 : end]
+            out.append("[" + "".join(ch if ch in _BRACKET_SAFE else "\\" + ch for ch in body) + "]")
+            i = end
+        else:
+            out.append("\\" + c)
+        i += 1
+    return "".join(out)
+
+
+def _bracket_end(glob: str, start: int) -> int | None:
+    """Where the bracket expression opened at ``start`` ends (its ``]``), as POSIX reads it: a
+    ``]`` first (after ``!`` or ``^``) is a member, ``[:x:]``, ``[=x=]`` and ``[.x.]`` are one;
+    None when it never closes (then ``[`` is a plain character)."""
+    i = start + 1
+    if i < len(glob) and glob[i] in "!^":
+        i += 1
+    if i < len(glob) and glob[i] == "]":
+        i += 1
+    while i < len(glob):
+        if glob[i] == "[" and i + 1 < len(glob) and glob[i + 1] in ":=.":
+            close = glob.find(glob[i + 1] + "]", i + 2)
+            if close == -1:
+                return None
+            i = close + 2
+            continue
+        if glob[i] == "]":
+            return i
+        if glob[i] == "/":
+            return None  # a bracket expression never spans folders
+        i += 1
+    return None
