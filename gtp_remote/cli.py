@@ -494,15 +494,24 @@ def _say(text: str) -> None:
 
 
 def _quiet_protocol_errors() -> None:
-    """A client sending a malformed request is the client's problem: log one line, no traceback."""
+    """A client sending a malformed request is the client's problem: log one line, no traceback,
+    and not the line it sent (a malformed ``Authorization`` line would put a token in the log)."""
     import logging
 
     from aiohttp.http_exceptions import HttpProcessingError
+    from aiohttp.web_protocol import RequestPayloadError
 
     class OneLine(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
-                record.msg = f"bad HTTP request refused: {record.exc_info[1]}".replace("\n", " ")
+            exc = record.exc_info[1] if record.exc_info else None
+            if isinstance(exc, RequestPayloadError):  # answered 400; aiohttp meets it again draining
+                exc = exc.__cause__ if isinstance(exc.__cause__, HttpProcessingError) else None
+                if exc is None:
+                    record.msg, record.args, record.exc_info = "a request body could not be read", (), None
+                    return True
+            if isinstance(exc, HttpProcessingError):
+                what = (exc.message or "").split("\n", 1)[0].strip(" :")[:120]
+                record.msg = f"bad HTTP request refused: {type(exc).__name__}: {what or exc.code}"
                 record.args = ()
                 record.exc_info = None
                 record.levelno, record.levelname = logging.WARNING, "WARNING"

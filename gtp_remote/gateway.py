@@ -34,7 +34,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -59,6 +59,8 @@ from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult, fan_out
 from gtp_remote.policy import Decision, Facts, Layers, Policy, PolicyConfig, hostfacts, strictest
 from gtp_remote.policy import analyse as analyse_command
 from gtp_remote.settings import Settings
+
+T = TypeVar("T")
 
 #: How ``run_code`` hands code to each language: on stdin, so nothing is left on the host.
 CODE_RUNNERS = {"python": "python3 -", "bash": "bash -s", "sh": "sh -s", "node": "node -"}
@@ -442,6 +444,12 @@ class Gateway:
                 principal.require(permission)
             server = self.server_for(principal, action.server, current=current)
             try:
+                if action.path.endswith("/") and not isinstance(action, FileList):
+                    raise InvalidRequestError(  # the kernel says ENOTDIR to a file named so
+                        f"{action.path} ends with '/', which names a folder, not a file",
+                        server=server,
+                        hint="name the file without a trailing '/'; list a folder with /file/list",
+                    )
                 path = await self.executor(server).confine(action.path, must_exist="write" not in uses)
             except GtpError as exc:  # a path refused or missing is worth seeing in the log too
                 unjudged = Decision("deny", "not judged: the path could not be resolved")
@@ -595,7 +603,8 @@ class Gateway:
             details["duration_ms"] = details.get("duration_ms") or round(
                 (time.monotonic() - started) * 1000, 3
             )
-            await asyncio.shield(
+            # to its end, a cancel meanwhile absorbed: what ran is recorded, and answered as it ran
+            await _to_the_end(
                 self._record(plan, outcome, context, audit=audit, error=error, **approval, **details)
             )
 
@@ -697,14 +706,14 @@ class Gateway:
         if isinstance(action, FileRead):
             return await self._read(plan.server, path, action)
         if isinstance(action, FileWrite):
-            stat = await self.executor(plan.server).write_file(
-                path, action.content, mode=action.mode, expect=path
+            stat = await _to_the_end(
+                self.executor(plan.server).write_file(path, action.content, mode=action.mode, expect=path)
             )
             return Written(server=plan.server, stat=stat)
         if isinstance(action, FileList):
             return await self._list(plan.server, path, action)
         assert isinstance(action, FilePatch)
-        return await self._patch(plan.server, path, action)
+        return await _to_the_end(self._patch(plan.server, path, action))
 
     async def _same_path(self, plan: Plan) -> str:
         """The path judged, checked again now: what a host resolves may change while an approval
@@ -1006,3 +1015,20 @@ def _fitting_bytes(data: bytes, binary: bool, max_json_chars: int) -> int:
     while not binary and 0 < lo < len(data) and data[lo] & 0xC0 == 0x80:  # inside a character
         lo -= 1
     return lo
+
+
+async def _to_the_end(operation: Awaitable[T]) -> T:
+    """Run a change to a file to its end even when the job is cancelled meanwhile, and answer
+    what it did: once the write is on its way (to the host's helper, or a thread) cancelling the
+    coroutine would not stop it, and a job reported ``cancelled`` would hide a file written."""
+    task = asyncio.ensure_future(operation)
+    absorbed = 0
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            absorbed += 1
+    current = asyncio.current_task()
+    for _ in range(absorbed if current is not None else 0):
+        current.uncancel()  # type: ignore[union-attr]
+    return task.result()

@@ -89,7 +89,10 @@ class Authenticator:
 
     def identify(self, presented: str) -> Token:
         """The token whose value is ``presented`` (constant work whichever matches, if any)."""
-        wanted = digest(presented)
+        try:
+            wanted = digest(presented)
+        except UnicodeEncodeError:  # bytes that were not UTF-8 in the header: no token's value
+            wanted = b""  # still compared with every token, as any wrong value is
         found = None
         for token in self.tokens:  # no early exit
             if hmac.compare_digest(wanted, token.digest):

@@ -76,3 +76,63 @@ def test_hunk_line_counts_are_checked():
     new_file = "--- /dev/null\n+++ b/f\n@@ -0,0 +1 @@\n+a\n"
     with pytest.raises(PatchError, match="creates or removes a file"):
         apply("", new_file)
+
+
+@pytest.mark.parametrize("sep", ["\x0c", "\r", "\x85", "\u2028", "\x1c", "\v"])
+def test_a_line_ends_at_a_newline_only(sep):
+    """``str.splitlines`` would cut ``x<sep>b`` in two and let ``-b`` replace half a line."""
+    text = f"x{sep}b\nc\n"
+    with pytest.raises(PatchError, match="does not apply"):
+        apply(text, "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n-b\n+B\n c\n")
+    assert apply(text, f"--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n-x{sep}b\n+y{sep}b\n c\n")[0] == f"y{sep}b\nc\n"
+
+
+@pytest.mark.parametrize(
+    "diff",
+    [
+        "--- a/f\n+++ b/f\n@@ -1,1 +1,1 @@\n-a\n+A\n-b\n+B\n",  # the header counts fewer lines
+        "--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n-a\n+A\n b\n c\n+EXTRA\n",
+        "--- a/f\n+++ b/f\n@@ -1,1 +1,1 @@\n-a\n+A\ngarbage\n",
+        "--- a/f\n+++ b/f\n@@ -1,1 +1,1 @@\n-a\n+A\nsome words\n@@ -3,1 +3,1 @@\n-c\n+C\n",
+    ],
+)
+def test_lines_outside_every_hunk_are_refused_not_dropped(diff):
+    with pytest.raises(PatchError, match=r"not part of|ends inside|not a valid"):
+        apply("a\nb\nc\n", diff)
+
+
+def test_a_hunk_never_matches_what_an_earlier_hunk_inserted_nor_goes_backwards():
+    text = "k\nq\nz\n"
+    sneaky = "--- a/f\n+++ b/f\n@@ -1,1 +1,2 @@\n k\n+NEW\n@@ -9,1 +10,1 @@\n-NEW\n+OOPS\n"
+    with pytest.raises(PatchError, match="hunk 2"):
+        apply(text, sneaky)
+    backwards = "--- a/f\n+++ b/f\n@@ -3,1 +3,1 @@\n-z\n+Z\n@@ -1,1 +1,1 @@\n-k\n+K\n"
+    with pytest.raises(PatchError, match="hunk 2"):
+        apply(text, backwards)
+
+
+def test_renames_modes_and_binary_diffs_are_refused():
+    rename = (
+        "diff --git a/old.txt b/p.txt\nsimilarity index 90%\nrename from old.txt\nrename to p.txt\n"
+        "--- a/old.txt\n+++ b/p.txt\n@@ -1 +1 @@\n-a\n+A\n"
+    )
+    with pytest.raises(PatchError, match="rename"):
+        apply("a\n", rename, "p.txt")
+    mode = (
+        "diff --git a/p.txt b/p.txt\nold mode 100644\nnew mode 100755\n"
+        "--- a/p.txt\n+++ b/p.txt\n@@ -1 +1 @@\n-a\n+A\n"
+    )
+    with pytest.raises(PatchError, match="mode"):
+        apply("a\n", mode, "p.txt")
+
+
+def test_crlf_diffs_quoted_names_and_additions_at_the_top_apply():
+    crlf = "--- a/p.txt\r\n+++ b/p.txt\r\n@@ -1,2 +1,2 @@\r\n-a\r\n+A\r\n b\r\n"
+    assert apply("a\r\nb\r\n", crlf, "p.txt")[0] == "A\r\nb\r\n"
+    quoted = '--- "a/caf\\303\\251.txt"\n+++ "b/caf\\303\\251.txt"\n@@ -1 +1 @@\n-a\n+A\n'
+    assert apply("a\n", quoted, "café.txt")[0] == "A\n"
+    top = "--- a/p.txt\n+++ b/p.txt\n@@ -0,0 +1 @@\n+first\n"
+    assert apply("", top, "p.txt")[0] == "first\n"
+    assert apply("a\n", top, "p.txt")[0] == "first\na\n"
+    with pytest.raises(PatchError, match="creates or removes"):
+        apply("", "--- /dev/null\n+++ b/p.txt\n@@ -0,0 +1 @@\n+x\n", "p.txt")

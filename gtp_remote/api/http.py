@@ -8,6 +8,8 @@ import re
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from gtp_remote.access import Principal
@@ -102,6 +104,11 @@ async def parse(request: web.Request, model: type[BaseModel]) -> Any:
         ) from None
     except ConnectionResetError:
         raise ClientGone from None
+    except (RequestPayloadError, BadHttpMessage) as exc:  # a body that cannot be decoded (gzip...)
+        raise InvalidRequestError(
+            f"the request body could not be read: {exc.__class__.__name__}",
+            hint="send the JSON body uncompressed, or compressed as its Content-Encoding says",
+        ) from None
     working(request)  # arrived whole: no longer a connection to close for room
     deep = await asyncio.to_thread(nesting, raw) if len(raw) > 65536 else nesting(raw)
     if deep > MAX_NESTING:
