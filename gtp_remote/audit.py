@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -47,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from gtp_remote.errors import AuditUnavailableError
 from gtp_remote.settings import private_file
 
 GENESIS = "0" * 64
@@ -55,6 +57,9 @@ REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 6
 MEMO_TEXT_MAX = 128  # AuditLog.redact remembers texts up to this long ...
 MEMO_ENTRIES = 4096  # ... this many at a time
+#: Free space the log's disk must have for an action to start: enough for its events and the job
+#: store's pages, so that an action never runs and then finds no room for its record.
+RESERVE_BYTES = 1 << 20
 
 # Names whose value is a secret in ``name=value``, ``name: value`` and ``"name": "value"`` forms.
 # A prefix is allowed (DB_PASSWORD, aws_secret_access_key, client_secret, X-Auth-Token).
@@ -213,6 +218,24 @@ class AuditLog:
             memo[text] = done
         return done
 
+    def check_writable(self) -> None:
+        """Raise :class:`AuditUnavailableError` unless an action's events can be written: the
+        log's disk has ``RESERVE_BYTES`` free. Called before an action runs (fail closed)."""
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError as exc:
+            raise self._unavailable(exc) from None
+        if st.f_bavail * st.f_frsize < RESERVE_BYTES:
+            raise self._unavailable(OSError(errno.ENOSPC, "less than 1 MiB free on its disk"))
+
+    def _unavailable(self, exc: OSError) -> AuditUnavailableError:
+        return AuditUnavailableError(
+            f"the audit log {self.path} cannot be written ({exc.strerror or exc}): "
+            "actions are refused until it can",
+            hint="free space on the disk holding the state folder (or fix its permissions); "
+            "the gateway recovers by itself",
+        )
+
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Write one event; returns it as written (redacted, with time, seq, prev and hash).
 
@@ -227,6 +250,10 @@ class AuditLog:
         The lines are on disk when this returns; the head file is rewritten in place without an
         fsync: a crash can leave it behind the log, which ``verify`` accepts and the next append
         catches up, but never ahead of it.
+
+        All or nothing: when the disk refuses a write (full, an I/O error), what was written of
+        the batch is cut off again, so no torn line is left for the next append to refuse, and
+        :class:`AuditUnavailableError` is raised.
         """
         bodies = []
         for event in events:
@@ -250,12 +277,18 @@ class AuditLog:
                     body["seq"], body["prev"] = seq, prev
                     body["hash"] = prev = _hash(body)
                     lines.append(_canonical(body) + "\n")
-                f.write("".join(lines).encode())
-                f.flush()
-                os.fsync(f.fileno())
+                try:
+                    data = memoryview("".join(lines).encode())
+                    while data:  # unbuffered: a refused write leaves nothing behind to flush
+                        data = data[os.write(f.fileno(), data) :]
+                    os.fsync(f.fileno())
+                    _write_head(self.path, seq, prev)
+                except OSError as exc:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(f.fileno(), size)
+                    raise self._unavailable(exc) from None
                 self._last = (seq, prev)
                 self._size = os.fstat(f.fileno()).st_size
-                _write_head(self.path, seq, prev)
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
         return bodies
@@ -417,6 +450,11 @@ def _write_head(path: Path, seq: int, digest: str) -> None:
         if fresh:
             os.ftruncate(fd, HEAD_SIZE)
             os.fsync(fd)
+    except OSError:
+        if fresh:  # a new head the disk had no room for: none, rather than a broken one
+            with contextlib.suppress(OSError):
+                head_path(path).unlink()
+        raise
     finally:
         os.close(fd)
 

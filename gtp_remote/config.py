@@ -84,7 +84,7 @@ class ProviderConfig(BaseModel):
     base_url: str | None = None
     default_model: str | None = None
     api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
-    timeout: float = Field(120.0, gt=0)
+    timeout: float = Field(120.0, gt=0, description="seconds one model reply (streamed or not) may take")
     max_tokens: int | None = Field(None, ge=1, description="cap on tokens per model reply")
 
     @model_validator(mode="after")

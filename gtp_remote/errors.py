@@ -295,3 +295,10 @@ class ModelTimeoutError(ModelServerError):
     """The model did not answer within the provider's timeout."""
 
     code = "model_timeout"
+
+
+class AuditUnavailableError(GtpError):
+    """The audit log cannot be written (a full disk, a broken log): actions are refused, since
+    none may run unrecorded."""
+
+    code = "audit_unavailable"

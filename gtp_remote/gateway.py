@@ -284,6 +284,9 @@ class Gateway:
         self.inventory = inventory
         self.settings = settings or Settings.from_env()
         self.audit: Audit = audit or _no_audit
+        #: Raises when an action's audit event could not be written (a full disk): checked
+        #: before anything is judged on a host or run, so nothing runs unrecorded (fail closed).
+        self.audit_check: Callable[[], None] | None = None
         self._executors: dict[str, Executor] = {}
         self._limits = ConnectLimits()
         self._homes: dict[str, str | None] = {}
@@ -416,6 +419,8 @@ class Gateway:
         context: dict[str, Any] | None = None,
     ) -> Plan:
         """Resolve, check permissions and judge ``action`` (see the module docstring)."""
+        if self.audit_check is not None:
+            self.audit_check()
         if isinstance(action, Command):
             principal.require("exec")
             if action.target is not None:
@@ -580,6 +585,8 @@ class Gateway:
         approval: dict[str, Any] = {}
         if plan.decision.action == "confirm":
             approval = await self._approval(plan, approver, context, audit)
+        if self.audit_check is not None:  # again: an approval can take hours, the disk fill up
+            self.audit_check()
         started = time.monotonic()
         result: Any = None
         outcome = "error"

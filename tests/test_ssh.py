@@ -477,7 +477,7 @@ async def test_a_host_without_bash_gets_a_channel_per_command(
         r = await ex.run("hostname; exit 4")
         assert (r.stdout, r.exit_code) == ("db\n", 4)
         assert parents == {"sshd"}  # each command in a session of its own
-    assert shells.DRIVER_COMMAND.startswith("exec bash")
+    assert shells.DRIVER_COMMAND.endswith("exec bash --noprofile --norc")
 
 
 async def test_persistent_shell_can_be_turned_off(bed: Bed, settings: Settings):

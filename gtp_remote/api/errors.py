@@ -35,6 +35,7 @@ STATUS: list[tuple[type[e.GtpError], int]] = [
     (e.ModelServerError, 502),
     (e.CommandTimeoutError, 504),
     (e.RemoteFileError, 400),
+    (e.AuditUnavailableError, 503),  # fail closed: nothing runs that cannot be recorded
     (e.InventoryError, 502),  # the gateway's own set-up (ssh config, tokens): not the caller's doing
 ]
 

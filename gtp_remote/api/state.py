@@ -42,6 +42,7 @@ class Api:
         self.audit = AuditLog(state / "audit.jsonl", secrets=auth.secrets_for_redaction())
         self.audit_writer = AuditWriter(self.audit)
         gateway.audit = self.record
+        gateway.audit_check = self.audit.check_writable
         self.llm = LLMService(gateway)
         self.store = JobStore(state / "jobs.sqlite3")
         self.store.mark_interrupted()

@@ -24,7 +24,9 @@ What keeps a command here indistinguishable from one in its own channel:
   end, which is what sshd does for a channel (it keeps it open while anything still writes to
   it). Bytes that arrive while a shell is idle retire it too.
 * Kill: TERM to the driver (sshd's ``signal`` request is ``killpg`` on the session), whose trap
-  kills the command's process group with KILL; a killed driver is never reused.
+  kills the command's process group with KILL; a killed driver is never reused. The driver also
+  gets TERM when its session's sshd exits (the connection dropped, the gateway died): see
+  ``DRIVER_COMMAND``.
 * A host without ``bash``: the first command finds the shell gone before it started, the
   connection falls back to a channel per command, and the command runs in one.
 
@@ -48,7 +50,15 @@ from gtp_remote.errors import GtpError
 from gtp_remote.executors.base import Process, StreamName
 
 READ_CHUNK = 65536
-DRIVER_COMMAND = "exec bash --noprofile --norc"
+# The driver dies with its session: sshd does not signal a session's processes when the
+# connection drops (no pty, no SIGHUP), so a command would outlive the gateway that started it (a
+# gateway killed, a host link cut). ``setpriv --pdeathsig TERM`` (util-linux) makes the sshd
+# process that forked the driver send it TERM as it exits, and the driver's TERM trap kills the
+# command's process group. Where setpriv cannot do that, the driver is plain bash.
+DRIVER_COMMAND = (
+    "setpriv --pdeathsig TERM true 2>/dev/null && exec setpriv --pdeathsig TERM bash --noprofile --norc; "
+    "exec bash --noprofile --norc"
+)
 KILL_GRACE_SECONDS = 2.0
 _LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError)
 

@@ -169,7 +169,14 @@ class ModelClient(ABC):
         Whatever the wire format, the reply is timed and tool calls written as text are recovered.
         """
         started = time.monotonic()
-        reply = await self._chat(messages, tools, on_delta=on_delta, temperature=temperature)
+        # The provider's timeout bounds the whole turn. The HTTP clients apply it to each read
+        # only, so a server that stalls between headers and the end of a stream, or trickles a
+        # token just inside it, would otherwise hold the job until the specialist's own timeout.
+        try:
+            async with asyncio.timeout(self.endpoint.timeout):
+                reply = await self._chat(messages, tools, on_delta=on_delta, temperature=temperature)
+        except TimeoutError:
+            raise self.timed_out() from None
         reply.duration_ms = round((time.monotonic() - started) * 1000, 3)
         if not reply.tool_calls:
             reply.content, reply.tool_calls = recover_text_calls(reply.content)
@@ -283,6 +290,8 @@ class OpenAIClient(ModelClient):
                 reply = await self._from_stream(stream, on_delta)
         except self._openai.APIError as exc:
             raise await self._translate(exc) from None
+        except httpx.TimeoutException:  # a read timing out mid-stream is not wrapped by the client
+            raise self.timed_out() from None
         except httpx.HTTPError as exc:
             raise self.unavailable(exc) from None
         except MALFORMED as exc:
