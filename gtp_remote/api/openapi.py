@@ -84,7 +84,7 @@ def build(public_url: str | None = None, version: str = "3.1") -> dict[str, Any]
                     for target, verb in (("getJob", "Read"), ("cancelJob", "Cancel"))
                     if target != route.operation_id
                 }
-        for status in sorted({*route.errors, *((413,) if route.body is not None else ())}):
+        for status in sorted({*route.errors, *((413, 503) if route.body is not None else ())}):
             op["responses"][str(status)] = {
                 "description": ERROR_TEXT[status],
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
@@ -113,6 +113,7 @@ ERROR_TEXT = {
     413: "Request body over 1 MiB, or an action needing approval too large to show an approver",
     429: "Rate limited: retry after the Retry-After header",
     502: "The server is unreachable or refused us",
+    503: "The audit log cannot be written (a full disk): actions are refused until it can",
     504: "Timed out before the command could start",
 }
 
