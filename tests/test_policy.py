@@ -211,10 +211,19 @@ def test_host_answers_are_keyed_as_written_and_cannot_be_forged():
     questions = hostfacts.Questions(analysis, Facts("/h", "/h"), Layers([p]))
     script = questions.script()
     assert script is not None and "/h/link/../x.txt" in script
-    answer = b"P\00\0f\0/h/secret.txt\0".hex()  # what realpath -m said, hex-encoded
+
+    def record(*fields: bytes) -> str:  # NUL-terminated fields, hex-encoded, as the probe prints
+        return b"".join(f + b"\x00" for f in fields).hex()
+
+    answer = record(b"P", b"0", b"f", b"/h/secret.txt")  # what realpath -m said
     assert p.judge(analysis, questions.learn(Facts("/h", "/h"), answer)).action == "deny"
-    forgeries = [b"P\00\0f\0/h/x".hex(), b"P\07\0f\0/\0".hex(), "junk", b"P\00\0q\0/\0".hex()]
-    for forged in (*forgeries, "P\t0\tf\t/h/x\n", b"O\00\0".hex()):
+    forgeries = [
+        record(b"P", b"0", b"f", b"/h/x")[:-2],  # cut short
+        record(b"P", b"7", b"f", b"/"),  # a question never asked
+        "junk",
+        record(b"P", b"0", b"q", b"/"),  # no such kind
+    ]
+    for forged in (*forgeries, "P\t0\tf\t/h/x\n", record(b"O", b"0")):
         facts = questions.learn(Facts("/h", "/h"), forged)
         assert facts.blind and p.judge(analysis, facts).action == "confirm", forged
     assert questions.learn(Facts("/h", "/h"), None).blind  # the probe failed

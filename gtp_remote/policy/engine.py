@@ -36,8 +36,9 @@ from gtp_remote.policy.shell import Analysis, Part, PathUse
 PRECEDENCE: tuple[Action, ...] = ("deny", "confirm", "allow")
 _RANK = {"allow": 0, "confirm": 1, "deny": 2}
 _VERBS = {"deny": "denied by", "confirm": "needs approval by", "allow": "allowed by"}
-#: Commands this long are analysed in a worker thread, so the event loop keeps serving.
-OFF_LOOP_BYTES = 16 * 1024
+#: Commands this long are analysed in a worker thread, so the event loop keeps serving (the grammar
+#: is quadratic on some invalid input: a few kilobytes can take a second to parse).
+OFF_LOOP_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -117,21 +118,42 @@ def has_glob(word: str) -> bool:
 
 def _bases(analysis: Analysis, facts: Facts) -> list[str | None]:
     """Every folder a relative path may be relative to: the working directory, and each folder a
-    ``cd`` may have moved to before it (in a subshell or not: all count). [None]: only the cwd."""
+    ``cd`` may have moved to before it (in a subshell or not: all count). [None]: only the cwd.
+
+    The shell's ``cd`` is logical: ``cd a/link/..`` is ``a``, whatever ``link`` leads to, so its
+    folder is normalised as text. A program's own change of folder (``git -C``, ``env -C``,
+    ``cd -P``; marked :data:`shell.PHYSICAL`) follows links: it is joined as written, and the
+    host, asked about the path, resolves each link before the ``..`` after it. A logical ``cd``
+    from a folder reached physically is resolved by the host up to that folder."""
     if not analysis.cd_targets or None in analysis.cd_targets:
         return [None]
     start = shell.resolve_home(facts.cwd, facts.home) if facts.cwd else facts.home
-    bases: list[str | None] = [start]
+    bases: dict[str | None, bool] = {start: False}  # folder -> reached physically (not normalised)
     for target in analysis.cd_targets:
         assert target is not None
+        physical = target.startswith(shell.PHYSICAL)
+        target = target.removeprefix(shell.PHYSICAL)
+        new: dict[str | None, bool] = {}
         if target.startswith(("/", shell.HOME)):
-            new = [shell.resolve_home(target, facts.home)]
+            folder = shell.resolve_home(target, facts.home)
+            if folder is not None and not physical:
+                folder = posixpath.normpath(folder)
+            new[folder] = physical
         else:
-            new = [posixpath.join(b, target) for b in bases if b]
-        bases = list(dict.fromkeys([*bases, *new]))
+            for base, base_physical in bases.items():
+                if not base:
+                    continue
+                if physical:
+                    new[posixpath.join(base, target)] = True
+                elif base_physical:  # `..` in the target climbs from where the host resolves base
+                    new[posixpath.join(base, posixpath.normpath(target))] = True
+                else:
+                    new[posixpath.normpath(posixpath.join(base, target))] = False
+        for folder, folder_physical in new.items():
+            bases[folder] = bases.get(folder, False) or folder_physical
         if len(bases) > MAX_BASES or None in bases:
             return [None]  # too many, or one not known: judged as not known (dynamic)
-    return bases
+    return list(bases)
 
 
 #: Where installed programs live: a program named by a path elsewhere (``./tool``, ``planted/ls``)

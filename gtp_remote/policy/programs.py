@@ -766,6 +766,13 @@ def _ssh(values: Values) -> Seen:
     _ssh_options(scanned, "ssh", seen)
     if not scanned.positionals:
         return seen
+    # OpenSSH reads options again after the host (ssh.c: `goto again`), up to the command:
+    # `ssh HOST -oProxyCommand=CMD true` runs CMD here
+    host = scanned.positionals[0]
+    if values[host] != "--":
+        after = scan(values, host + 1, _SSH, permute=False)
+        _ssh_options(after, "ssh", seen)
+        scanned = Scan(positionals=[host, *after.positionals])
     words = [values[i] for i in scanned.positionals[1:]]
     if words[:1] == ["--"]:
         words = words[1:]
@@ -806,6 +813,132 @@ _OTHER_RUNNERS = (
 @_handles(*_OTHER_RUNNERS)
 def _other_runner(values: Values) -> Seen:
     return Seen().mark(f"{_name(values)} runs commands with options the policy does not read")
+
+
+#: Programs GTFOBins lists as running commands or loading code (a shell escape in their input or
+#: their interactive mode, an option naming a program, a plugin, a script language, a pager or
+#: editor they start with options the table does not read), not judged word by word: refused as
+#: dynamic. From https://gtfobins.github.io (its ``shell``, ``command``, ``reverse-shell``,
+#: ``bind-shell``, ``library-load`` and ``inherit`` functions), checked against their manuals.
+_GTFOBINS_RUNNERS = (
+    "acr agetty ansible-test aoss apache2 apache2ctl apport-cli aptitude arch-nspawn aria2c asterisk "
+    "autoconf autoheader autoreconf autom4te automake aclocal libtoolize aws bashbug batcat bat bbot "
+    "bconsole bee borg bpftrace busctl byebug cdist certbot check_by_ssh check_ssl_cert clisp code "
+    "codex cowsay cowthink cpan cpanm crash csvtool debugfs dhclient dmsetup dnsmasq dosbox dstat dvips "
+    "easy_install easyrsa eb enscript exiftool facter fail2ban-client fastfetch ffmpeg ffplay ffprobe "
+    "forge ftp fzf gcloud gcore genie gimp ginsh gnuplot grc gtester hg hping3 iftop ispell jjs "
+    "jrunscript jtag knife ksshell ksu latex latexmk lftp links lualatex luatex lxc lxd mail mailx "
+    "minicom mosh-server msfconsole msgfilter multitime mutt ncdu ncftp needrestart neofetch nginx nmap "
+    "octave opencode openvpn openvt opkg pandoc pdb pdflatex pdftex perlbug pexec pidstat pkg plymouth "
+    "procmail pry psftp puppet pygmentize ranger rc redis restic rlwrap rpmdb rpmquery rpmverify "
+    "rsyslogd rtorrent runscript rustup sash scanmem scrot slsh smbclient socket sqlmap ssh-copy-id "
+    "sshfs sshuttle tailscale task tasksh tdbtool tex tftp tmate torify tshark vagrant varnishncsa "
+    "vigr vipw virsh volatility w3m wg-quick wireshark xdg-user-dir xdotool xelatex yt-dlp zathura "
+    "zic alpine dialog whiptail yelp xmore xpad efax espeak ul tic msgattrib msgcat msgconv msgmerge "
+    "msguniq atobm xmodmap mosquitto clamscan dmidecode arp bridge fping mtr ntpdate hashcat "
+    "iptables-save ip6tables-save nft update-alternatives setcap passwd chpasswd chsh chfn wall "
+    "genisoimage mkisofs xorriso qpdf ascii-xfr redcarpet logrotate ab lp lpr cancel whois finger "
+    "urlget lwp-download lwp-request GET POST HEAD mypy pyright rustfmt check_cups check_log "
+    "check_memory check_raid check_statusfile cupsfilter kubectl-exec ldconfig"
+).split()
+
+
+@_handles(*_GTFOBINS_RUNNERS)
+def _gtfobins_runner(values: Values) -> Seen:
+    name = _name(values)
+    if name == "ldconfig" and all(v in ("-p", "--print-cache", "-V", "--version") for v in values[1:]):
+        return Seen(paths_known=True)  # prints the cache
+    if name in ("mypy", "pyright", "rustfmt", "pandoc"):  # project tools: plugins, configuration
+        return Seen(opaque=f"{name} loads plugins or settings from the project, which the policy cannot read")
+    return Seen().mark(
+        f"{name} can run commands, load code or open files its input or options name (GTFOBins)"
+    )
+
+
+#: groff and its preprocessors: a ``.so``/``.mso``/``.pso`` request (``.lf``, ``.open`` with -U)
+#: in their input reads or writes another file, ``-U`` (unsafe) lets ``.sy``/``.pi`` run a command,
+#: and ``-P``/``-m``/``-M`` load other programs' options and macro files. Their input is data the
+#: policy never sees, so they are not judged.
+_GROFF = (
+    "groff nroff troff gtroff gnroff pic gpic eqn geqn neqn tbl gtbl soelim gsoelim zsoelim refer grefer "
+    "grn chem grap grog preconv mandoc gxditview grotty grops grodvi grolj4 grolbp grohtml gropdf "
+    "indxbib lookbib hpftodit ideal mmroff pdfroff"
+).split()
+
+
+@_handles(*_GROFF)
+def _groff(values: Values) -> Seen:
+    name = _name(values)
+    return Seen().mark(f"{name} includes files its input names (.so) and runs commands with -U")
+
+
+#: binutils and their kin: an ``@FILE`` word holds more arguments (options and files), and a
+#: ``--plugin`` loads a library. The tools that change their files in place (strip, objcopy,
+#: ranlib, elfedit) write every operand.
+_BINUTILS_READ = "nm objdump readelf size addr2line c++filt gprof dwp elfedit-r".split()
+_BINUTILS_WRITE = "strip objcopy ranlib elfedit dlltool windres".split()
+
+
+@_handles(*_BINUTILS_READ, *_BINUTILS_WRITE)
+def _binutils(values: Values) -> Seen:
+    name = _name(values)
+    for word in values[1:]:
+        if word is None:
+            return Seen().mark(f"{name}'s arguments are computed at run time")
+        if word.startswith("@"):
+            return Seen().mark(f"{name} reads more arguments (options and files) from {word[:24]}")
+        if long_option(word, "plugin", "debuginfod", least=4):
+            return Seen().mark(f"{name} {word[:16]} loads a plugin or fetches files")
+    if name in _BINUTILS_WRITE:
+        return _all_words(values)
+    return Seen()  # every word may be a file (mentions)
+
+
+@_handles("sysctl")
+def _sysctl(values: Values) -> Seen:
+    """sysctl reads kernel settings by name; ``-w``, ``NAME=VALUE``, ``-p [FILE]``, ``--system``
+    and ``-f`` set them (kernel.core_pattern, kernel.modprobe: a program the kernel runs)."""
+    for word in values[1:]:
+        if (
+            word is None
+            or "=" in word
+            or (word.startswith("-") and not word.startswith("--") and re.search(r"[wpf]", word[1:]))
+            or long_option(word, "write", "load", "system", least=2)
+        ):
+            return Seen().mark("sysctl sets kernel settings (some name a program the kernel runs)")
+    return Seen(paths_known=True)
+
+
+@_handles("ssh-keygen")
+def _ssh_keygen(values: Values) -> Seen:
+    """ssh-keygen's ``-D``/``-w`` load a PKCS#11 or FIDO library, ``-K`` writes keys to the working
+    folder; its other words are files (mentions)."""
+    for word in values[1:]:
+        if word is None or (word.startswith("-") and re.search(r"[DwK]", word[1:2])):
+            return Seen().mark("ssh-keygen -D/-w loads a library, -K writes keys it names itself")
+    return Seen()
+
+
+#: Programs GTFOBins lists only as reading the files their words name (an encoder, a formatter, a
+#: calculator): every word is judged as a file they may read (mentions), which is what they do.
+@_handles(
+    "ascii85", "base58", "basez", "uuencode", "uudecode", "ptx", "highlight", "aspell", "bc", "ssh-keyscan"
+)
+def _reads_mentions(values: Values) -> Seen:
+    return Seen()
+
+
+@_handles("dos2unix", "unix2dos", "mac2unix", "unix2mac")
+def _dos2unix(values: Values) -> Seen:
+    """They convert their files in place (``-n IN OUT`` writes OUT): every operand is written."""
+    return _all_words(values)
+
+
+@_handles("timedatectl", "systemd-resolve", "resolvectl", "loginctl", "hostnamectl", "localectl")
+def _systemd_ctl(values: Values) -> Seen:
+    """systemd's control tools: their operands are names, not files (a pager runs only on a
+    terminal, as for systemctl); what they change is the rules' to decide."""
+    return Seen(paths_known=True)
 
 
 # -- shells and interpreters -------------------------------------------------------------------------
@@ -917,9 +1050,47 @@ _INTERPRETERS: dict[str, _Interpreter] = {
 }
 
 
+#: Standard modules ``python -m`` may run as a known tool: they run no code given to them and
+#: import no file named by a path (unlike timeit, cProfile, pdb, trace, runpy, pydoc, doctest,
+#: unittest, code, pytest...). Each maps to how its operands are used: files it reads, and
+#: json.tool's second operand, written.
+_PYTHON_MODULES: dict[str, Options] = {
+    "json.tool": _o("h", "", "sort-keys no-ensure-ascii json-lines tab no-indent compact help", "indent"),
+    "base64": _o("edtuh"),
+    "calendar": _o("hLcet", "wlsmL", "", "width lines spacing months locale encoding type first-weekday"),
+    "platform": _o("", "", "terse nonaliased"),
+    "sysconfig": _o(),
+    "uuid": _o("h", "uNn", "help", "uuid namespace name"),
+}
+
+
+def _python_module(values: Values, at: int, isolated: bool) -> Seen:
+    """``python -m MODULE ARGS``: a module found by name, in the working folder first (sys.path[0])
+    unless ``-I`` or ``-P`` is given, so a file written there runs. Only a known harmless standard
+    module, with the working folder left out, is judged as a tool; any other runs code the policy
+    cannot read (opaque: an allow rule naming it, ``python3 -m pytest *``, lets it run)."""
+    word = values[at] or ""
+    module_at = at if len(word) > 2 else at + 1
+    module = (word[2:] if len(word) > 2 else values[at + 1] if at + 1 < len(values) else None) or ""
+    opaque = Seen(paths_known=True, opaque=f"python -m {module[:40]} runs a module the policy cannot read")
+    spec = _PYTHON_MODULES.get(module)
+    if spec is None or not isolated:
+        return opaque
+    scanned = scan(values, module_at + 1, spec)
+    if scanned.unknown or scanned.dynamic:
+        return opaque
+    seen = Seen(paths_known=True)
+    operands = scanned.positionals if module in ("json.tool", "base64") else []
+    seen.paths += [
+        ("write" if k == 1 and module == "json.tool" else "read", j) for k, j in enumerate(operands)
+    ]
+    return seen
+
+
 def _interpreter(values: Values) -> Seen:
     name = _family(_name(values))
     spec = _INTERPRETERS.get(name) or _INTERPRETERS[_name(values)]
+    isolated = False  # python -I / -P: the working folder is not searched for modules
     i = 1
     while i < len(values):
         word = values[i]
@@ -945,7 +1116,13 @@ def _interpreter(values: Values) -> Seen:
         if option in spec.modules or short in spec.modules:
             return Seen().mark(f"{name} {word[:12]} loads code by name")
         if name in ("python", "pypy") and short == "-m":
-            return Seen(paths_known=True)  # runs an installed module by name: judged by the rules
+            return _python_module(values, i, isolated)
+        isolated = isolated or (
+            name in ("python", "pypy")
+            and word[:1] == "-"
+            and word[1:2] != "-"
+            and bool(set(word[1:]) & set("IP"))
+        )
         i += 2 if (option in spec.values and "=" not in word and len(word) == len(option)) else 1
     if i >= len(values):
         return Seen().mark(f"{name} without a script reads its program from standard input")
@@ -1117,8 +1294,15 @@ _NO_FILES = (
 
 @_handles(*_NO_FILES)
 def _no_files(values: Values) -> Seen:
-    if _name(values) == "date":
+    name = _name(values)
+    if name == "date":
         return _date(values)
+    if name == "wait":  # wait -p VAR (bash 5.1+) assigns VAR, evaluating a subscript in its name
+        for word in values[1:]:
+            if word is None or word == "--" or not word.startswith("-"):
+                break
+            if "p" in word[1:]:
+                return Seen().mark("wait -p assigns a variable (and evaluates its subscript)")
     return Seen(paths_known=True)
 
 
@@ -1148,125 +1332,205 @@ def _date(values: Values) -> Seen:
 
 # -- programs whose options run commands, load code, or read and write other files -----------------
 
-_TAR_VALUES = "bCfFgHIKLNTVX"  # GNU tar's short options that take a value
-_TAR_DANGER = (
-    "to-command",
-    "checkpoint-action",
-    "use-compress-program",
-    "info-script",
-    "new-volume-script",
-    "rsh-command",
-    "rmt-command",
-)
-_TAR_LONG_VALUES = {
-    "file": "f",
-    "directory": "C",
-    "files-from": "T",
-    "exclude-from": "X",
-    "listed-incremental": "g",
-    "index-file": "index",
+# GNU tar's options (tar --help, 1.35), by what their value is. Long options are read as argp
+# reads them: an exact name, else a unique prefix of one (``--volno=F`` is ``--volno-file=F``); an
+# option not in the table, or an ambiguous prefix, is not known (so it is not taken as harmless).
+_TAR_SHORT_VALUES = "bCfFgHIKLNTVX"  # GNU tar's short options that take a value
+_TAR_SHORT_FLAGS = set("ABGJMOPRSUWZacdhijklmnoprstuvwxz")
+_TAR_SHORT_LONG = {  # the short letters that mean something to the judgment, by their long name
+    "c": "create",
+    "x": "extract",
+    "t": "list",
+    "r": "append",
+    "u": "update",
+    "A": "catenate",
+    "d": "diff",
+    "O": "to-stdout",
+    "f": "file",
+    "C": "directory",
+    "T": "files-from",
+    "X": "exclude-from",
+    "g": "listed-incremental",
+    "F": "info-script",
+    "I": "use-compress-program",
+    "N": "newer",
 }
+_TAR_LONG: dict[str, str] = {
+    **dict.fromkeys(
+        "absolute-names acls anchored append auto-compress block-number bzip2 catenate check-device "
+        "check-links clamp-mtime compare compress concatenate confirmation create delay-directory-restore "
+        "delete dereference diff exclude-backups exclude-caches exclude-caches-all exclude-caches-under "
+        "exclude-vcs exclude-vcs-ignores extract force-local full-time get gunzip gzip hard-dereference "
+        "help ignore-case ignore-command-error ignore-failed-read ignore-zeros incremental interactive "
+        "keep-directory-symlink keep-newer-files keep-old-files list lzip lzma lzop multi-volume no-acls "
+        "no-anchored no-auto-compress no-check-device no-delay-directory-restore no-ignore-case "
+        "no-ignore-command-error no-null no-overwrite-dir no-recursion no-same-owner no-same-permissions "
+        "no-seek no-selinux no-unquote no-verbatim-files-from no-wildcards no-wildcards-match-slash "
+        "no-xattrs null numeric-owner old-archive one-file-system overwrite overwrite-dir portability posix "
+        "preserve preserve-order preserve-permissions read-full-records recursion recursive-unlink "
+        "remove-files restrict same-order same-owner same-permissions seek selinux show-defaults "
+        "show-omitted-dirs show-snapshot-field-ranges show-stored-names show-transformed-names "
+        "skip-old-files sparse test-label to-stdout touch uncompress ungzip unlink-first unquote update "
+        "usage utc verbatim-files-from verbose verify version wildcards wildcards-match-slash xattrs xz "
+        "zstd".split(),
+        "flag",
+    ),
+    **dict.fromkeys(
+        "blocking-factor exclude exclude-ignore exclude-ignore-recursive exclude-tag exclude-tag-all "
+        "exclude-tag-under format group hole-detection label level mode no-quote-chars owner pax-option "
+        "quote-chars quoting-style record-size sort sparse-version starting-file strip-components suffix "
+        "tape-length transform xform warning xattrs-exclude xattrs-include set-mtime-format".split(),
+        "value",
+    ),
+    **dict.fromkeys("after-date newer newer-mtime mtime".split(), "date"),  # a date, or a file's time
+    **dict.fromkeys("backup atime-preserve checkpoint occurrence totals".split(), "optional"),
+    "one-top-level": "top",  # [=DIR]: extract into DIR
+    "exclude-from": "read",
+    "add-file": "read",
+    "group-map": "read",
+    "owner-map": "read",
+    "files-from": "names",
+    "index-file": "write",
+    "volno-file": "write",
+    "listed-incremental": "write",  # read and rewritten
+    "directory": "dir",
+    "file": "archive",
+    **dict.fromkeys(
+        "to-command checkpoint-action use-compress-program info-script new-volume-script rsh-command "
+        "rmt-command set-mtime-command".split(),
+        "runs",
+    ),
+}
+_TAR_MODES = {
+    "create": "c",
+    "append": "c",
+    "update": "c",
+    "catenate": "c",
+    "concatenate": "c",
+    "extract": "x",
+    "get": "x",
+    "delete": "delete",
+}
+
+
+def _tar_long(name: str) -> str | None:
+    """The long option ``name`` stands for (argp: exact, else a unique prefix), or None."""
+    if name in _TAR_LONG:
+        return name
+    matches = [n for n in _TAR_LONG if n.startswith(name)]
+    return matches[0] if len(matches) == 1 else None
 
 
 @_handles("tar", "bsdtar")
 def _tar(values: Values) -> Seen:
+    """GNU tar: what it runs (``--to-command``, ``-I``, ``--checkpoint-action``...), the archive
+    it reads or writes (``--delete``, ``-r``, ``-u`` rewrite it), the files it archives (read),
+    extracts (written, unless ``-O`` sends them to standard output) or names in other files
+    (``-T FILE``: not known), and the files its options name. An option it does not know, or
+    an ambiguous abbreviation, is not known: never taken as harmless."""
+    name = _name(values)
     seen = Seen(paths_known=True)
-    options: list[tuple[str, str | None, int | None]] = []  # (letter or long name, value, its word index)
+    options: list[tuple[str, str | None, int | None]] = []  # (long name, value, its word index)
     positionals: list[int] = []
+
+    def short(letters: str, i: int, attached: bool) -> int | None:
+        """Read a bundle of short options from word ``i``; the index of the last word used."""
+        for j, letter in enumerate(letters):
+            long_name = _TAR_SHORT_LONG.get(letter, "-" + letter)
+            if letter in _TAR_SHORT_VALUES:
+                rest = letters[j + 1 :] if attached else ""
+                if rest:
+                    options.append((long_name, rest, None))
+                    return i
+                i += 1
+                options.append((long_name, values[i] if i < len(values) else None, i))
+                if not attached:
+                    continue  # old style: each value letter takes the next word in turn
+                return i
+            if letter not in _TAR_SHORT_FLAGS:
+                return None
+            options.append((long_name, None, None))
+        return i
+
     i = 1
     if len(values) > 1 and values[1] and not values[1].startswith("-"):  # old style: `tar czf ARCHIVE ...`
-        i = 2
-        for letter in values[1]:
-            if letter in _TAR_VALUES:
-                options.append((letter, values[i] if i < len(values) else None, i))
-                i += 1
-            else:
-                options.append((letter, None, None))
+        last = short(values[1], 1, attached=False)
+        if last is None:
+            return seen.mark(f"{name} option letters {values[1][:12]!r} are not all known to the policy")
+        i = max(last, 1) + 1
     while i < len(values):
         word = values[i]
         if word is None:
-            return seen.mark("tar's arguments are computed at run time")
+            return seen.mark(f"{name}'s arguments are computed at run time")
         if word == "--":
             positionals += range(i + 1, len(values))
             break
         if word.startswith("--"):
-            name, eq, value = word[2:].partition("=")
-            for danger in _TAR_DANGER:
-                if len(name) >= 3 and danger.startswith(name):
-                    return seen.mark(f"tar --{danger} runs a command")
-            full = next((n for n in _TAR_LONG_VALUES if len(name) >= 3 and n.startswith(name)), None)
-            if full and not eq:
-                options.append(
-                    (_TAR_LONG_VALUES[full], values[i + 1] if i + 1 < len(values) else None, i + 1)
-                )
-                i += 2
-                continue
-            options.append((_TAR_LONG_VALUES.get(full or "", name), value if eq else None, None))
-            if not eq and full is None and name not in _TAR_FLAGS:
-                seen.paths_known = False  # an option we do not know may take the next word
+            given, eq, value = word[2:].partition("=")
+            full = _tar_long(given)
+            if full is None:
+                return seen.mark(f"{name} option --{given[:24]} is not known to the policy (or is ambiguous)")
+            kind = _TAR_LONG[full]
+            if kind == "runs":
+                return seen.mark(f"{name} --{full} runs a command")
+            if kind in ("flag",) and eq:
+                return seen.mark(f"{name} --{full} takes no value")
+            if kind in ("flag", "optional", "top") or eq:
+                options.append((full, value if eq else None, None))
+            else:
+                options.append((full, values[i + 1] if i + 1 < len(values) else None, i + 1))
+                i += 1
         elif word.startswith("-") and len(word) > 1:
-            for j, letter in enumerate(word[1:], 1):
-                if letter in _TAR_VALUES:
-                    rest = word[j + 1 :]
-                    if rest:
-                        options.append((letter, rest, None))
-                    else:
-                        options.append((letter, values[i + 1] if i + 1 < len(values) else None, i + 1))
-                        i += 1
-                    break
-                options.append((letter, None, None))
+            last = short(word[1:], i, attached=True)
+            if last is None:
+                return seen.mark(f"{name} option {word[:12]} is not known to the policy")
+            i = last
         else:
             positionals.append(i)
         i += 1
-    letters = {name for name, _, _ in options}
-    for letter in ("I", "F"):
-        if letter in letters:
-            return seen.mark(f"tar -{letter} runs a command")
-    mode = (
-        "x"
-        if letters & {"x", "extract", "get"}
-        else "c"
-        if letters & {"c", "create", "r", "append", "u", "update", "A", "catenate"}
-        else "t"
-    )
-    for name, value, index in options:
-        if value is None or value == "-":
+    names = {option for option, _, _ in options}
+    for letter in ("-I", "-F", "info-script", "use-compress-program"):
+        if letter in names:
+            return seen.mark(f"{name} -I/-F runs a command")
+    modes = {_TAR_MODES[n] for n in names if n in _TAR_MODES}
+    mode = "x" if "x" in modes else "delete" if "delete" in modes else "c" if "c" in modes else "t"
+    to_stdout = "to-stdout" in names
+    for option, value, index in options:
+        kind = _TAR_LONG.get(option, "flag")
+        if kind == "names" and mode == "c":
+            return seen.mark(
+                f"{name} -T reads the names of the files it archives from a file or standard input"
+            )
+        if value is None:
             continue
-        if name == "f":
-            if ":" in value and "force-local" not in letters:
-                return seen.mark("tar -f HOST:FILE runs a remote shell command")
-            operation: PathOp = "write" if mode == "c" else "read"
+        if kind == "date" and value.startswith(("/", ".")):
+            seen.value_paths.append(("list", value))  # a file's time stands for the date
+        if value == "-":
+            continue
+        if kind == "archive":
+            if ":" in value and "force-local" not in names:
+                return seen.mark(f"{name} -f HOST:FILE runs a remote shell command")
+            operation: PathOp = "write" if mode in ("c", "delete") else "read"
             if index is not None:
                 seen.paths.append((operation, index))
             else:
                 seen.value_paths.append((operation, value))
-        elif name in ("T", "X"):
+        elif kind in ("read", "names"):
             seen.value_paths.append(("read", value))
-        elif name == "C":
+        elif kind == "dir":
             seen.changes_dir = True
             seen.chdir = posixpath.join(seen.chdir or "", value)  # each -C is relative to the last
-            if mode == "x":
+            if mode == "x" and not to_stdout:
                 seen.value_paths.append(("write", value.rstrip("/") + "/**"))
-        elif name in ("g", "index"):
+        elif kind == "write":
             seen.value_paths.append(("write", value))
-    removes = any(len(name) >= 3 and "remove-files".startswith(name) for name in letters)
+        elif kind == "top" and mode == "x" and not to_stdout:
+            seen.value_paths.append(("write", value.rstrip("/") + "/**"))
     if mode == "c":  # --remove-files deletes what it archived
-        seen.trees += [("write" if removes else "read", i) for i in positionals]
-    elif mode == "x":
-        seen.unknown_writes = "tar extracts the files its archive holds"
+        seen.trees += [("write" if "remove-files" in names else "read", i) for i in positionals]
+    elif mode == "x" and not to_stdout:
+        seen.unknown_writes = f"{name} extracts the files its archive holds"
     return seen
-
-
-_TAR_FLAGS = set(
-    "create extract get list append update catenate concatenate diff compare delete gzip gunzip ungzip "
-    "bzip2 xz lzma lzip lzop zstd compress uncompress auto-compress verbose verify keep-old-files "
-    "skip-old-files overwrite overwrite-dir recursive-unlink remove-files absolute-names numeric-owner "
-    "no-same-owner same-owner preserve-permissions same-permissions no-same-permissions preserve-order "
-    "same-order sparse totals touch ignore-zeros ignore-failed-read dereference hard-dereference "
-    "one-file-system no-recursion recursion force-local wildcards no-wildcards anchored no-anchored null "
-    "no-null show-transformed-names show-stored-names utc full-time interactive confirmation check-links "
-    "exclude-vcs exclude-backups exclude-caches warning".split()
-)
 
 
 @_handles("zip")
@@ -1282,6 +1546,8 @@ def _zip(values: Values) -> Seen:
             word.startswith("-") and not word.startswith("--") and "T" in word
         ):
             return Seen().mark("zip -T/-TT runs a command to test the archive")
+        if long_option(word, "names-stdin", least=3) or re.fullmatch(r"-[^-@ix]*@.*", word):
+            return Seen().mark("zip -@ reads the names of the files it adds from standard input")
         moves = moves or bool(
             long_option(word, "move", least=3)
             or (word.startswith("-") and not word.startswith("--") and "m" in word[1:])
@@ -1293,9 +1559,77 @@ def _zip(values: Values) -> Seen:
     return Seen(paths=archive, trees=[("write", i) for i in words[1:]])
 
 
-@_handles("unzip", "7z", "7za", "unrar", "cpio", "ar")
+@_handles("7z", "7za", "7zr", "unrar", "ar", "unsquashfs", "arj", "unarj", "lha", "lzh", "rar")
 def _extract(values: Values) -> Seen:
-    return Seen(unknown_writes="it extracts the files its archive holds")
+    """Archivers whose option syntax the table does not hold: they may extract (write the files
+    their archive holds), and an ``@FILE`` word names a list of more names or options."""
+    name = _name(values)
+    if any(v is None or v.startswith("@") or long_option(v, "plugin") for v in values[1:]):
+        return Seen().mark(f"{name} reads names or options from an @FILE, or loads a plugin")
+    return Seen(unknown_writes=f"{name} extracts the files its archive holds")
+
+
+@_handles("unzip")
+def _unzip(values: Values) -> Seen:
+    """``unzip [-opts] ARCHIVE [MEMBER...] [-x MEMBER...] [-d DIR]``: it extracts (the files
+    its archive holds, below ``-d DIR``), unless it lists (``-l``, ``-v``, ``-Z``), tests
+    (``-t``), shows the comment (``-z``) or writes members to standard output (``-p``, ``-c``).
+    Options come before the archive; after it only ``-d`` and ``-x`` are options."""
+    seen = Seen(paths_known=True)
+    archive: int | None = None
+    extracts = True
+    i = 1
+    while i < len(values):
+        word = values[i]
+        if word is None:
+            return seen.mark("unzip's arguments are computed at run time")
+        if (archive is None and word.startswith("-") and len(word) > 1) or word[:2] in ("-d", "-x"):
+            letters = word[1:]
+            if not re.fullmatch(r"[A-Za-z0-9$/:^]+", letters):
+                return seen.mark(f"unzip option {word[:12]} is not known to the policy")
+            for k, letter in enumerate(letters):
+                if (letter == "Z" and k == 0) or letter in "lvtzpc":
+                    extracts = False
+                if letter in "dPIO":
+                    value = letters[k + 1 :] or (values[i + 1] if i + 1 < len(values) else None)
+                    i += 0 if letters[k + 1 :] else 1
+                    if letter == "d":
+                        if value is None:
+                            return seen.mark("unzip -d names a folder computed at run time")
+                        seen.value_paths.append(("write", value.rstrip("/") + "/**"))
+                    break
+        elif archive is None:
+            archive = i
+        i += 1
+    if archive is not None:
+        seen.paths.append(("read", archive))
+    if extracts:
+        seen.unknown_writes = "unzip extracts the files its archive holds"
+    else:
+        seen.value_paths = []  # a listing or a test writes nothing
+    return seen
+
+
+@_handles("cpio", "pax", "afio")
+def _cpio(values: Values) -> Seen:
+    """cpio and pax read the names of the files they archive (copy-out, pass-through, pax -w)
+    from standard input, and extract what their archive holds; ``-F HOST:FILE`` and
+    ``--rsh-command`` run a remote shell."""
+    name = _name(values)
+    for word in values[1:]:
+        if word is None:
+            return Seen().mark(f"{name}'s arguments are computed at run time")
+        if (name == "cpio" and re.fullmatch(r"-[A-Za-z]*[op][A-Za-z]*", word)) or long_option(
+            word, "create", "pass-through", "rsh-command"
+        ):
+            return Seen().mark(f"{name} reads the names of the files it copies from standard input")
+        if name != "cpio" and re.fullmatch(r"-[A-Za-z]*w[A-Za-z]*", word):
+            return Seen().mark(f"{name} -w reads the names of the files it archives from standard input")
+        if ":" in word or (word.startswith("-") and re.search(r"[EFIO]", word) and name == "cpio"):
+            return Seen().mark(f"{name} {word[:16]} names another archive, a pattern file or a remote host")
+    if name != "cpio" and not any(re.fullmatch(r"-[A-Za-z]*r[A-Za-z]*", w or "") for w in values[1:]):
+        return Seen(paths_known=True)  # pax without -r or -w lists the archive on standard input
+    return Seen(unknown_writes=f"{name} extracts the files its archive holds")
 
 
 def _copier(values: Values, program: str, danger: tuple[str, ...], letters: str) -> Seen:
@@ -1420,11 +1754,16 @@ def _git(values: Values) -> Seen:
     rest = list(values[sub_index + 1 :])
     if sub in _GIT_RUNNERS:
         return seen.mark(_GIT_RUNNERS[sub])
+    if sub not in _GIT_READ_ONLY and sub not in _GIT_WRITES_TREE:
+        return seen.mark(
+            f"git {sub[:24]} is no subcommand the policy knows: an alias or a git-{sub[:24]} program "
+            "may run any command"
+        )
     for word in rest:
         if word is None:
             continue
         name = word.split("=", 1)[0]
-        if any(len(name) > 3 and danger.startswith(name) for danger in _GIT_DANGER):
+        if any(len(name) > 2 and danger.startswith(name) for danger in _GIT_DANGER):  # git: any unique prefix
             return seen.mark(f"git {sub} {name} can run another program or write elsewhere")
         if sub in ("clone", "fetch", "pull", "ls-remote", "archive", "push", "submodule") and name in (
             "-u",
@@ -1492,7 +1831,30 @@ _GIT_FILE_OPTIONS: dict[str, dict[str, PathOp]] = {
     "fast-export": {"--export-marks": "write", "--import-marks": "read"},
     "checkout-index": {"--prefix": "write"},
 }
-_GIT_WRITES_TREE = frozenset("clean rm mv restore apply checkout-index worktree init clone".split())
+#: git's subcommands that write no file in the work tree (they read, or change only the repository
+#: itself). Every other subcommand is taken as writing files it names itself, and a word that is
+#: no subcommand git ships is an alias or a ``git-NAME`` program found at run time, whose
+#: meaning (``alias.x = !cmd`` runs a shell command) the policy cannot see: the list is what is
+#: allowed, not what is refused.
+_GIT_READ_ONLY = frozenset(
+    "status log diff show branch blame grep rev-parse describe remote shortlog ls-files ls-tree ls-remote "
+    "fetch cherry merge-base reflog tag rev-list cat-file show-ref for-each-ref name-rev whatchanged "
+    "annotate count-objects fsck verify-commit verify-tag verify-pack var version help diff-tree diff-files "
+    "diff-index show-branch range-diff check-ignore check-attr check-ref-format check-mailmap format-patch "
+    "archive bundle hash-object config add commit push gc prune repack update-ref symbolic-ref "
+    "update-index write-tree commit-tree mktag mktree notes replace pack-refs prune-packed "
+    "maintenance get-tar-commit-id unpack-file whatchanged send-pack fetch-pack index-pack unpack-objects "
+    "merge-tree patch-id interpret-trailers column stripspace mailinfo mailsplit request-pull bugreport "
+    "diagnose rerere shell upload-pack receive-pack upload-archive".split()
+)
+#: git's subcommands that write files in the work tree (checkout, merge, reset --hard...); with
+#: _GIT_READ_ONLY and _GIT_RUNNERS, every subcommand git ships.
+_GIT_WRITES_TREE = frozenset(
+    "clean rm mv restore apply checkout-index worktree init clone checkout switch merge pull rebase "
+    "cherry-pick revert am stash reset submodule sparse-checkout read-tree merge-file merge-index "
+    "merge-one-file merge-recursive merge-ort merge-resolve merge-octopus merge-ours merge-subtree "
+    "bisect citool gui gitk scalar backfill replay".split()
+)
 
 
 def _git_files(values: Values, sub_index: int, sub: str, seen: Seen) -> str | None:
@@ -1511,7 +1873,7 @@ def _git_files(values: Values, sub_index: int, sub: str, seen: Seen) -> str | No
         if word == "--":
             operands += range(i + 1, len(values))
             break
-        full = long_option(word, *longs, least=4) if longs else None
+        full = long_option(word, *longs, least=1) if longs else None
         short = word[:2] if word.startswith("-") and not word.startswith("--") else None
         if full is not None or (short is not None and short in table):
             operation = table["--" + full] if full is not None else table[short]  # type: ignore[index]
@@ -1543,11 +1905,13 @@ def _git_files(values: Values, sub_index: int, sub: str, seen: Seen) -> str | No
         and not any(long_option(v, "stdout") for v in values[sub_index:])
     ):
         seen.value_paths.append(("write", "*.patch"))  # 0001-subject.patch in the working folder
-    if (
-        sub in _GIT_WRITES_TREE
-        or (sub == "stash" and words[:1] not in (["list"], ["show"]))
-        or (sub == "reset" and any(long_option(v, "hard", "merge", "keep") for v in values[sub_index:]))
-    ):
+    if any(long_option(v, "pathspec-from-file") for v in values[sub_index:]):
+        return f"git {sub} --pathspec-from-file reads the paths it works on from a file or standard input"
+    if sub == "stash" and words[:1] in (["list"], ["show"]):
+        return None
+    if sub == "reset" and not any(long_option(v, "hard", "merge", "keep") for v in values[sub_index:]):
+        return None  # --soft and --mixed change only the index
+    if sub not in _GIT_READ_ONLY:
         seen.unknown_writes = f"git {sub} writes files in the work tree"
     return None
 
@@ -1644,6 +2008,12 @@ def _man(values: Values) -> Seen:
             )
         ):
             return Seen().mark(f"man {word[:12]} runs another program, reads a file or another configuration")
+        if word is None:
+            return Seen().mark("man's arguments are computed at run time (a page name with a / is a file)")
+        if "/" in word and not word.startswith("-"):
+            # man-db formats an operand holding a / as a local file (as -l does): it is read, and its
+            # requests (.so FILE, a preprocessor line) read other files and choose programs
+            return Seen().mark(f"man {word[:24]} formats a local file, whose requests read other files")
     return Seen(paths_known=True)
 
 
@@ -1770,121 +2140,207 @@ def _find_exec(
 
 # -- sed and awk: their programs can run commands and write files -------------------------------------
 _SED_SIMPLE = set("dDgGhHlnNpPqQxz=F")
+_SED_LABEL_END_NEW = re.compile(r"[\s;}]")  # GNU sed 4.3+: a label ends at a blank, ';' or '}'
+_SED_LABEL_END_OLD = re.compile(r"[\n;]")  # older seds (4.2, busybox): at ';' or a newline
+_SED_CLASS = {":": ":]", ".": ".]", "=": "=]"}
+
+
+class _SedReading:
+    """One way of reading a sed script: whether ``[...]`` in a regex hides the delimiter (GNU sed
+    4.x: yes, busybox and older seds: no), and where labels end. ``met`` records whether the script
+    holds something the other readings would read differently, so they are tried only then."""
+
+    def __init__(self, script: str, brackets: bool, new_labels: bool) -> None:
+        self.script = script
+        self.n = len(script)
+        self.brackets = brackets
+        self.label_end = _SED_LABEL_END_NEW if new_labels else _SED_LABEL_END_OLD
+        self.met_bracket = False
+        self.met_label = False
+
+    def skip_regex(self, pos: int, delim: str, brackets: bool = True) -> int:
+        """From the opening delimiter at ``pos``, the index after the closing one, or -1."""
+        script, n = self.script, self.n
+        pos += 1
+        while pos < n and script[pos] != delim:
+            c = script[pos]
+            if c == "\\":
+                pos += 2
+                continue
+            if c == "\n":
+                return -1
+            if c == "[" and delim != "[":
+                self.met_bracket = True
+                if brackets and self.brackets:
+                    pos = self.skip_bracket(pos)
+                    if pos < 0:
+                        return -1
+                    continue
+            pos += 1
+        return pos + 1 if pos < n else -1
+
+    def skip_bracket(self, pos: int) -> int:
+        """From the ``[`` at ``pos``, the index after its ``]`` (GNU: a backslash in it is a member,
+        ``[:class:]``, ``[.x.]``, ``[=x=]`` hold a ``]``), or -1."""
+        script, n = self.script, self.n
+        pos += 1
+        if pos < n and script[pos] == "^":
+            pos += 1
+        if pos < n and script[pos] == "]":
+            pos += 1
+        while pos < n:
+            c = script[pos]
+            if c == "]":
+                return pos + 1
+            if c == "\n":
+                return -1
+            if c == "[" and pos + 1 < n and script[pos + 1] in _SED_CLASS:
+                end = script.find(_SED_CLASS[script[pos + 1]], pos + 2)
+                if end < 0:
+                    return -1
+                pos = end + 2
+                continue
+            pos += 1
+        return -1
+
+    def label(self, i: int) -> int:
+        """Past a label (``:`` ``b`` ``t`` ``T``) or ``v``'s version, from just after the letter."""
+        script, n = self.script, self.n
+        while i < n and script[i] in " \t":
+            i += 1
+        match = self.label_end.search(script, i)
+        end = match.start() if match else n
+        if match and match.group() not in "\n;":
+            self.met_label = True
+        return end
+
+    def problem(self) -> str | None:
+        script, n = self.script, self.n
+        i = 0
+        while i < n:
+            c = script[i]
+            if c in " \t\n;}":
+                i += 1
+                continue
+            if c == "#":
+                end = script.find("\n", i)
+                i = n if end < 0 else end
+                continue
+            # addresses: number, $, /re/, \cREc, first~step, addr1,addr2, addr!, 0,/re/
+            for _ in range(2):
+                if i < n and script[i].isdigit():
+                    while i < n and (script[i].isdigit() or script[i] == "~"):
+                        i += 1
+                elif i < n and script[i] == "$":
+                    i += 1
+                elif i < n and script[i] == "/":
+                    i = self.skip_regex(i, "/")
+                    if i < 0:
+                        return "a sed address it cannot read"
+                    while i < n and script[i] in "IM":
+                        i += 1
+                elif i < n and script[i] == "\\" and i + 1 < n:
+                    i = self.skip_regex(i + 1, script[i + 1])
+                    if i < 0:
+                        return "a sed address it cannot read"
+                    while i < n and script[i] in "IM":
+                        i += 1
+                if i < n and script[i] == ",":
+                    i += 1
+                    if i < n and script[i] in "+~":
+                        i += 1
+                    continue
+                break
+            while i < n and script[i] in " \t!":
+                i += 1
+            if i >= n:
+                return None
+            c = script[i]
+            if c == "{":
+                i += 1
+                continue
+            if c in _SED_SIMPLE:
+                i += 1
+                if c in "qQlL":
+                    while i < n and script[i] in " \t":
+                        i += 1
+                    while i < n and script[i].isdigit():
+                        i += 1
+                continue
+            if c in ":btTv":
+                i = self.label(i + 1)
+                continue
+            if c in "aic":  # text to the first newline no backslash escapes (GNU's read_text)
+                i += 1
+                while i < n and script[i] in " \t":
+                    i += 1
+                if i < n and script[i] == "\\":  # `a\`: the character after the backslash is taken as is
+                    i += 2
+                while i < n and script[i] != "\n":
+                    i += (
+                        2 if script[i] == "\\" else 1
+                    )  # `\\` is one backslash: it does not escape the newline
+                continue
+            if c in "sy":
+                if i + 1 >= n:
+                    return "a sed command it cannot read"
+                delim = script[i + 1]
+                if delim in "\n\\":
+                    return "a sed command it cannot read"
+                j = self.skip_regex(i + 1, delim, brackets=c == "s")  # y's parts are no regexes
+                if j > 0:
+                    j = self.skip_regex(j - 1, delim, brackets=False)  # the replacement is no regex
+                if j < 0:
+                    return "a sed command it cannot read"
+                if c == "s":
+                    flags_start = j
+                    while j < n and script[j] not in ";\n}":
+                        j += 1
+                    flags = script[flags_start:j]
+                    if "e" in flags:
+                        return "sed s///e runs the result as a command"
+                    if "w" in flags or "W" in flags:
+                        return "sed s///w writes a file"
+                    if re.search(r"[^gpiImM0-9 \t]", flags):
+                        return "sed s/// flags it does not know"
+                i = j
+                continue
+            if c in "eE":
+                return "sed e runs a command"
+            if c in "wW":
+                return "sed w writes a file"
+            if c in "rR":
+                return "sed r reads a file"
+            return f"sed command {c!r} is not known to the policy"
+        return None
+
+
+#: A sed script or awk program longer than this is not read but judged dynamic: reading one is
+#: linear but slow in Python (~1 s a MiB), and judging must stay quick whatever is sent.
+MAX_PROGRAM = 64 * 1024
 
 
 def sed_script_problem(script: str) -> str | None:
     """Why a sed script is not judged static (it runs commands, writes or reads files), or None.
 
     A small reader of sed's command syntax (GNU): addresses, then a command; ``s`` and ``y`` with
-    their delimiters; ``a``/``i``/``c`` text; blocks. Anything it does not recognise is refused.
-    """
-    i, n = 0, len(script)
-
-    def skip_regex(pos: int, delim: str) -> int:
-        pos += 1
-        while pos < n and script[pos] != delim:
-            if script[pos] == "\\":
-                pos += 1
-            elif script[pos] == "\n":
-                return -1
-            pos += 1
-        return pos + 1 if pos < n else -1
-
-    while i < n:
-        c = script[i]
-        if c in " \t\n;}":
-            i += 1
+    their delimiters; ``a``/``i``/``c`` text; labels; blocks. Anything it does not recognise is
+    refused. Where seds read a script differently (GNU takes a delimiter inside ``[...]`` as a
+    member and ends a label at a blank; older seds and busybox do neither), every reading is
+    searched: a command one of them sees is a command. Each reading is one linear pass, and the
+    other readings are tried only when the script holds what they differ on."""
+    if len(script) > MAX_PROGRAM:
+        return f"a sed script over {MAX_PROGRAM} characters is not read"
+    first = _SedReading(script, brackets=True, new_labels=True)
+    problem = first.problem()
+    if problem:
+        return problem
+    for brackets, new_labels in ((False, True), (True, False), (False, False)):
+        if (not brackets and not first.met_bracket) or (not new_labels and not first.met_label):
             continue
-        if c == "#":
-            end = script.find("\n", i)
-            i = n if end < 0 else end
-            continue
-        # addresses: number, $, /re/, \cREc, first~step, addr1,addr2, addr!, 0,/re/
-        for _ in range(2):
-            if i < n and (script[i].isdigit()):
-                while i < n and (script[i].isdigit() or script[i] == "~"):
-                    i += 1
-            elif i < n and script[i] == "$":
-                i += 1
-            elif i < n and script[i] == "/":
-                i = skip_regex(i, "/")
-                if i < 0:
-                    return "a sed address it cannot read"
-                while i < n and script[i] in "IM":
-                    i += 1
-            elif i < n and script[i] == "\\" and i + 1 < n:
-                i = skip_regex(i + 1, script[i + 1])
-                if i < 0:
-                    return "a sed address it cannot read"
-            if i < n and script[i] == ",":
-                i += 1
-                if i < n and script[i] in "+~":
-                    i += 1
-                continue
-            break
-        while i < n and script[i] in " \t!":
-            i += 1
-        if i >= n:
-            return None
-        c = script[i]
-        if c == "{":
-            i += 1
-            continue
-        if c in _SED_SIMPLE:
-            i += 1
-            if c in "qQlL":
-                while i < n and script[i].isdigit():
-                    i += 1
-            continue
-        if c in ":btT":
-            end = min([p for p in (script.find("\n", i), script.find(";", i)) if p >= 0] or [n])
-            i = end
-            continue
-        if c in "aic":  # text to the first newline no backslash escapes (GNU's read_text)
-            i += 1
-            while i < n and script[i] in " \t":
-                i += 1
-            if i < n and script[i] == "\\":  # `a\`: the character after the backslash is taken as is
-                i += 2
-            while i < n and script[i] != "\n":
-                i += 2 if script[i] == "\\" else 1  # `\\` is one backslash: it does not escape the newline
-            continue
-        if c in "sy":
-            if i + 1 >= n:
-                return "a sed command it cannot read"
-            delim = script[i + 1]
-            if delim in "\n\\":
-                return "a sed command it cannot read"
-            j = i + 1
-            for _part in range(2):
-                j = skip_regex(j, delim) - 1
-                if j < 0:
-                    return "a sed command it cannot read"
-            j += 1
-            if c == "s":
-                flags_start = j
-                while j < n and script[j] not in ";\n}":
-                    j += 1
-                flags = script[flags_start:j]
-                if "e" in flags:
-                    return "sed s///e runs the result as a command"
-                if "w" in flags or "W" in flags:
-                    return "sed s///w writes a file"
-                if re.search(r"[^gpiImM0-9 \t]", flags):
-                    return "sed s/// flags it does not know"
-            i = j
-            continue
-        if c in "eE":
-            return "sed e runs a command"
-        if c in "wW":
-            return "sed w writes a file"
-        if c in "rRv":
-            if c == "v":
-                end = min([p for p in (script.find("\n", i), script.find(";", i)) if p >= 0] or [n])
-                i = end
-                continue
-            return "sed r reads a file"
-        return f"sed command {c!r} is not known to the policy"
+        problem = _SedReading(script, brackets, new_labels).problem()
+        if problem:
+            return problem
     return None
 
 
@@ -1944,6 +2400,8 @@ def awk_program_problem(program: str) -> str | None:
     a statement counts, even where awk would read a comparison. Where awks read a program
     differently (gawk takes a ``/`` inside ``[...]`` in a regex as a member, mawk as its end),
     every reading is searched: code one of them sees is code."""
+    if len(program) > MAX_PROGRAM:
+        return f"an awk program over {MAX_PROGRAM} characters is not read"
     for brackets in (True, False):
         problem = _awk_text_problem(_awk_blank(program, brackets))
         if problem:
@@ -1962,24 +2420,38 @@ def _awk_text_problem(text: str | None) -> str | None:
         return "awk getline reads a file or a command"
     if re.search(r"@\s*(include|load|namespace)", text):
         return "gawk @include/@load loads code"
+    if re.search(r"@\s*[A-Za-z_(]", text):
+        return "a gawk indirect call (@name()) may call system() or any function by a name in a string"
+    if re.search(r"\b(ARGV|ARGC|SYMTAB)\b", text):
+        return "awk's program touches ARGV/ARGC, which name the files it reads"
     if re.search(r"\b(ENVIRON|PROCINFO)\b", text) and re.search(r"\bPROCINFO\b", text):
         return "awk PROCINFO changes how awk runs"
-    for statement in re.split(r"[;\n{}]", text):
-        match = re.search(r"\b(print|printf)\b(.*)", statement)
-        if match and _top_level_redirect(match.group(2)):
+    for match in _AWK_PRINT.finditer(text):  # what follows print, to the end of its statement
+        if _top_level_redirect(match.group(2)):
             return "awk print > writes a file"
     return None
 
 
+_AWK_PRINT = re.compile(r"\b(print|printf)\b([^;\n{}]*)")
+
+
+#: What ``_awk_blank`` leaves of the string "/dev/stdout" or "/dev/stderr" (awk's names for the
+#: standard output and error, which gawk and mawk open as such); any other string becomes "".
+_AWK_STDIO = '"-"'
+
+
 def _top_level_redirect(rest: str) -> bool:
+    """Whether ``rest`` (what follows print) redirects its output to a file: a ``>`` outside
+    parentheses, unless all that follows it is the standard output or error."""
     depth = 0
-    for c in rest:
+    for at, c in enumerate(rest):
         if c == "(":
             depth += 1
         elif c == ")":
             depth -= 1
         elif c == ">" and depth <= 0:
-            return True
+            target = rest[at + 1 :].removeprefix(">").strip()
+            return target != _AWK_STDIO
     return False
 
 
@@ -1989,6 +2461,10 @@ _AWK_BEFORE_OPERAND = frozenset(
     "BEGIN END BEGINFILE ENDFILE".split()
 )
 _AWK_CONTROL = frozenset({"if", "while", "for", "switch"})
+
+
+_AWK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_AWK_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _awk_blank(program: str, brackets: bool = True) -> str | None:
@@ -2028,7 +2504,7 @@ def _awk_blank(program: str, brackets: bool = True) -> str | None:
                 j += 2 if program[j] == "\\" else 1
             if j >= n:
                 return None
-            out.append('""')
+            out.append(_AWK_STDIO if program[i + 1 : j] in ("/dev/stdout", "/dev/stderr") else '""')
             i, operand, last_word = j + 1, True, ""
             continue
         if c == "/" and not operand:
@@ -2056,14 +2532,14 @@ def _awk_blank(program: str, brackets: bool = True) -> str | None:
             out.append("//")
             i, operand, last_word = j + 1, True, ""
             continue
-        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", program[i:])
+        word = _AWK_NAME.match(program, i)
         if word:
             text = word.group(0)
             out.append(text)
             i += len(text)
             operand, last_word = text not in _AWK_BEFORE_OPERAND, text
             continue
-        number = re.match(r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", program[i:])
+        number = _AWK_NUMBER.match(program, i)
         if number:
             out.append(number.group(0))
             i += len(number.group(0))
@@ -2139,11 +2615,13 @@ def _awk(values: Values) -> Seen:
             return seen.mark("an awk program computed at run time")
         if problem := awk_program_problem(program):
             return seen.mark(problem)
-    for j in operands:
-        if re.match(r"[A-Za-z_][A-Za-z0-9_]*=", values[j] or ""):
-            return seen.mark("an awk variable assignment among its files (its value may hold escapes)")
-    seen.paths += [("read", j) for j in operands]
+    # NAME=VALUE among the operands is an assignment awk makes when it reaches it, not a file: its
+    # value is data to a program judged static (no file or command it names is opened)
+    seen.paths += [("read", j) for j in operands if not _AWK_ASSIGNMENT.match(values[j] or "")]
     return seen
+
+
+_AWK_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
 #: Package managers' options that run commands or load another configuration (which can):
@@ -2204,7 +2682,8 @@ def _package_manager(values: Values) -> Seen:
 _COMPILER = re.compile(
     r"(?:[\w.]+-)*(?:cc|c\+\+|gcc|g\+\+|cpp|clang|clang\+\+|clang-cpp|tcc|gfortran|gccgo|f77|f95|icc|icpc|"
     r"icx|icpx|nvcc|emcc|zig|m4|gm4|ld|ld\.bfd|ld\.gold|ld\.lld|lld|ld64\.lld|gold|mold|as|gas|nasm|yasm|"
-    r"rustc|javac|swiftc|ghc|gnat|gnatmake|dmd|ldc2|gdc|cobc|fpc|valac|ocamlc|ocamlopt|tinycc)(?:-[\d.]+)?"
+    r"rustc|javac|swiftc|ghc|gnat|gnatmake|dmd|ldc2|gdc|cobc|fpc|valac|ocamlc|ocamlopt|tinycc|c89|c99|c11|"
+    r"c17|cc1|cc1plus|collect2|lto-wrapper|rustdoc|kotlinc-native|jar|gccgo)(?:-[\d.]+)?"
 )
 _COMPILER_INFO = re.compile(r"--?(version|help|v|dumpversion|dumpfullversion|dumpmachine|print-[\w-]+)(=.*)?")
 _COMPILER_LOADS = re.compile(
@@ -3467,6 +3946,10 @@ class _Reader:
     runs: frozenset[str] = frozenset()
     recursive: frozenset[str] = frozenset()
     trees: bool = False  # its operands may be folders it reads below (diff DIR DIR)
+    #: options whose value is a file (or standard input, ``-``) holding the names of the files it
+    #: reads (``--files0-from``, ``file -f``): those names are not known
+    names: frozenset[str] = frozenset()
+    response: bool = False  # binutils: an ``@FILE`` word holds more arguments (options, files)
 
 
 def _r(
@@ -3479,6 +3962,8 @@ def _r(
     runs: str = "",
     recursive: str = "",
     trees: bool = False,
+    names: str = "",
+    response: bool = False,
 ) -> _Reader:
     return _Reader(
         spec,
@@ -3489,6 +3974,8 @@ def _r(
         frozenset(runs.split()),
         frozenset(recursive.split()),
         trees,
+        frozenset(names.split()),
+        response,
     )
 
 
@@ -3538,6 +4025,7 @@ _READERS: dict[str, _Reader] = {
     "wc": _r(
         _o("clmwL", "", "bytes chars lines words max-line-length", "files0-from total"),
         reads="--files0-from",
+        names="--files0-from",
     ),
     "md5sum": _r(_SUMS),
     "sha1sum": _r(_SUMS),
@@ -3573,7 +4061,8 @@ _READERS: dict[str, _Reader] = {
             "nteTsU",
             "all data print-file-name include-all-whitespace help version",
             "bytes radix encoding target output-separator unicode",
-        )
+        ),
+        response=True,
     ),
     "od": _r(
         _o(
@@ -3608,6 +4097,7 @@ _READERS: dict[str, _Reader] = {
             "exclude exclude-quiet files-from separator magic-file parameter",
         ),
         reads="-f --files-from -m --magic-file",
+        names="-f --files-from",
     ),
     "readlink": _r(
         _o(
@@ -3638,6 +4128,7 @@ _READERS: dict[str, _Reader] = {
         reads="--files0-from --random-source",
         writes="-o --output",
         runs="--compress-program",
+        names="--files0-from",
     ),
     "uniq": _r(
         _o(
@@ -3754,9 +4245,13 @@ _READERS: dict[str, _Reader] = {
 def _reader(values: Values) -> Seen:
     name = _name(values)
     reader = _READERS.get(name, _r(_o()))
+    if reader.response and any(v is None or v.startswith("@") for v in values[1:]):
+        return Seen().mark(f"{name} reads more arguments (options and files) from an @FILE")
     scanned = scan(values, 1, reader.spec)
     if scanned.unknown:  # an unknown option may take a value: every word may be a file (mentions)
         return Seen()
+    if names := scanned.has(*reader.names):
+        return Seen().mark(f"{name} {names.name} reads the names of the files it reads from a file or stdin")
     positions = list(scanned.positionals)
     skip = reader.skip
     if name == "jq" and not scanned.has("-f", "--from-file"):
@@ -3960,7 +4455,9 @@ def _ls(values: Values) -> Seen:
                 i += 1
                 value = values[i]
             if full == "files0-from":
-                reads_names = True  # the names to list come from that file
+                return seen.mark(
+                    f"{name} --files0-from reads the names of what it lists from a file or stdin"
+                )
             if full in _LS_READS and full != "fromfile" and value not in (None, "-"):
                 seen.value_paths.append(("read", value))  # type: ignore[arg-type]
             elif full in _LS_WRITES and name == "tree" and value is not None:
@@ -3993,7 +4490,10 @@ def _ls(values: Values) -> Seen:
     "gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "compress", "uncompress"
 )
 def _compressor(values: Values) -> Seen:
-    """In place unless -c (to stdout), -t (test) or -l (list): the files are replaced."""
+    """In place unless -c (to stdout), -t (test) or -l (list): the files are replaced. xz's
+    ``--files``/``--files0`` and zstd's ``--filelist`` read the names from a file or stdin."""
+    if any(long_option(v, "files", "files0", "filelist", least=5) for v in values[1:]):
+        return Seen().mark(f"{_name(values)} reads the names of the files it works on from a file or stdin")
     to_stdout = any(
         v is not None
         and (

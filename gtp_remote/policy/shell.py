@@ -49,10 +49,17 @@ from gtp_remote.policy import programs
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 PARSE_SECONDS = 0.5  # a command that takes longer to parse (megabytes of tiny commands) is refused
+#: A command whose whole analysis (every parse, nested ones included, and the walk) takes longer
+#: is refused: the grammar's error recovery is quadratic on some short inputs (``"a|" * 8191``).
+ANALYSIS_SECONDS = 1.0
 MAX_DEPTH = 48
 #: Stands for the server user's home directory inside a value (``~``, ``$HOME``): resolved with
 #: the host's facts when a policy judges it. A NUL can never be part of a real command.
 HOME = "\x00~"
+#: Marks a folder in ``Analysis.cd_targets`` that a program moves to itself (``git -C``,
+#: ``env -C``, ``cd -P``): links in it are followed before a ``..`` after them, unlike the
+#: shell's own ``cd``, which reads ``..`` as text (see ``engine._bases``).
+PHYSICAL = "\x00P"
 
 _LANGUAGE = Language(tree_sitter_bash.language())
 _local = threading.local()
@@ -93,6 +100,9 @@ class Word:
     many: bool = False  # an unquoted expansion: it may become any number of words
     filename: bool = False  # not known, but a file's name (find's {}), never an option
     divergent: bool = False  # bash and dash split the command line differently around it
+    #: A process substitution ``<(cmd)`` or ``>(cmd)``: the value names the pipe bash connects to
+    #: cmd (:data:`PIPE`), whose commands are parts of their own.
+    pipe: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,7 @@ def _analyse(text: str) -> Analysis:
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > MAX_BYTES:
         return Analysis(error=f"it is {len(data)} bytes; commands over {MAX_BYTES} bytes are not judged")
+    _local.deadline = time.monotonic() + ANALYSIS_SECONDS
     try:
         walker = _Walker()
         walker.script(text, 0)
@@ -194,29 +205,30 @@ def _analyse(text: str) -> Analysis:
 _CHUNK = 16 * 1024
 
 
+def _out_of_time() -> bool:
+    return time.monotonic() > getattr(_local, "deadline", float("inf"))
+
+
 def _parse(text: str) -> tuple[Node, bytes]:
+    if _out_of_time():
+        raise _Limit(f"it took over {ANALYSIS_SECONDS:g}s to analyse; split it into smaller commands")
     data = text.encode("utf-8", "surrogatepass")
-    if len(data) > _CHUNK:
-        # Read in chunks through a callback: the library holds the GIL while it parses bytes
-        # given whole, and returns to Python between chunks, so other threads (the event loop)
-        # keep running while a long command is parsed in a worker thread.
-        deadline = time.monotonic() + PARSE_SECONDS
-        parser = _parser()
-        try:
-            tree = parser.parse(
-                lambda offset, _point: data[offset : offset + _CHUNK],
-                progress_callback=lambda *_: time.monotonic() > deadline,
-            )
-        except ValueError:  # the parse was stopped at the deadline
-            # A stopped parser resumes its old parse on the next call, whatever the new text:
-            # that misreads the next command and crashed the process. It is dropped, not reused.
-            parser.reset()
-            _local.parser = None
-            raise _Limit(
-                f"it took over {PARSE_SECONDS:g}s to parse; split it into smaller commands"
-            ) from None
-    else:
-        tree = _parser().parse(data)
+    # Always read through a callback, with a deadline: the library calls back while it parses
+    # (only for text read so; bytes given whole parse to the end, holding the GIL), so a slow
+    # parse is stopped, and other threads (the event loop) run between the calls.
+    deadline = min(time.monotonic() + PARSE_SECONDS, getattr(_local, "deadline", float("inf")))
+    parser = _parser()
+    try:
+        tree = parser.parse(
+            lambda offset, _point: data[offset : offset + _CHUNK],
+            progress_callback=lambda *_: time.monotonic() > deadline,
+        )
+    except ValueError:  # the parse was stopped at the deadline
+        # A stopped parser resumes its old parse on the next call, whatever the new text:
+        # that misreads the next command and crashed the process. It is dropped, not reused.
+        parser.reset()
+        _local.parser = None
+        raise _Limit(f"it took over {PARSE_SECONDS:g}s to parse; split it into smaller commands") from None
     root = tree.root_node
     if root.descendant_count > MAX_NODES:  # known before walking it: refused at once
         raise _Limit(
@@ -227,6 +239,7 @@ def _parse(text: str) -> tuple[Node, bytes]:
         line = bad.start_point[0] + 1 if bad is not None else 1
         near = data[bad.start_byte : bad.end_byte].decode("utf-8", "replace")[:40] if bad is not None else ""
         raise _Limit(f"it is not valid shell (line {line}{f', near {near!r}' if near else ''})")
+    _check_tree(root, data)
     return root, data
 
 
@@ -239,6 +252,180 @@ def _first_error(root: Node) -> Node | None:
         if node.has_error:
             stack.extend(reversed(node.children))
     return None
+
+
+#: Nodes one line long to the shell: an unescaped newline inside them ends the command there.
+_ONE_LINE = frozenset(
+    {
+        "command",
+        "command_name",
+        "file_redirect",
+        "herestring_redirect",
+        "concatenation",
+        "variable_assignment",
+        "variable_assignments",
+        "declaration_command",
+        "unset_command",
+        "test_command",
+        "redirected_statement",
+        "negated_command",
+    }
+)
+#: Nodes inside which the shell reads on over newlines (to a closing bracket or quote).
+_MANY_LINES = frozenset(
+    {"command_substitution", "process_substitution", "arithmetic_expansion", "array", "expansion"}
+)
+#: Nodes the shell reads as one unbroken piece of a word: nothing may lie between their children.
+_CONTIGUOUS = frozenset({"concatenation", "string", "translated_string", "simple_expansion", "command_name"})
+#: Leaves whose text is quoted data: newlines and control characters in them are the data's.
+_QUOTED_LEAVES = frozenset(
+    {"string_content", "raw_string", "ansi_c_string", "heredoc_content", "heredoc_body", "comment"}
+)
+#: What may lie between two tokens: blanks, newlines and line continuations. The grammar also
+#: skips ``\\<blank>``, carriage returns, vertical tabs, form feeds and Unicode spaces, which the
+#: shell reads as parts of words.
+_GAP = re.compile(rb"(?:[ \t\n]|\\\n)*")
+_WORD_START = b" \t\n;&|()<>"
+_ZERO_WIDTH = frozenset({"heredoc_content", "heredoc_body"})
+#: Nodes whose words the shell separates with blanks: two words with nothing between them are
+#: one word to the shell (``a`cmd`b``), which the grammar sometimes splits in two.
+_WORDS_APART = frozenset(
+    {
+        "command",
+        "file_redirect",
+        "herestring_redirect",
+        "declaration_command",
+        "unset_command",
+        "for_statement",
+        "array",
+    }
+)
+_WORD_LEFT = frozenset({*_VALUE_TYPES, "command_name", "variable_assignment"})
+_WORD_RIGHT = frozenset({*_VALUE_TYPES, "$"})
+
+
+def _check_tree(root: Node, data: bytes) -> None:
+    """Refuse a tree that places tokens otherwise than the shell reads them. tree-sitter-bash
+    skips as blanks what the shell keeps in a word (``\\<space>``, ``\\<tab>``, a carriage return),
+    takes a newline into a word, a redirection or a concatenation where the shell ends the command
+    there (an empty ``\\`\\``` before a newline, a backslash first on a line, a blank line then a
+    continuation), splits a word that a line continuation joins (``> protec\\<newline>ted``),
+    and starts a comment where the shell reads on in a word (``a\\<newline>#;cmd``). The whole
+    class is found here, by comparing every gap between tokens and every token with what the
+    shell would read there; anything else the grammar recovered from (missing or zero-width
+    nodes, children out of place) is refused too."""
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    seen = 0
+    while stack:
+        node, one_line = stack.pop()
+        seen += 1
+        if not seen & 4095 and _out_of_time():
+            raise _Limit(f"it took over {ANALYSIS_SECONDS:g}s to analyse; split it into smaller commands")
+        kind = node.type
+        if node.is_missing or kind == "ERROR":
+            raise _Limit("it is not valid shell")
+        if node.start_byte == node.end_byte and kind not in _ZERO_WIDTH:
+            raise _Limit(f"the grammar reads an empty {kind!r} the shell does not")
+        children = node.children
+        if not children:
+            if kind not in _QUOTED_LEAVES:
+                _check_token(data[node.start_byte : node.end_byte], one_line)
+            continue
+        if kind == "heredoc_body":  # its text is data; what runs in it is checked below
+            stack.extend((c, False) for c in children)
+            continue
+        if kind in _ONE_LINE:
+            one_line = True
+        elif kind in _MANY_LINES:
+            one_line = False
+        previous: Node | None = None
+        position = node.start_byte
+        for child in children:
+            if child.start_byte < position or child.end_byte > node.end_byte:
+                raise _Limit(f"the grammar places {child.type!r} out of order")
+            gap = data[position : child.start_byte]
+            if (
+                not gap
+                and kind in _WORDS_APART
+                and previous is not None
+                and previous.type in _WORD_LEFT
+                and child.type in _WORD_RIGHT
+            ):
+                raise _Limit(
+                    f"the grammar splits the word {_clip(_text_of(data, previous, child), 40)!r} in two"
+                )
+            if gap or kind in _CONTIGUOUS:
+                newline_ok = not one_line or (
+                    kind == "heredoc_redirect" and child.type in ("heredoc_body", "heredoc_end")
+                )
+                _check_gap(data, position, child.start_byte, previous, kind, newline_ok)
+            if child.type == "comment":
+                _check_comment(data, child.start_byte)
+            position = child.end_byte
+            previous = child
+            stack.append((child, one_line))
+        if data[position : node.end_byte]:
+            _check_gap(data, position, node.end_byte, None, kind, not one_line)
+
+
+def _text_of(data: bytes, first: Node, last: Node) -> str:
+    return data[first.start_byte : last.end_byte].decode("utf-8", "replace")
+
+
+def _check_gap(
+    data: bytes, start: int, end: int, previous: Node | None, parent: str, newline_ok: bool
+) -> None:
+    gap = data[start:end]
+    if not gap:
+        return
+    if parent in _CONTIGUOUS:
+        raise _Limit(f"a gap {_clip(gap.decode('utf-8', 'replace'), 20)!r} inside one word")
+    if not _GAP.fullmatch(gap):
+        raise _Limit(
+            f"characters the grammar skips and the shell reads: {_clip(gap.decode('utf-8', 'replace'), 20)!r}"
+        )
+    joined = gap.replace(b"\\\n", b"")
+    if not newline_ok and b"\n" in joined:
+        raise _Limit("a newline the grammar reads inside a command, where the shell ends it")
+    if (
+        previous is not None
+        and not joined
+        and data[start - 1] not in b";&|<>("
+        and data[end] not in b";&|<>)"
+    ):
+        raise _Limit("a line continuation that joins two words into one, which the grammar reads apart")
+
+
+def _check_token(token: bytes, one_line: bool) -> None:
+    """A token outside quotes: no carriage return, vertical tab or form feed (the grammar takes
+    them for blanks, the shell for characters), and no unescaped newline inside one line."""
+    if re.search(rb"[\r\v\f]", token):
+        raise _Limit("a carriage return, vertical tab or form feed outside quotes")
+    if b"\n" in token and (one_line or len(token) > 1):
+        i = 0
+        while i < len(token):
+            if token[i] == 0x5C:
+                i += 2
+                continue
+            if token[i] == 0x0A:
+                raise _Limit("a newline inside a word, where the shell ends the command")
+            i += 1
+
+
+def _check_comment(data: bytes, start: int) -> None:
+    """The shell starts a comment only at the start of a word: after a blank (not an escaped
+    one), a newline or an operator, line continuations removed."""
+    i = start
+    while i >= 2 and data[i - 2 : i] == b"\\\n":
+        i -= 2
+    if i == 0:
+        return
+    before = data[i - 1]
+    slashes = 0
+    while i - 2 - slashes >= 0 and data[i - 2 - slashes] == 0x5C:
+        slashes += 1
+    if before not in _WORD_START or slashes % 2:
+        raise _Limit("a '#' the grammar takes for a comment, where the shell reads on in a word")
 
 
 def _text(node: Node) -> str:
@@ -290,9 +477,12 @@ class _Walker:
         )
 
     def _count(self, n: int = 1) -> None:
+        before = self.nodes
         self.nodes += n
         if self.nodes > MAX_NODES:
             raise _Limit(f"it has more than {MAX_NODES} syntax nodes; split it into smaller commands")
+        if before >> 9 != self.nodes >> 9 and _out_of_time():
+            raise _Limit(f"it took over {ANALYSIS_SECONDS:g}s to analyse; split it into smaller commands")
 
     def script(self, text: str, depth: int) -> None:
         """A whole command line (the top, or the text a wrapper runs: ``sh -c``, ``ssh host``)."""
@@ -623,9 +813,13 @@ class _Walker:
         dynamic: str | None = None
         words: list[Word] = []
         trailing: list[Node] = []
-        for child in node.children:
+        for index, child in enumerate(node.children):
             kind = child.type
-            if kind == "variable_assignment":
+            if kind == "$":  # a `$` alone is itself; before a string it is a locale string's `$"..."`
+                after = node.children[index + 1] if index + 1 < node.child_count else None
+                if after is None or after.start_byte > child.end_byte:
+                    words.append(Word("$", "$"))
+            elif kind == "variable_assignment":
                 name, why = self._assignment(child, level)
                 assigns.append(name)
                 dynamic = dynamic or why
@@ -677,7 +871,7 @@ class _Walker:
         if level > MAX_DEPTH:
             raise _Limit(f"it nests more than {MAX_DEPTH} levels of commands")
         seen = programs.inspect([w.value for w in words])
-        dynamic = dynamic or seen.dynamic
+        dynamic = dynamic or seen.dynamic or _pipes_problem(words, seen)
         if open_tail and dynamic is None:
             program = posixpath.basename(words[0].value or "")
             if program in programs.XARGS_SAFE:  # the words it adds are judged as files it reads
@@ -706,7 +900,7 @@ class _Walker:
         if seen.changes_dir:
             self.changes_dir = True
             # a folder a wrapper or option names (git -C, env -C, tar -C), else cd's own operand
-            self.cd_targets.append(seen.chdir if seen.chdir is not None else _cd_target(words))
+            self.cd_targets.append(PHYSICAL + seen.chdir if seen.chdir is not None else _cd_target(words))
         if seen.makes_links:
             self.links = self.links or f"{text[:60]} makes links, which later paths may go through"
         for operation, index in seen.paths:
@@ -757,6 +951,10 @@ class _Walker:
             if _PLAIN.fullmatch(raw):
                 self._count()
                 return Word(raw, raw, None, False, False)
+        if node.type == "process_substitution" and not pattern:  # a whole word: a pipe's name
+            self._count()
+            self._substitution(node, level, False)
+            return Word(PIPE, _text(node), pipe=True)
         pieces: list[str] = []
         unquoted: list[str] = []  # the word as written, its quoted parts blanked: for brace and ~ checks
         divergent = False
@@ -784,7 +982,11 @@ class _Walker:
                     and not pieces
                     and current.start_byte == node.start_byte
                 ):
-                    value, bad = _tilde(value)
+                    prefix = raw.split("/", 1)[0]  # the tilde prefix ends at the first unquoted slash
+                    if "\\" in prefix or ("/" not in raw and current.end_byte != node.end_byte):
+                        value, bad = None, f"a ~ prefix with quoted or computed text in {_clip(raw, 40)!r}"
+                    else:
+                        value, bad = _tilde(value)
                     why = why or bad
                     self.uses_home = self.uses_home or bad is None
                 pieces.append(value or "")
@@ -807,7 +1009,9 @@ class _Walker:
                 if "'" in inner:
                     why = why or "a $'...' string holding a quote, which dash reads differently"
                     divergent = True
-                pieces.append(_ansi_c(inner))
+                value, bad = _ansi_c(inner)
+                why = why or bad
+                pieces.append(value or "")
             elif kind in ("simple_expansion", "expansion") and raw in ("$HOME", "${HOME}"):
                 pieces.append(HOME)
                 self.uses_home = True
@@ -962,7 +1166,7 @@ class _Walker:
             self.paths.append(PathUse(operation, None, word.raw, word.why, redirect, tree))
             return
         value = word.value
-        if redirect and value in _HARMLESS_TARGETS:
+        if (redirect and value in _HARMLESS_TARGETS) or word.pipe:  # a pipe: its commands are parts
             return
         # a name with a line break cannot be asked about (see hostfacts), nor shown plainly
         if _CONTROL.search(value.removeprefix(HOME)):
@@ -1005,18 +1209,61 @@ def _bound(raw: str, bindings: dict[str, str]) -> str | None:
 
 
 def _cd_target(words: tuple[Word, ...]) -> str | None:
-    """Where ``cd DIR`` or ``pushd DIR`` goes (``cd`` alone: home); None for anything else that
-    changes folder (``popd``, ``pushd +1``, ``cd -``: a folder from the shell's stack)."""
+    """Where ``cd DIR`` or ``pushd DIR`` goes (``cd`` alone: home), :data:`PHYSICAL` first after
+    ``-P``; None for anything else that changes folder (``popd``, ``pushd +1``, ``cd -``: a folder
+    from the shell's stack)."""
     name = words[0].value
     if name not in ("cd", "pushd"):
         return None
-    rest = [w for w in words[1:] if w.value not in ("-L", "-P", "-e", "-@")]
+    physical = False
+    rest = list(words[1:])
+    while rest and rest[0].value is not None and re.fullmatch(r"-[LPe@]+", rest[0].value):
+        for flag in rest.pop(0).value or "":  # the last of -L and -P counts
+            physical = True if flag == "P" else False if flag == "L" else physical
+    if rest and rest[0].value == "--":
+        rest.pop(0)
     if not rest:
         return HOME if name == "cd" else None
     target = rest[0].value
     if target is None or rest[0].glob or len(rest) > 1 or re.fullmatch(r"-|[-+][0-9]+", target):
         return None
-    return target
+    return PHYSICAL + target if physical else target
+
+
+#: What bash passes for a process substitution (on Linux): the name of a pipe.
+PIPE = "/dev/fd/63"
+#: An option no program knows, put where a process substitution is to see whether the program
+#: reads that place as an operand (it then complains of the option) or as an option's value.
+_PROBE = "-\x01"
+
+
+def _pipes_problem(words: tuple[Word, ...], seen: programs.Seen) -> str | None:
+    """Why the process substitutions among ``words`` make the command dynamic (None: they are
+    files it reads or writes as data, like ``diff <(sort a) <(sort b)``). The pipe holds what
+    cmd prints, so it is static only where the program reads it as data: an operand the table
+    knows as a file, not an option's value (``wc --files0-from``, ``tar -T``: a list of files
+    to read), not a program, script or configuration (``bash <(..)``, ``source``, ``awk -f``)."""
+    pipes = [i for i, w in enumerate(words) if w.pipe]
+    if not pipes:
+        return None
+    why = "a process substitution, which the program may run or read as options or file names"
+    if pipes[0] == 0:
+        return "a process substitution run as a program"
+    # a wrapper's command is judged on its own: its words are checked there
+    inner = [i for i in pipes if not any(r.script is None and r.span[0] <= i < r.span[1] for r in seen.runs)]
+    if not inner:
+        return None
+    if seen.dynamic or seen.opaque or not seen.paths_known or seen.runs:
+        return why
+    files = {i for _, i in (*seen.paths, *seen.trees)}
+    values = [w.value for w in words]
+    for i in inner:
+        if i not in files:
+            return why
+        probe = programs.inspect([_PROBE if k == i else v for k, v in enumerate(values)])
+        if probe.dynamic is None and probe.paths_known:  # taken as an option's value
+            return why
+    return None
 
 
 def _inert(words: tuple[Word, ...]) -> bool:
@@ -1390,7 +1637,6 @@ def _tilde(value: str) -> tuple[str | None, str | None]:
     return None, f"{value.split('/')[0]} is a directory known only on the host"
 
 
-_ANSI_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.S)
 _ANSI_CHARS = {
     "n": "\n",
     "t": "\t",
@@ -1401,23 +1647,68 @@ _ANSI_CHARS = {
     "E": "\x1b",
     "f": "\f",
     "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
 }
+_OCTAL = frozenset("01234567")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def _ansi_c(inner: str) -> str:
-    """bash's decoding of ``$'...'``."""
+def _digits(text: str, start: int, allowed: frozenset[str], limit: int) -> int:
+    """Where a run of at most ``limit`` digits of ``allowed`` from ``start`` ends."""
+    end = start
+    while end < len(text) and end - start < limit and text[end] in allowed:
+        end += 1
+    return end
 
-    def one(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if code[0] in "xuU" and len(code) > 1:
-            return chr(min(int(code[1:], 16), 0x10FFFF))
-        if code[0] in "01234567":
-            return chr(int(code, 8) & 0xFF)
-        if code[0] == "c" and len(code) == 2:
-            return chr(ord(code[1].upper()) ^ 0x40)
-        return _ANSI_CHARS.get(code, code)
 
-    return _ANSI_ESCAPE.sub(one, inner)
+def _ansi_c(inner: str) -> tuple[str | None, str | None]:
+    """bash's decoding of ``$'...'`` (``ansicstr`` in bash's strtrans.c), and why it is not
+    known (None: it is). bash ends the string at its first NUL (``\\0``, ``\\x00``, ``\\c@``,
+    ``\\u0000``, ``\\400``): what follows is not there at all. A byte or character above ASCII
+    depends on the host's locale. An escape bash does not know keeps its backslash."""
+    out: list[str] = []
+    i = 0
+    while i < len(inner):
+        c = inner[i]
+        if c != "\\" or i + 1 >= len(inner):
+            out.append(c)
+            i += 1
+            continue
+        escape, i = inner[i + 1], i + 2
+        if escape in _ANSI_CHARS:
+            code = ord(_ANSI_CHARS[escape])
+        elif escape in _OCTAL:
+            end = _digits(inner, i, _OCTAL, 2)
+            code, i = int(escape + inner[i:end], 8) & 0xFF, end
+        elif escape == "x" and inner[i : i + 1] == "{":  # \x{HHH...}
+            end = _digits(inner, i + 1, _HEX, len(inner))
+            code = int(inner[i + 1 : end] or "0", 16) & 0xFF
+            i = end + 1 if inner[end : end + 1] == "}" else end
+        elif escape in "xuU":
+            end = _digits(inner, i, _HEX, {"x": 2, "u": 4, "U": 8}[escape])
+            if end == i:  # no digits: kept as written
+                out.append("\\" + escape)
+                continue
+            code, i = int(inner[i:end], 16), end
+        elif escape == "c" and i < len(inner):
+            control, i = inner[i], i + 1
+            if control == "\\" and inner[i : i + 1] == "\\":
+                i += 1
+            if ord(control) > 0x7F:  # bash takes the first byte of its encoding
+                return None, "a $'\\c' escape of a character outside ASCII"
+            code = 0x7F if control == "?" else ord(control.upper()) & 0x1F
+        else:
+            out.append("\\" + escape)
+            continue
+        if code == 0:
+            return None, "a $'...' string holding a NUL, where bash ends the string"
+        if code > 0x7F:
+            return None, "a $'...' escape outside ASCII, which depends on the host's locale"
+        out.append(chr(code))
+    return "".join(out), None
 
 
 def _strip_quotes(text: str) -> str:
@@ -1447,4 +1738,15 @@ def absolute(path: str, home: str | None, cwd: str | None) -> str | None:
     return posixpath.join(base, resolved)
 
 
-__all__ = ["HOME", "Analysis", "Part", "PathUse", "Word", "absolute", "analyse", "resolve_home"]
+__all__ = [
+    "HOME",
+    "PHYSICAL",
+    "PIPE",
+    "Analysis",
+    "Part",
+    "PathUse",
+    "Word",
+    "absolute",
+    "analyse",
+    "resolve_home",
+]
