@@ -14,7 +14,17 @@ import pytest
 from pydantic import ValidationError
 
 from gtp_remote.config import load_inventory
-from gtp_remote.policy import Facts, Layers, Policy, PolicyConfig, analyse, hostfacts, rule_warnings, shell
+from gtp_remote.policy import (
+    Facts,
+    Layers,
+    Policy,
+    PolicyConfig,
+    analyse,
+    hostfacts,
+    isolate,
+    rule_warnings,
+    shell,
+)
 
 FACTS = Facts(home="/home/ops", cwd="/home/ops")
 
@@ -319,20 +329,23 @@ def test_a_file_a_command_writes_under_an_allow_list_asks_without_a_path_rule():
 # -- limits --------------------------------------------------------------------------------------------
 
 
-def test_what_cannot_be_parsed_or_is_too_big_is_refused_with_a_reason():
+def test_what_cannot_be_parsed_or_is_too_big_is_refused_with_a_reason(monkeypatch):
     p = policy(commands={"allow": ["*"]})
     assert "not valid shell" in p.check_command("echo 'unterminated", FACTS).reason
     assert "NUL" in p.check_command("echo a\x00b", FACTS).reason
     assert p.check_command("echo " + "x" * (shell.MAX_BYTES + 1), FACTS).action == "deny"
     assert "levels" in p.check_command("nice " * 200 + "ls", FACTS).reason
-    assert "syntax nodes" in p.check_command("echo a; " * 40_000, FACTS).reason
+    assert "words and operators" in p.check_command("echo a; " * 40_000, FACTS).reason  # before parsing
+    monkeypatch.setattr(shell, "MAX_NODES", 50)
+    assert "syntax nodes" in p.check_command("echo a; " * 40, FACTS).reason
 
 
-def test_a_parse_stopped_at_its_deadline_leaves_the_next_command_judged_afresh():
+def test_a_parse_stopped_at_its_deadline_leaves_the_next_command_judged_afresh(monkeypatch):
     """A stopped tree-sitter parser resumes its old parse on the next call: that misread the next
     command and crashed the gateway (a segfault). The parser is dropped instead."""
+    monkeypatch.setattr(shell, "PARSE_SECONDS", 0.002)  # what is under the size caps parses in time
     p = policy(commands={"allow": ["ls *", "echo *"], "deny": ["rm *"]})
-    slow = "ls | " * 200_000 + "ls"
+    slow = "ls | " * 2_000 + "ls"
     for _ in range(2):
         assert "to parse" in p.check_command(slow, FACTS).reason
         assert p.check_command("rm -rf / ; echo " + "x " * 10_000, FACTS).action == "deny"
@@ -351,13 +364,64 @@ def test_judging_is_linear_and_large_input_leaves_the_event_loop():
 
     async def ticks_while_judging() -> int:
         count = 0
-        judging = asyncio.ensure_future(analyse("echo hi; " * 30_000))
+        judging = asyncio.ensure_future(analyse("echo " + "hi" * 500_000))
         while not judging.done():
             count += 1
             await asyncio.sleep(0.001)
         return count
 
     assert asyncio.run(ticks_while_judging()) > 1  # the loop kept running
+
+
+STALLS = {  # inputs that stalled the parser, or took it long, before they were bounded
+    "valid pipes": "a|" * 2_499 + "a",
+    "invalid pipes": "a|" * 2_500,
+    "bars": "|" * 4_900,
+    "parens": ")" * 4_900,
+    "redirects": "<" * 14_000,
+    "arithmetic shift taken for a heredoc": "echo $((1<<2))\n" + "a|" * 2_400,
+    "dense 1 MB": "a|" * 500_000,
+    "1 MB of commands": "echo word\n" * 100_000,
+    "1 MB of arguments": "echo" + " a" * 500_000,
+    "1 MB heredoc": "cat > f <<'EOF'\n" + "a line of text $x `y` | ; (\n" * 36_000 + "EOF\n",
+    "1 MB word": "echo " + "a" * 1_000_000,
+}
+
+
+@pytest.mark.parametrize("name", STALLS)
+def test_judging_is_bounded_and_never_holds_the_event_loop(name):
+    """Every input is judged (or refused) within the worker's deadline, and the event loop keeps
+    turning meanwhile: tree-sitter's error recovery holds the GIL, so slow shapes are parsed in a
+    worker process that is killed at its deadline. What is too heavy to judge is refused at once."""
+    text = STALLS[name]
+
+    async def judged() -> tuple[float, float, str]:
+        gaps: list[float] = []
+        judging = asyncio.ensure_future(analyse(text))
+        started = last = time.perf_counter()
+        while not judging.done():
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+        return time.perf_counter() - started, max(gaps, default=0.0), (await judging).error or "ok"
+
+    asyncio.run(analyse("a|" * 300))  # a worker is started once (imports): not what is measured
+    took, gap, error = asyncio.run(judged())
+    assert took < isolate.SECONDS + 0.5, (took, error)
+    assert gap < 0.15, (gap, error)
+    if name.startswith("1 MB") or name.startswith("dense"):
+        assert took < 0.1 if error != "ok" else took < 0.3, (took, error)  # refused at once
+
+
+def test_a_worker_past_its_deadline_is_killed_and_replaced(monkeypatch):
+    monkeypatch.setattr(isolate, "SECONDS", 0.0005)
+    monkeypatch.setattr(isolate, "START_SECONDS", 0.0)
+    pipes = "ls|" * 300 + "ls"
+    assert "took over" in (asyncio.run(analyse(pipes)).error or "")
+    monkeypatch.undo()
+    p = policy(commands={"allow": ["ls"]})
+    assert p.judge(asyncio.run(analyse(pipes)), FACTS).action == "allow"
 
 
 def test_the_shipped_devops_rules_refuse_system_namespaces_in_any_spelling():

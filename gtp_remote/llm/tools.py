@@ -41,9 +41,8 @@ from gtp_remote.gateway import (
     SpecialistPolicy,
     Written,
 )
-from gtp_remote.policy import Decision
+from gtp_remote.policy import Decision, analyse
 from gtp_remote.policy.rules import CommandRule
-from gtp_remote.policy.shell import analyse
 from gtp_remote.specialists import CliToolConfig
 
 if TYPE_CHECKING:
@@ -264,7 +263,7 @@ class Toolbox:
             command = _TEMPLATES.from_string(tool.command).render(context_vars).strip()
         except Exception as exc:  # a template error or a type error in it: the config's, shown to the model
             return Prepared(name, arguments, _NOT_RUN, error=f"tool {name}: {type(exc).__name__}: {exc}")
-        analysis = analyse(command)
+        analysis = await analyse(command)  # a model's arguments: never parsed on the event loop
         refused = analysis.error or next((p.dynamic for p in analysis.parts if p.dynamic), None)
         if refused:
             return Prepared(

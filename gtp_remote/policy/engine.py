@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gtp_remote.policy import shell
+from gtp_remote.policy import isolate, shell, weight
 from gtp_remote.policy.codefiles import code_file
 from gtp_remote.policy.config import Action, Operation, PolicyConfig
 from gtp_remote.policy.rules import MANY, ONE, CommandRule, PathRule, Subject, normalise_path
@@ -39,6 +39,9 @@ _VERBS = {"deny": "denied by", "confirm": "needs approval by", "allow": "allowed
 #: Commands this long are analysed in a worker thread, so the event loop keeps serving (the grammar
 #: is quadratic on some invalid input: a few kilobytes can take a second to parse).
 OFF_LOOP_BYTES = 1024
+#: More operator characters than this and a command is parsed in a child process: 512 of ``a|``
+#: parse in ~10 ms, but some invalid runs of them take seconds without releasing the GIL.
+INLINE_OPERATORS = 256
 
 
 @dataclass(frozen=True)
@@ -579,7 +582,14 @@ class Layers:
 
 
 async def analyse(command: str) -> Analysis:
-    """``shell.analyse``, in a worker thread for long input so the event loop keeps serving."""
+    """``shell.analyse``, never holding up the event loop: refused at once when too heavy to
+    judge; in a child process killed at a deadline when its operators could make the parser
+    slow (see ``isolate``); in a worker thread when merely long; else here."""
+    why = weight.too_heavy(command)
+    if why is not None:
+        return Analysis(error=why)
+    if weight.operators(command) > INLINE_OPERATORS:
+        return await asyncio.to_thread(isolate.analyse, command)
     if len(command) > OFF_LOOP_BYTES:
         return await asyncio.to_thread(shell.analyse, command)
     return shell.analyse(command)

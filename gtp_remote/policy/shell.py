@@ -44,7 +44,7 @@ from typing import Literal
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-from gtp_remote.policy import programs
+from gtp_remote.policy import programs, weight
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
@@ -191,6 +191,9 @@ def _analyse(text: str) -> Analysis:
     data = text.encode("utf-8", "surrogatepass")
     if len(data) > MAX_BYTES:
         return Analysis(error=f"it is {len(data)} bytes; commands over {MAX_BYTES} bytes are not judged")
+    heavy = weight.too_heavy(text)
+    if heavy is not None:
+        return Analysis(error=heavy)
     _local.deadline = time.monotonic() + ANALYSIS_SECONDS
     try:
         walker = _Walker()
