@@ -248,6 +248,9 @@ class Plan:
         out.update(rule=decision.rule, layer=decision.layer, reason=decision.reason[:1000])
         if decision.part:
             out["part"] = clip_text(decision.part, 1000)[0]
+        others = sorted({k[3] for d in self.decisions.values() for k in d.asks} - {decision.reason})
+        if others:  # every other reason it asks: the approval covers them all
+            out["also_asks"] = [str(reason)[:300] for reason in others[:20]]
         return out
 
     def _what(self) -> dict[str, Any]:
@@ -660,8 +663,8 @@ class Gateway:
         fresh = await self._judge_command(plan.principal, plan.servers, action, plan.layer)
         for server in plan.servers:
             then, now = plan.decisions[server], fresh[server]
-            if now.action == "allow" or now == then:
-                continue
+            if now.action == "allow" or (now == then and now.asks <= then.asks):
+                continue  # nothing asks now that was not shown to the approver
             raise ChangedWhileWaitingError(
                 f"not run on {server}: it changed while it waited for approval; judged again it is "
                 f"{now.action} ({now.reason[:500]}), not what was approved ({then.reason[:300]})",

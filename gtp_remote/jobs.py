@@ -145,6 +145,7 @@ _STORED_PENDING = (
     "layer",
     "part",
     "reason",
+    "also_asks",
 )
 
 
@@ -168,6 +169,7 @@ def _iso(ts: float) -> str:
 
 
 CHECKPOINT_EVERY = 200  # row writes between two WAL checkpoints
+SAVE_RETRY_SECONDS = 1.0  # a finished job the store refused (disk full) is saved again this often
 
 
 class JobStore:
@@ -316,6 +318,8 @@ class JobManager:
         self.store = store
         self._live: dict[str, Job] = {}
         self._on_finish = on_finish
+        self._unsaved: dict[str, Job] = {}  # finished, but the store refused the row (disk full)
+        self._retrying: asyncio.Task[None] | None = None
 
     async def start(
         self, *, token: str, operation: str, server: str | None, request: dict[str, Any], work: Work
@@ -343,12 +347,43 @@ class JobManager:
             await asyncio.shield(self._finish(job))
 
     async def _finish(self, job: Job) -> None:
+        saved = False
         try:
-            self.store.save(job)
+            saved = self._save_finished(job)
             if self._on_finish is not None:
                 await self._on_finish(job)
         finally:
-            self._live.pop(job.id, None)
+            if saved:
+                self._live.pop(job.id, None)
+
+    def _save_finished(self, job: Job) -> bool:
+        """Save a finished job; if the store refuses (its disk is full), keep the job live, where
+        GET /jobs finds it, and save it once writes succeed again. Dropping it would leave its row
+        saying "running" until a restart called it interrupted, its result lost."""
+        try:
+            self.store.save(job)
+            return True
+        except sqlite3.Error as exc:
+            log.warning("job store: cannot save finished job %s (%s); kept in memory, retrying", job.id, exc)
+            self._unsaved[job.id] = job
+            if self._retrying is None or self._retrying.done():
+                self._retrying = asyncio.ensure_future(self._retry_saves())
+            return False
+
+    async def _retry_saves(self) -> None:
+        while self._unsaved:
+            await asyncio.sleep(SAVE_RETRY_SECONDS)
+            self._save_unsaved()
+
+    def _save_unsaved(self) -> None:
+        for job_id, job in list(self._unsaved.items()):
+            try:
+                self.store.save(job)
+            except sqlite3.Error:
+                return
+            del self._unsaved[job_id]
+            if self._live.get(job_id) is job:
+                del self._live[job_id]
 
     async def wait(self, job: Job, seconds: float) -> bool:
         """Wait up to ``seconds`` for the job to finish or to pause for approval; True if finished."""
@@ -463,3 +498,6 @@ class JobManager:
             if job.task is not None:
                 job.task.cancel()
         await asyncio.gather(*(j.task for j in jobs if j.task), return_exceptions=True)
+        if self._retrying is not None:
+            self._retrying.cancel()
+        self._save_unsaved()  # a last try: a job still unsaved reads "interrupted" after a restart

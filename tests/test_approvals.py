@@ -181,6 +181,33 @@ async def test_an_approved_command_is_refused_when_its_verdict_changed(
     assert event["policy"]["action"] == "confirm"  # the verdict it was approved under
 
 
+async def test_a_new_reason_to_ask_behind_the_one_shown_is_noticed_after_approval(
+    api: Client, bed: Bed, settings: Settings
+):
+    """One verdict shows one reason; the approval covered every reason the command asked for
+    then. A part that asks for a new reason meanwhile (here: a rule added for ``cat``) is not
+    covered by it, even though the reason shown first is unchanged."""
+    box = sandbox(bed)
+    data = await waiting(api, f"touch {box}/first; cat {box}/notes")
+    assert "also_asks" not in data["pending_action"]
+    gateway = api.state.gateway  # type: ignore[attr-defined]
+    more = {**DB_POLICY, "commands": {**DB_POLICY["commands"], "confirm": ["touch *", "mkdir *", "cat *"]}}
+    gateway.inventory.servers["db"] = gateway.inventory.servers["db"].model_copy(
+        update={"policy": _policy(more)}
+    )
+    decision = {"pending_id": data["pending_action"]["id"]}
+    assert (await post(api, f"/jobs/{data['job_id']}/approve", decision, "ops"))[0] == 200
+    done = await finished(api, data["job_id"])
+    assert done["status"] == "failed" and "changed while it waited" in done["error"]["message"], done
+    assert not exists(bed, "db", "first")
+    # asked for both from the start, the approver is shown both, and it runs
+    both = await waiting(api, f"touch {box}/second; cat {box}/notes")
+    assert any("cat *" in reason for reason in both["pending_action"]["also_asks"]), both
+    decision = {"pending_id": both["pending_action"]["id"]}
+    assert (await post(api, f"/jobs/{both['job_id']}/approve", decision, "ops"))[0] == 200
+    assert (await finished(api, both["job_id"]))["status"] == "succeeded"
+
+
 async def test_an_approved_command_runs_when_its_verdict_is_the_same(api: Client, bed: Bed):
     box = sandbox(bed)
     data = await waiting(api, f"touch {box}/same; cat {box}/notes")

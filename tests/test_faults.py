@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -97,9 +98,16 @@ class Serve:
             data = await response.json(content_type=None)
             return response.status, data, time.monotonic() - started
 
-    async def shell(self, command: str, **options: Any) -> tuple[int, dict[str, Any], float]:
+    async def shell(
+        self, command: str, *, server: str = HOST, **options: Any
+    ) -> tuple[int, dict[str, Any], float]:
         return await self.call(
-            "POST", "/command/execute-shell", {"command": command, "server": HOST, **options}
+            "POST", "/command/execute-shell", {"command": command, "server": server, **options}
+        )
+
+    async def fan_out(self, command: str, target: str, **options: Any) -> tuple[int, dict[str, Any], float]:
+        return await self.call(
+            "POST", "/command/execute-shell", {"command": command, "target": target, **options}
         )
 
     def audit(self) -> list[dict[str, Any]]:
@@ -139,7 +147,7 @@ def host(bed: Bed) -> BedHost:
 
 def sshd_pid(bed: Bed) -> int | None:
     """The host's listening sshd, if it runs. A killed one can stay a zombie for a while (this
-    machine's init reaps lazily), which ``kill -0`` and so ``testbed start`` take for running."""
+    machine's init reaps lazily): that one is not running (``testbed start`` knows it too)."""
     pidfile = host(bed).dir / "sshd.pid"
     try:
         pid = int(pidfile.read_text())
@@ -150,10 +158,9 @@ def sshd_pid(bed: Bed) -> int | None:
 
 
 def start_host(bed: Bed) -> None:
-    """``testbed start`` k8s-master, first removing a pid file left by a killed sshd."""
-    if sshd_pid(bed) is None:
-        (host(bed).dir / "sshd.pid").unlink(missing_ok=True)
+    """``testbed start`` k8s-master: it sees a killed sshd (a zombie, its pid file left) as down."""
     bed.start(HOST)
+    assert sshd_pid(bed) is not None, f"testbed start left {HOST} without a running sshd"
 
 
 def descendants(pid: int) -> list[int]:
@@ -235,23 +242,32 @@ def inventory(bed: Bed, tmp_path: Path) -> Path:
 async def test_host_dying_mid_command_fails_clearly_and_the_pool_reconnects(
     bed: Bed, tmp_path: Path, inventory: Path
 ) -> None:
+    """k8s-master dies under a command: that command fails at once, naming the host; a command
+    running on db across the death, and one started while k8s-master is down, are untouched."""
     sleep = unique_sleep(30)
     command = f"{sleep}; echo done"
+    other = f"{unique_sleep(2)}; echo db-alive"
     with restored(bed):
         async with serving(tmp_path / "state", inventory) as serve:
             status, data, _ = await serve.shell("echo warm")
             assert status == 200 and data["stdout"] == "warm\n", data
+            status, data, _ = await serve.shell("echo warm", server="db")
+            assert status == 200 and data["stdout"] == "warm\n", data
             request = asyncio.ensure_future(serve.shell(command, wait_seconds=40))
-            for _ in range(100):  # the command is running on the host
-                if remote_running(bed, sleep):
+            on_db = asyncio.ensure_future(serve.shell(other, server="db", timeout=20))
+            for _ in range(100):  # both commands are running
+                if remote_running(bed, sleep) and remote_running(bed, other.split(";")[0]):
                     break
                 await asyncio.sleep(0.05)
             else:
-                raise AssertionError(f"the command never started on {HOST}")
+                raise AssertionError(f"the commands never started on {HOST} and db")
             killed_at = time.monotonic()
             kill_host(bed)
             status, data, _ = await request
             took = time.monotonic() - killed_at
+            db_status, db_data, _ = await on_db
+            assert db_status == 200, (db_status, db_data)
+            assert db_data["exit_code"] == 0 and db_data["stdout"] == "db-alive\n", db_data
             assert status == 502, (status, data)
             error = data["error"]
             assert error["code"] == "connection_lost", error
@@ -261,10 +277,16 @@ async def test_host_dying_mid_command_fails_clearly_and_the_pool_reconnects(
             assert [e["outcome"] for e in events] == ["connection_lost"], events
             assert HOST in events[0]["error"]["message"]
 
-            # Down: a clear, prompt "unreachable", not a hang.
-            status, data, took = await serve.shell("echo while-down")
+            # Down: a clear, prompt "unreachable", not a hang; db meanwhile answers as ever.
+            down, on_db = await asyncio.gather(
+                serve.shell("echo while-down"), serve.shell("echo db-meanwhile", server="db")
+            )
+            status, data, took = down
             assert status == 502 and data["error"]["code"] == "host_unreachable", data
             assert took < 10, took
+            status, data, took = on_db
+            assert status == 200 and data["stdout"] == "db-meanwhile\n", data
+            assert took < 2, f"db took {took:.1f}s while {HOST} was down"
 
             start_host(bed)
             status, data, _ = await serve.shell("echo back")
@@ -313,6 +335,120 @@ async def test_link_down_mid_command_times_out_and_recovers(
             assert took < 10, f"the first command after the link came back took {took:.1f}s"
             left = await gone_within(bed, sleep, 5)
             assert not left, f"the timed-out command still runs on {HOST}: {left}"
+        assert serve.verify().returncode == 0
+
+
+# -- 2b. the link goes down during a fan-out, and while the connection is idle -----------------------
+
+KEEPALIVE = 2  # the inventory fixture's keepalive for k8s-master, in seconds
+KEEPALIVE_COUNT_MAX = 3  # what gtp_remote/executors/ssh.py gives asyncssh
+
+
+Address = tuple[str, int]
+
+
+def _address(text: str) -> Address:
+    """``0D00CB0A:0016`` (/proc/net/tcp: IPv4 little-endian, port) -> ("10.203.0.13", 22)."""
+    ip, port = text.split(":")
+    return ".".join(str(int(ip[i : i + 2], 16)) for i in (6, 4, 2, 0)), int(port, 16)
+
+
+def established(pid: int) -> list[tuple[Address, Address]]:
+    """(local, remote) of every established IPv4 TCP connection process ``pid`` holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    out = []
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+            out.append((_address(fields[1]), _address(fields[2])))
+    return out
+
+
+def ssh_connections(pid: int, bed: Bed) -> int:
+    """How many established connections process ``pid`` holds to k8s-master's sshd."""
+    return sum(remote == (host(bed).ip, 22) for _, remote in established(pid))
+
+
+async def test_link_down_during_fan_out_fails_that_host_only_and_keepalive_finds_a_dead_idle_link(
+    bed: Bed, tmp_path: Path, inventory: Path
+) -> None:
+    """k8s-master's link goes down mid fan-out: db and code answer ok, k8s-master's row says
+    what happened, within the timeout. Then it goes down under an idle pooled connection: the
+    keepalives find it dead within (count_max + 1) x keepalive, a command sent onto it fails
+    then (not at its own 30 s timeout), and once the link is back the next one reconnects."""
+    sleep = unique_sleep(2)
+    command = f"{sleep}; echo done"
+    limit = 5
+    with restored(bed):
+        async with serving(tmp_path / "state", inventory) as serve:
+            assert serve.process is not None
+            status, data, _ = await serve.fan_out("echo warm", "group:bed")
+            assert status == 200 and data["summary"]["ok"] == 3, data
+            request = asyncio.ensure_future(
+                serve.fan_out(command, "group:bed", timeout=limit, wait_seconds=40)
+            )
+            for _ in range(100):  # running on all three (the hosts share one pid space)
+                if len(remote_running(bed, sleep)) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"the fan-out never started everywhere: {remote_running(bed, sleep)}")
+            started = time.monotonic()
+            link(bed, up=False)
+            try:
+                status, data, _ = await request
+                took = time.monotonic() - started
+            finally:
+                link(bed, up=True)
+            assert status == 200, (status, data)
+            rows = {r["server"]: r for r in data["results"]}
+            assert set(rows) == {"db", "code", HOST}, data
+            for name in ("db", "code"):
+                row = rows[name]
+                assert row["status"] == "ok" and row["exit_code"] == 0 and row["stdout"] == "done\n", row
+            row = rows[HOST]
+            # Timed out (what happens with these settings), or lost if the keepalives won the race.
+            assert row["status"] == "failed" and row["exit_code"] is None, row
+            assert row["error"]["code"] == ("timeout" if row["timed_out"] else "connection_lost"), row
+            assert (data["summary"]["ok"], data["summary"]["failed"], data["ok"]) == (2, 1, False), data
+            # The timeout, then at most two kill grace periods (shells.py) on the dead link.
+            assert took < limit + 2 * 2 + 1, f"the fan-out took {took:.1f}s with a {limit}s timeout"
+            events = command_events(serve, command)
+            assert [e["outcome"] for e in events] == ["failed"], events
+
+            status, data, _ = await serve.fan_out("echo back", "group:bed", timeout=20)
+            assert status == 200 and data["summary"]["ok"] == 3, data
+
+            # The link dies under the idle pooled connection, and a command is sent onto it.
+            assert ssh_connections(serve.process.pid, bed) == 1
+            bound = (KEEPALIVE_COUNT_MAX + 1) * KEEPALIVE
+            started = time.monotonic()
+            link(bed, up=False)
+            try:
+                request = asyncio.ensure_future(serve.shell("echo onto-a-dead-link", timeout=30))
+                for _ in range(30 * bound):
+                    if not ssh_connections(serve.process.pid, bed):
+                        break
+                    await asyncio.sleep(0.1)
+                noticed = time.monotonic() - started
+                status, data, _ = await request
+                failed = time.monotonic() - started
+            finally:
+                link(bed, up=True)
+            assert noticed < bound + 1, f"the dead connection was dropped after {noticed:.1f}s, not {bound}s"
+            assert status == 502 and data["error"]["code"] == "connection_lost", (status, data)
+            assert data["error"]["server"] == HOST, data
+            assert failed < bound + 1, f"a command on the dead connection failed after {failed:.1f}s"
+
+            status, data, took = await serve.shell("echo back", timeout=20)
+            assert status == 200 and data["stdout"] == "back\n", data
+            assert took < 3, f"the first command after the link came back took {took:.1f}s"
+            assert ssh_connections(serve.process.pid, bed) == 1
         assert serve.verify().returncode == 0
 
 
@@ -370,6 +506,29 @@ async def test_model_stalling_mid_stream_times_out_within_its_limit(
     )
     body = {"instructions": "what is the answer?", "provider": HOST, "stream": True}
     async with serving(tmp_path / "state", inventory) as serve:
+        assert serve.process is not None
+        pid, api_port = serve.process.pid, int(serve.url.rsplit(":", 1)[1])
+
+        def model_traffic() -> tuple[int, int]:
+            """(the gateway's loopback connections other than its API's: its HTTP client to the
+            tunnel's local end and that end's accepted side; the host's connections into the model
+            server: sshd forwarding the tunnel's channel)."""
+            local = [
+                (mine, peer)
+                for mine, peer in established(pid)
+                if peer[0] == "127.0.0.1" and api_port not in (mine[1], peer[1])
+            ]
+            remote = host(bed).sh(f"ss -tnH state established 'dport = :{stalling_model.port}'")
+            return len(local), len(remote.stdout.splitlines())
+
+        seen: list[tuple[int, int]] = []
+
+        async def watch() -> None:
+            while True:
+                seen.append(await asyncio.to_thread(model_traffic))
+                await asyncio.sleep(0.1)
+
+        watcher = asyncio.ensure_future(watch())
         events: list[tuple[str, dict[str, Any]]] = []
         started = time.monotonic()
         async with (
@@ -389,6 +548,17 @@ async def test_model_stalling_mid_stream_times_out_within_its_limit(
                     if kind in ("final", "error"):
                         break
         took = time.monotonic() - started
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        # While the model stalled, its request rode a tunnel channel: both ends were connected.
+        assert (2, 1) in seen, f"the model's connection was never seen open: {sorted(set(seen))}"
+        # After the timeout the request's channel is closed at both ends: the gateway's client
+        # let go of the tunnel, and sshd closed its connection into the model server.
+        for _ in range(30):
+            if (now := model_traffic()) == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert now == (0, 0), f"(gateway, host) connections still open after the model timed out: {now}"
         kinds = [k for k, _ in events]
         if provider == "ollama" or pace == "trickle":
             assert "delta" in kinds, events  # the model did start answering
@@ -407,6 +577,11 @@ async def test_model_stalling_mid_stream_times_out_within_its_limit(
         llm = [e for e in serve.audit() if e.get("kind") == "llm" and e.get("job_id") == job_id]
         assert len(llm) == 1 and llm[0]["outcome"] == "failed", llm
         assert llm[0]["error"]["code"] == "model_timeout", llm
+
+        # The tunnel (kept for the connection's life, by design) carries the next request.
+        stalling_model.script({"content": "Forty-two."})
+        status, data, _ = await serve.call("POST", "/command/execute-llm", {**body, "stream": False})
+        assert status == 200 and data["status"] == "succeeded" and data["answer"] == "Forty-two.", data
     assert serve.verify().returncode == 0
 
 
@@ -459,33 +634,51 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def fill(folder: Path) -> Path:
-    """Fill the disk under ``folder`` to the last byte."""
-    path = folder / "filler"
+def fill(folder: Path, leave: int = 0) -> Path:
+    """Fill the disk under ``folder``: to the last byte, then give back ``leave`` bytes."""
+    path = folder / f"filler-{secrets.token_hex(4)}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         for size in (65536, 1):
             with contextlib.suppress(OSError):
                 while True:
                     os.write(fd, b"\0" * size)
+        if leave:
+            os.ftruncate(fd, max(os.fstat(fd).st_size - leave, 0))
     finally:
         os.close(fd)
-    assert os.statvfs(folder).f_bavail == 0
+    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    assert (free == 0) if not leave else (0 < free < 1 << 20), free
     return path
+
+
+def stored_status(state: Path, job_id: str) -> str | None:
+    """The job's status as the job store has it on disk."""
+    with contextlib.closing(sqlite3.connect(state / "jobs.sqlite3", timeout=5)) as db:
+        row = db.execute("select status from jobs where id=?", (job_id,)).fetchone()
+    return row[0] if row else None
 
 
 async def test_audit_disk_full_refuses_actions_and_recovers(
     bed: Bed, tmp_path: Path, inventory: Path, small_disk: Path
 ) -> None:
+    """Under 1 MiB free: actions are refused (503) and reads of jobs answered (200). Then full to
+    the last byte: a job that ends meanwhile is not lost (the job store cannot save it either),
+    and no line of the log is torn. Space comes back: everything works again, no restart."""
     marker = host(bed).home / f"faults-{secrets.token_hex(4)}"
     touch = f"touch {marker.name}"
     async with serving(small_disk / "state", inventory) as serve:
         status, data, _ = await serve.shell("echo before")
         assert status == 200, data
+        done_job = data["job_id"]
+        # A job still running when the disk fills, which ends once it is full to the last byte.
+        late_sleep = unique_sleep(2)
+        status, data, _ = await serve.shell(f"{late_sleep}; echo late", wait_seconds=0)
+        assert status == 202, data
+        late_job = data["job_id"]
         assert serve.verify().returncode == 0
-        filler = fill(small_disk)
+        fillers = [fill(small_disk, leave=256 << 10)]
         try:
-            before = (serve.state / "audit.jsonl").read_bytes()
             for _ in range(3):
                 status, data, _ = await serve.shell(touch)
                 assert status == 503, (status, data)
@@ -495,19 +688,64 @@ async def test_audit_disk_full_refuses_actions_and_recovers(
                 "POST", "/file/write", {"server": HOST, "path": marker.name, "content": "x"}
             )
             assert status == 503 and data["error"]["code"] == "audit_unavailable", (status, data)
+            # Reads of jobs go on meanwhile: one done before, the list, one still running.
+            for _ in range(5):
+                status, job, _ = await serve.call("GET", f"/jobs/{done_job}")
+                assert status == 200 and job["status"] == "succeeded", (status, job)
+                assert job["result"]["stdout"] == "before\n", job
+                status, jobs, _ = await serve.call("GET", "/jobs")
+                assert status == 200, (status, jobs)
+                listed = {j["job_id"]: j["status"] for j in jobs["jobs"]}
+                assert listed[done_job] == "succeeded" and listed[late_job] == "running", listed
             assert not marker.exists(), "an action ran that the audit log could not record"
+
+            fillers.append(fill(small_disk))
+            assert await gone_within(bed, late_sleep, 5) == [], "the late job's command did not end"
+            await asyncio.sleep(0.5)  # its job finishes: the job store refuses the row
+            before = (serve.state / "audit.jsonl").read_bytes()
             # A line longer than the room left is written in part, then refused: cut off again.
             with pytest.raises(AuditUnavailableError, match="No space left"):
                 AuditLog(serve.state / "audit.jsonl").append({"kind": "filler", "text": "x" * 100_000})
             after = (serve.state / "audit.jsonl").read_bytes()
-            assert after.startswith(before) and after.endswith(b"\n"), "the log was cut or torn"
+            assert after == before, "the log was cut or torn"
             assert serve.verify().returncode == 0, serve.verify().stdout
         finally:
-            filler.unlink()
+            for filler in fillers:
+                filler.unlink()
+        # Space is back: the finished job the store refused is saved by itself and reads finished
+        # (its command's audit line fitted in the log's last page, or the job failed for it).
+        for _ in range(50):
+            if stored_status(serve.state, late_job) != "running":
+                break
+            await asyncio.sleep(0.1)
+        status, job, _ = await serve.call("GET", f"/jobs/{late_job}")
+        assert status == 200 and job["status"] == stored_status(serve.state, late_job), job
+        if job["status"] == "succeeded":
+            assert job["result"]["stdout"] == "late\n" and job["result"]["exit_code"] == 0, job
+        else:
+            assert job["status"] == "failed" and job["error"]["code"] == "audit_unavailable", job
         status, data, _ = await serve.shell(touch)
         assert status == 200 and data["exit_code"] == 0, data
         assert marker.exists()
         assert len(command_events(serve, touch)) == 1
         done = serve.verify()
         assert done.returncode == 0, done.stdout + done.stderr
+    log = serve.log()
+    assert f"cannot save finished job {late_job}" in log, log  # the case above did happen
+    assert "Task exception was never retrieved" not in log, log
     marker.unlink(missing_ok=True)
+
+
+async def test_audit_disk_full_to_the_last_byte_still_answers_reads(
+    bed: Bed, tmp_path: Path, inventory: Path, small_disk: Path
+) -> None:
+    async with serving(small_disk / "state", inventory) as serve:
+        status, data, _ = await serve.shell("echo before")
+        assert status == 200, data
+        filler = fill(small_disk)
+        try:
+            answers = [(await serve.call("GET", f"/jobs/{data['job_id']}"))[0] for _ in range(20)]
+            answers += [(await serve.call("GET", "/jobs"))[0] for _ in range(5)]
+        finally:
+            filler.unlink()
+        assert answers == [200] * 25, answers

@@ -25,6 +25,7 @@ from gtp_remote.api.http import (
 )
 from gtp_remote.api.state import API
 from gtp_remote.errors import (
+    AuditUnavailableError,
     GtpError,
     NotFoundError,
     PayloadTooLargeError,
@@ -152,15 +153,26 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         if not counted:
-            await api.record(
-                {
-                    "kind": "request",
-                    "request_id": request.get(REQUEST_ID),
-                    "token": caller.name if caller else None,
-                    "client": request.remote,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status,
-                    "duration_ms": round((time.monotonic() - started) * 1000, 3),
-                }
-            )
+            event = {
+                "kind": "request",
+                "request_id": request.get(REQUEST_ID),
+                "token": caller.name if caller else None,
+                "client": request.remote,
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "duration_ms": round((time.monotonic() - started) * 1000, 3),
+            }
+            try:
+                await api.record(event)
+            except AuditUnavailableError as exc:
+                # The answer stands: an action was refused before it ran if its own events could
+                # not be written (the gateway checks first), and a read changes nothing. Only the
+                # request's line is lost, and said so where an operator looks.
+                log.error(
+                    "audit: a request line was not written (%s %s %s): %s",
+                    request.method,
+                    request.path,
+                    status,
+                    exc.message,
+                )

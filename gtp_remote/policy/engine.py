@@ -71,9 +71,16 @@ class Decision:
     rule: str | None = None
     part: str | None = None
     layer: str | None = None
+    #: Every confirm that went into this verdict, its own included: one verdict shows one reason,
+    #: but an approval covers all of them, and a new one after it must be noticed (see gateway).
+    asks: frozenset[tuple[str | None, ...]] = field(default=frozenset(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "asks"}
+
+    @property
+    def key(self) -> tuple[str | None, ...]:
+        return (self.layer, self.rule, self.part, self.reason)
 
     def stricter(self, other: Decision) -> Decision:
         return other if _RANK[other.action] > _RANK[self.action] else self
@@ -82,12 +89,17 @@ class Decision:
 def strictest(decisions: Iterable[Decision], empty: Decision) -> Decision:
     """The first decision of the strictest kind (deny, then confirm, then allow)."""
     best: Decision | None = None
+    asks: set[tuple[str | None, ...]] = set()
     for decision in decisions:
+        if decision.action == "confirm":
+            asks |= decision.asks or {decision.key}
         if best is None or _RANK[decision.action] > _RANK[best.action]:
             best = decision
             if best.action == "deny":
-                break
-    return best if best is not None else empty
+                return best
+    if best is None:
+        return empty
+    return replace(best, asks=frozenset(asks)) if asks else best
 
 
 def _names_match(name: str, patterns: Sequence[str]) -> bool:
