@@ -66,6 +66,7 @@ T = TypeVar("T")
 CODE_RUNNERS = {"python": "python3 -", "bash": "bash -s", "sh": "sh -s", "node": "node -"}
 Language = Literal["python", "bash", "sh", "node"]
 PATCH_MAX_BYTES = 10 * 1024 * 1024  # a patch reads the whole file into memory, and writes it back
+JUDGE_OFF_LOOP = 32 * 1024  # characters of words and paths judged in a worker thread beyond
 PROBE_TIMEOUT = 10.0  # seconds for the host to answer what a command's paths are
 
 #: Asked when an action needs confirmation: gets the pending action, returns (approved, by whom).
@@ -538,6 +539,8 @@ class Gateway:
             facts = Facts(home=home, cwd=_base(cwd, home))
             if analysis.error is None and those.asks_host(analysis):
                 facts = await self._probe(server, analysis, facts, those)
+            if analysis.size > JUDGE_OFF_LOOP:  # matching long paths against every rule takes a while
+                return await asyncio.to_thread(those.judge_command, analysis, facts, action.env)
             return those.judge_command(analysis, facts, action.env)
 
         decisions = await asyncio.gather(*(judge(s) for s in servers))

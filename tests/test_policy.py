@@ -414,6 +414,21 @@ def test_judging_is_bounded_and_never_holds_the_event_loop(name):
         assert took < 0.1 if error != "ok" else took < 0.3, (took, error)  # refused at once
 
 
+def test_words_reused_by_an_unrolled_loop_cannot_multiply_what_is_judged():
+    """A static loop's value is reused in every command of its body: 200 kB became 60 MB of paths
+    to match against every rule (31 s on the event loop). What an analysis hands the judge is
+    capped; past it, the command is refused, quickly."""
+    value = "a/" * 50_000
+    body = "; ".join(f"sort -o $x/{n} notes.txt" for n in range(30))
+    command = f"for x in {value}; do {body}; done"
+    p = policy(commands={"deny": ["rm *"]}, paths={"deny": ["**/protected/**"]})
+    started = time.perf_counter()
+    decision = p.check_command(command, FACTS)
+    assert decision.action == "deny" and "characters of words and paths" in decision.reason
+    assert time.perf_counter() - started < 2.0
+    assert shell.analyse("for x in a b; do sort -o $x/0 notes.txt; done").size < 100
+
+
 def test_a_worker_past_its_deadline_is_killed_and_replaced(monkeypatch):
     monkeypatch.setattr(isolate, "SECONDS", 0.0005)
     monkeypatch.setattr(isolate, "START_SECONDS", 0.0)

@@ -30,7 +30,10 @@ WAIT_FIELD = Field(
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields and values of the wrong JSON type are refused (strict:
+    ``true`` or ``"1"`` is not an offset of 1, ``1`` is not a boolean), naming the field."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ExecuteShell(Request):

@@ -53,6 +53,9 @@ PARSE_SECONDS = 0.5  # a command that takes longer to parse (megabytes of tiny c
 #: is refused: the grammar's error recovery is quadratic on some short inputs (``"a|" * 8191``).
 ANALYSIS_SECONDS = 1.0
 MAX_DEPTH = 48
+#: Characters of words, paths and mentions an analysis may hand the judge, in all: static loops
+#: are unrolled and a value reused, so 200 kB could become 60 MB of paths to match (31 s).
+MAX_JUDGED = 2 * 1024 * 1024
 #: Stands for the server user's home directory inside a value (``~``, ``$HOME``): resolved with
 #: the host's facts when a policy judges it. A NUL can never be part of a real command.
 HOME = "\x00~"
@@ -149,6 +152,8 @@ class Analysis:
     #: Words of programs whose file arguments the table does not know: any may name a file,
     #: read or written, so deny and confirm path rules are tried on each.
     mentions: tuple[str, ...] = ()
+    #: Characters of words, paths and mentions in all: what judging it costs (see MAX_JUDGED).
+    size: int = 0
 
 
 class _Limit(Exception):
@@ -469,6 +474,10 @@ class _Walker:
             # a later command's word that may name a file, read or written: judged as a path not known
             lost = [m for m in dict.fromkeys(self.mentions[self.lost_dir or 0 :]) if _relative(m)]
             paths += [PathUse(op, None, m, why) for m in lost for op in ("read", "write")]
+        judged = sum(len(w.value or "") for part in self.parts for w in part.words)
+        judged += sum(len(u.path or "") + len(u.raw) for u in paths) + sum(map(len, mentions))
+        if judged > MAX_JUDGED:  # loops unrolled, a word reused: judging cost grows with this
+            raise _Limit(f"it expands to over {MAX_JUDGED} characters of words and paths to judge")
         return Analysis(
             tuple(self.parts),
             tuple(paths),
@@ -477,6 +486,7 @@ class _Walker:
             self.changes_dir,
             tuple(self.cd_targets),
             mentions,
+            judged,
         )
 
     def _count(self, n: int = 1) -> None:
