@@ -290,6 +290,18 @@ def test_a_program_named_by_a_file_outside_the_system_folders_is_opaque():
     assert verdict(named, "/opt/tools/report --today") == "allow"
 
 
+def test_deny_and_confirm_rules_see_through_renamed_copies_allow_rules_never_do():
+    """``rm.real``, ``slogin`` (ssh) and ``perl5.36-x86_64-linux-gnu`` are the programs a deny rule
+    names; an allow rule for ``ssh`` does not let ``slogin`` through."""
+    deny = policy(commands={"deny": ["rm *", "ssh *", "perl *"], "confirm": ["vim *"]})
+    assert verdict(deny, "rm.real -f victim") == "deny"
+    assert verdict(deny, "slogin host") == "deny"
+    assert verdict(deny, "perl5.36-x86_64-linux-gnu -v") == "deny"
+    assert verdict(deny, "/usr/bin/rm victim") == "deny"
+    assert verdict(deny, "vim.basic notes") == "confirm"
+    assert verdict(policy(commands={"allow": ["ssh *"]}), "slogin host") != "allow"
+
+
 def test_paths_nobody_could_ask_about_are_not_taken_as_they_seem():
     p = policy(commands={"allow": ["cat *"]}, paths={"deny": ["**/secret*"]})
     many = "cat " + " ".join(f"f{i}" for i in range(hostfacts.MAX_PATHS + 1))

@@ -215,7 +215,7 @@ def test_gtfobins_programs_are_known() -> None:
         n
         for n in sample
         if n not in programs._HANDLERS
-        and programs._family(n) not in programs._HANDLERS
+        and programs.family(n) not in programs._HANDLERS
         and programs._code_runner([n]) is None
     ]
     assert not missing

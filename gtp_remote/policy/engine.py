@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gtp_remote.policy import isolate, shell, weight
+from gtp_remote.policy import isolate, programs, shell, weight
 from gtp_remote.policy.codefiles import code_file
 from gtp_remote.policy.config import Action, Operation, PolicyConfig
 from gtp_remote.policy.rules import MANY, ONE, CommandRule, PathRule, Subject, normalise_path
@@ -359,9 +359,15 @@ class Policy:
             return None
         forms = [subject]
         name = subject[0]
-        if isinstance(name, str) and "/" in name:  # /usr/bin/rm is rm too
-            forms.append([name.rsplit("/", 1)[1], *subject[1:]])
-        elif not isinstance(name, str):
+        if isinstance(name, str):
+            # /usr/bin/rm is rm too; so are rm.real, slogin (ssh), perl5.36-x86_64-linux-gnu (perl):
+            # deny and confirm rules see through a renamed copy (allow rules never do)
+            base = name.rsplit("/", 1)[-1]
+            known = programs.canonical(base)
+            for other in dict.fromkeys((base, known, programs.family(known))):
+                if other != name:
+                    forms.append([other, *subject[1:]])
+        else:
             forms = []  # a computed command name: only a rule for any command ("*") matches it
         for rule in self._commands[action]:
             if not forms:

@@ -256,13 +256,13 @@ def inspect(values: Values) -> Seen:
     if not values or values[0] is None:
         return Seen()
     name = posixpath.basename(values[0])
-    handler = _HANDLERS.get(name) or _HANDLERS.get(_family(name))
+    handler = _HANDLERS.get(name) or _HANDLERS.get(family(name))
     if handler is None:
-        return _code_runner(values) or Seen()
+        return _code_runner(values) or _inspect_renamed(values, name) or Seen()
     return handler(values)
 
 
-def _family(name: str) -> str:
+def family(name: str) -> str:
     """``python3.11`` -> ``python``, ``gawk`` -> ``awk``: the entry that knows it."""
     match = re.fullmatch(r"(python|pypy|perl|ruby|php|lua|node|tclsh|wish|pip)[\d.]*", name)
     if match:
@@ -724,12 +724,17 @@ def _watch(values: Values) -> Seen:
     scanned = scan(values, 1, spec, permute=False)
     if scanned.has("-x", "--exec"):
         return _wrapped(values, scanned, transparent=True)
-    seen = Seen(paths_known=True).mark("watch runs its command line through sh -c")
+    # Without -x, watch joins its words with spaces and runs the line with ``sh -c``: the line is
+    # judged as a command line of its own (as the shell will read it), like ``eval``'s.
+    seen = Seen(transparent=True, paths_known=True)
     if scanned.unknown:
         seen.mark(f"watch option {scanned.unknown} is not known to the policy")
+    if scanned.dynamic:
+        seen.mark("watch's options are computed at run time")
     words = [values[i] for i in scanned.positionals]
-    if words and all(w is not None for w in words):
-        seen.runs.append(Run(script=" ".join(w for w in words if w is not None)))
+    if not words or any(w is None for w in words):
+        return seen.mark("watch runs a command line computed at run time through sh -c")
+    seen.runs.append(Run(script=" ".join(w for w in words if w is not None)))
     return seen
 
 
@@ -1088,7 +1093,7 @@ def _python_module(values: Values, at: int, isolated: bool) -> Seen:
 
 
 def _interpreter(values: Values) -> Seen:
-    name = _family(_name(values))
+    name = family(_name(values))
     spec = _INTERPRETERS.get(name) or _INTERPRETERS[_name(values)]
     isolated = False  # python -I / -P: the working folder is not searched for modules
     i = 1
@@ -1713,6 +1718,8 @@ _GIT_RUNNERS = {
     "cvsimport": "git cvsimport runs cvs",
     "svn": "git svn runs svn",
     "p4": "git p4 runs p4",
+    "receive-pack": "git receive-pack runs the repository's hooks",
+    "shell": "git shell runs the commands its -c names",
 }
 _GIT_DANGER = (
     "--upload-pack",
@@ -1794,6 +1801,12 @@ def _git(values: Values) -> Seen:
         return seen.mark("git submodule foreach runs a command")
     if sub == "config" and _git_config_writes(rest):
         return seen.mark("git config changes settings, which can make git run commands later")
+    if _git_writes_repository(sub, rest):
+        if seen.changes_dir and seen.chdir is None:
+            return seen.mark(f"git {sub} writes a repository in a folder not known")
+        # refs, objects, reflogs, the index, its config: judged as a write of the repository's
+        # .git, found from the working folder (or the -C folder)
+        seen.value_paths.append(("write", posixpath.join(seen.chdir or "", ".git") + "/**"))
     if sub in (
         "commit",
         "merge",
@@ -1914,6 +1927,81 @@ def _git_files(values: Values, sub_index: int, sub: str, seen: Seen) -> str | No
     if sub not in _GIT_READ_ONLY:
         seen.unknown_writes = f"git {sub} writes files in the work tree"
     return None
+
+
+#: git subcommands that write the repository (refs, objects, reflogs, the index, its config)
+#: whatever their options; the ones in _GIT_REPOSITORY_READS write it unless they only list.
+_GIT_REPOSITORY_WRITES = frozenset(
+    "update-ref gc prune repack pack-refs prune-packed update-index write-tree commit-tree mktag mktree "
+    "maintenance rerere index-pack unpack-objects fetch fetch-pack send-pack receive-pack add commit push "
+    "pull rebase merge cherry-pick revert am checkout switch reset submodule sparse-checkout read-tree "
+    "bisect replay backfill merge-tree rm mv restore apply init clone scalar stash worktree".split()
+)
+#: ...and for these, the words that keep them to reading: (first operand, options that only list).
+_GIT_REPOSITORY_READS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "branch": (
+        frozenset(),
+        frozenset(
+            "-l --list -v -vv --verbose --contains --no-contains --merged --no-merged --points-at "
+            "--show-current".split()
+        ),
+    ),
+    "tag": (
+        frozenset(),
+        frozenset(
+            "-l --list -n --contains --no-contains --merged --no-merged --points-at -v --verify".split()
+        ),
+    ),
+    "remote": (frozenset({"show", "get-url"}), frozenset()),
+    "reflog": (frozenset({"show", "exists"}), frozenset()),
+    "notes": (frozenset({"list", "show", "get-ref"}), frozenset()),
+    "replace": (frozenset(), frozenset({"-l", "--list"})),
+    "symbolic-ref": (frozenset(), frozenset()),
+    "hash-object": (frozenset(), frozenset()),
+    "bundle": (frozenset({"create", "verify", "list-heads"}), frozenset()),
+    "fsck": (frozenset(), frozenset()),
+}
+#: Options of ``git branch`` and ``git tag`` that change refs (anything but listing).
+_GIT_REPOSITORY_CHANGES = {
+    "branch": frozenset(
+        "-d -D --delete -m -M --move -c -C --copy -f --force -u --set-upstream-to --unset-upstream "
+        "--edit-description -t --track --no-track --create-reflog".split()
+    ),
+    "tag": frozenset(
+        "-d --delete -a --annotate -s --sign -u --local-user -f --force -m --message -F --file -e --edit "
+        "--create-reflog".split()
+    ),
+}
+
+
+def _git_writes_repository(sub: str, rest: list[str | None]) -> bool:
+    """Whether ``git SUB REST`` may write the repository itself (its refs, objects, config)."""
+    if sub in _GIT_REPOSITORY_WRITES:
+        if sub == "stash" and [w for w in rest if w and not w.startswith("-")][:1] in (["list"], ["show"]):
+            return False
+        return not (sub == "worktree" and [w for w in rest if w and not w.startswith("-")][:1] == ["list"])
+    if sub not in _GIT_REPOSITORY_READS:
+        return False
+    if any(w is None for w in rest):
+        return True
+    first_words, listing = _GIT_REPOSITORY_READS[sub]
+    words = [w for w in rest if w is not None]
+    options = {w.split("=", 1)[0] for w in words if w.startswith("-")}
+    shorts = {"-" + c for w in words if w.startswith("-") and not w.startswith("--") for c in w[1:]}
+    if sub == "hash-object":
+        return "-w" in shorts
+    if sub == "fsck":
+        return bool(long_option(next((w for w in words if w.startswith("--lost")), None), "lost-found"))
+    changes = _GIT_REPOSITORY_CHANGES.get(sub, frozenset())
+    longs = [c[2:] for c in changes if c.startswith("--")]
+    if shorts & changes or any(longs and long_option(o, *longs) for o in options if o.startswith("--")):
+        return True
+    operands = [w for w in words if not w.startswith("-")]
+    if sub in ("remote", "reflog", "notes", "bundle"):
+        return bool(operands) and operands[0] not in first_words
+    if sub == "symbolic-ref":
+        return len(operands) > 1 or bool({"-d", "--delete"} & options)
+    return bool(operands) and not (options & listing or shorts & listing)
 
 
 def _git_config_writes(rest: list[str | None]) -> bool:
@@ -2821,7 +2909,7 @@ _BUILDERS: dict[str, frozenset[str]] = {
 
 def _builder(values: Values) -> Seen:
     name = _name(values)
-    safe = _BUILDERS[name if name in _BUILDERS else _family(name)]
+    safe = _BUILDERS[name if name in _BUILDERS else family(name)]
     words = [w for w in values[1:] if w is not None]
     first = next((w for w in words if not w.startswith("-")), None)
     if (first in safe and not any(w.startswith("-") and w not in safe for w in words[:1])) or (
@@ -2837,7 +2925,7 @@ def _code_runner(values: Values) -> Seen | None:
     """Compilers, the dynamic loader and build tools, found by name (``gcc-12``,
     ``ld-linux-x86-64.so.2``), or None for any other program."""
     name = _name(values)
-    if name in _BUILDERS or _family(name) in _BUILDERS:
+    if name in _BUILDERS or family(name) in _BUILDERS:
         return _builder(values)
     if _LOADER.fullmatch(name):
         return _loader(values)
@@ -4507,3 +4595,386 @@ def _compressor(values: Values) -> Seen:
         paths_known=True,
         paths=[(operation, i) for i in range(1, len(values)) if not (values[i] or "-").startswith("-")],
     )
+
+
+# -- the rest of a system's programs ------------------------------------------------------------------
+#
+# Every program in a Debian system's PATH that the tables above do not name is listed below by
+# what it can do (checked against its manual): a program missing from every table is judged as
+# unknown (each word a file it may read), which is wrong for one that runs a command, loads code,
+# or works on files its *input* names. tests/test_policy_programs_r3.py checks that every program
+# in the test machine's PATH is known here or above, so a new one is classified, not overlooked.
+
+#: Programs that run a command or code given in their arguments or input, load code, or change
+#: what later commands run (debuggers, profilers, tracers, LLVM's JIT and pass runners, service
+#: and package-script runners, session managers, the D-Bus callers that start units): refused as
+#: dynamic. ``not`` (LLVM) runs its command; ``fstab-decode``, ``memusage``, ``sotruss``,
+#: ``heaptrack``, ``luit`` and ``debconf-apt-progress`` likewise; ``gpg-connect-agent`` has
+#: ``--exec`` and ``/run``; ``scriptlive`` replays typed commands into a shell.
+_MORE_RUNNERS = (
+    "fstab-decode memusage sotruss heaptrack gprofng gp-collect-app gpg-connect-agent not luit scriptlive "
+    "debconf debconf-apt-progress debconf-communicate debconf-copydb debconf-set-selections kernel-install "
+    "installkernel invoke-rc.d update-rc.d deb-systemd-invoke deb-systemd-helper policy-rc.d "
+    "dpkg-architecture dpkg-reconfigure dpkg-preconfigure dbus-send gdbus gapplication dbus-daemon "
+    "dbus-update-activation-environment sshd git-shell vgdb lli lli-child-target llvm-jitlink "
+    "llvm-jitlink-executor llvm-exegesis bugpoint llvm-reduce llvm-rtdyld opt llc llvm-lto llvm-lto2 "
+    "llvm-c-test jcmd jhsdb jdb jrunscript jstatd gdb-add-index ucf perldoc perlivp perlthanks instmodsh "
+    "rename file-rename prename switch_root systemd init telinit pkgdata rpcgen convert magick gsutil bq "
+    "anthoscli kpt cbt dev_appserver.py docker-credential-gcloud git-credential-gcloud.sh "
+    "gke-gcloud-auth-plugin update-ca-certificates update-java-alternatives pam-auth-update gpgconf "
+    "pinentry pinentry-curses pkttyagent pkexec-agent pkcon pkmon msgexec gettextize lessecho lessfile "
+    "lesspipe select-editor sensible-pager tcltk-depends h2ph xauth systemd-sysext systemd-firstboot "
+    "systemd-repart systemd-cryptenroll systemd-creds systemd-stdio-bridge systemd-tty-ask-password-agent "
+    "systemd-ask-password valgrind-di-server valgrind-listener getty login sulogin newusers ssh-add "
+    "pg_ctl pg_ctlcluster pgbench postgres initdb pg_createcluster pg_upgradecluster pg_virtualenv "
+    "pg_buildext pg_backupcluster pg_restorecluster pg_renamecluster pg_dropcluster pg_conftool "
+    "dirmngr ldd corepack jexec javadoc jlink jpackage serialver systemd-notify local-extract lcf ocs "
+    "cbt issues duplicates make-first-existing-target optscript git-receive-pack git-upload-pack "
+    "git-upload-archive "
+    "activate deactivate aws.cmd aws_completer aws_bash_completer aws_zsh_completer.sh cargo-clippy "
+    "cargo-fmt cargo-miri clippy-driver rls rust-analyzer rust-gdb rust-gdbgui rust-lldb cfn-lint "
+    "flask hypothesis ipython ipython3 isympy idle idle3 f2py pyenv py.test py.test-benchmark "
+    "pytest-benchmark moto_server moto_proxy dotenv pygrun smtpd.py faked-sysv faked-tcp faked"
+).split()
+
+
+@_handles(*_MORE_RUNNERS)
+def _more_runner(values: Values) -> Seen:
+    name = _name(values)
+    if name == "ssh-add" and not any(v is None or re.match(r"-[a-zA-Z]*[sSe]", v) for v in values[1:]):
+        return Seen()  # without -s/-S/-e (a PKCS#11 library): it reads key files
+    return Seen().mark(f"{name} runs commands or loads code its arguments or input name")
+
+
+#: Programs that read or write files their *input* names (a diff's headers, a tmpfiles or
+#: sysusers configuration, rmt's protocol, a list of names on stdin or in a file named by an
+#: option): the files are not known, so they are refused as dynamic.
+_NAMES_FROM_INPUT = (
+    "patch rmt rmt-tar systemd-tmpfiles systemd-sysusers ptar ctags ctags-universal etags ctags-exuberant "
+    "cscope cscope-indexer split-file gpgsplit gpgtar gpg-zip xgettext pygettext3 msgfmt msginit msgunfmt "
+    "msggrep msgcmp msgcomm msgen dpkg-source dpkg-deb dpkg-split dpkg-scanpackages dpkg-scansources "
+    "dpkg-shlibdeps dpkg-gensymbols dpkg-gencontrol dpkg-genchanges dpkg-genbuildinfo dpkg-distaddfile "
+    "dpkg-mergechangelogs dpkg-maintscript-helper dpkg-divert dpkg-statoverride dpkg-trigger "
+    "dpkg-fsys-usrunmess enc2xs h2xs libnetcfg activate-global-python-argcomplete "
+    "register-python-argcomplete yaml2obj obj2yaml llvm-tblgen unzipsfx catman mandb accessdb fc-cache "
+    "glib-compile-schemas gio-querymodules gtk-update-icon-cache update-icon-caches update-mime-database "
+    "update-catalog update-xmlcatalog install-sgmlcatalog update-locale locale-gen localedef iconvconfig "
+    "makeconv genbrk genccode gencfu gencmn gencnval gendict gennorm2 genrb gensprep icupkg "
+    "icuexportdata derb tempfile mktemp make-ssl-cert xdg-user-dirs-update addgnupghome "
+    "applygnupgdefaults migrate-pubring-from-classic-gpg gpg gpgsm gpgcompose gpg-wks-server gcov "
+    "gcov-tool cg_merge memusagestat py3compile py3clean pod2html pod2man pod2text savelog rtmon "
+    "e2image e2undo bzip2recover zipsplit zipnote zipcloak zforce znew gzexe bzexe ptxas fatbinary nvlink "
+    "cudafe++ setterm yq tomlq xq-python wrk ms_print callgrind_annotate callgrind_control cg_annotate "
+    "cg_diff heaptrack_print strace-log-merge peekfd hardlink chcon "
+    "gp-display-html gp-archive jarsigner keytool jmap jfr jmod jimage apt-key add-apt-repository "
+    "apt-add-repository apt-cdrom "
+    "2to3 pyvenv dh_installxmlcatalogs helpztags pygettext rst2html rst2html4 rst2html5 rst2latex "
+    "rst2man rst2odt rst2odt_prepstyles rst2pseudoxml rst2s5 rst2xetex rst2xml rstpep2html docutils "
+    "jsonpatch"
+).split()
+
+
+@_handles(*_NAMES_FROM_INPUT)
+def _names_from_input(values: Values) -> Seen:
+    name = _name(values)
+    return Seen().mark(
+        f"{name} reads or writes files its input or its own defaults name, which are not known"
+    )
+
+
+#: Account, disk, file system, swap and partition tools: they write the devices and images
+#: their operands name and the system files (passwd, shadow, group, homes) they find themselves.
+_SYSTEM_WRITERS = (
+    "useradd userdel usermod groupadd groupdel groupmod groupmems gpasswd chage chgpasswd adduser deluser "
+    "addgroup delgroup pwconv pwunconv grpconv grpunconv pwck grpck cppw cpgr mkhomedir_helper "
+    "shadowconfig add-shell remove-shell update-shells update-passwd ucfr expiry faillock pwhistory_helper "
+    "unix_chkpwd unix_update pam_timestamp_check pam_namespace_helper mkfs mkfs.bfs mkfs.cramfs mkfs.ext2 "
+    "mkfs.ext3 mkfs.ext4 mkfs.minix mke2fs mkswap e2fsck fsck fsck.cramfs fsck.ext2 fsck.ext3 fsck.ext4 "
+    "fsck.minix tune2fs resize2fs e2label e4defrag e4crypt badblocks blkdiscard blockdev wipefs swaplabel "
+    "partx addpart delpart resizepart fstrim fsfreeze mklost+found swapon swapoff umount losetup "
+    "zramctl hwclock e2scrub e2scrub_all systemd-mount systemd-umount systemd-machine-id-setup "
+    "pivot_root dpkg-name rename.ul halt poweroff reboot shutdown ctrlaltdel readprofile"
+).split()
+
+
+@_handles(*_SYSTEM_WRITERS)
+def _system_writer(values: Values) -> Seen:
+    seen = _all_words(values)
+    seen.unknown_writes = f"{_name(values)} changes devices or system files it finds itself"
+    return seen
+
+
+#: Programs that run nothing and write nothing they are not told to on stdout, whose words are
+#: names, numbers or files they read (each word is judged as a file they may read): reporting
+#: tools, terminal settings, process listers, network and device state tools (what changing that
+#: state means is the rules' to decide), X11 clients, config scripts, readers.
+_READS_ONLY = (
+    "FileCheck count verify-uselistorder sanstats yaml-bench __nvcc_device_query bin2c apropos whatis "
+    "manpath lexgrog man-recode appstreamcli apt-config    "
+    " arpd blkdeactivate blkid blkzone bzcmp bzdiff c_rehash captoinfo infotocap "
+    "infocmp toe tabs tput tset reset clear clear_console col colcrt colrm chcpu chmem corelist  "
+    "createdb createlang createuser dropdb droplang dropuser clusterdb reindexdb vacuumdb vacuumlo "
+    " pg_archivecleanup  pg_basebackup  pg_config pg_config.libpq-dev "
+    "     pg_dump pg_dumpall pg_lsclusters "
+    "pg_receivewal pg_receivexlog pg_recvlogical  pg_restore  "
+    "pg_updatedicts     dbus-cleanup-sockets dbus-monitor "
+    "dbus-uuidgen dcb devlink dircolors  dirmngr-client dmstats dnsdomainname domainname "
+    "nisdomainname ypdomainname dpkg-buildflags dpkg-checkbuilddeps dpkg-parsechangelog dpkg-realpath "
+    "dpkg-vendor dsymutil dumpe2fs dumpsexp  e2freefrag e2mmpstatus encguess envsubst "
+    "escapesrc editres appres listres viewres faillog lastb lastlog filefrag fincore findfs fuser "
+    "gcloud-crc32c gcov-dump lto-dump gdk-pixbuf-csource gdk-pixbuf-pixdata gdk-pixbuf-thumbnailer "
+    "gencat genl getcap getconf getopt getpcaps gettext gettext.sh ngettext  "
+    "    gp-display-src gp-display-text "
+    "gpg-wks-client gpgparsemail gpgrt-config gpgv gresource gsettings hd hmac256 icuinfo ifconfig ipcmk "
+    "ipcrm ipcs ipmaddr iptunnel ischroot isosize   javap jconsole jdeprscan jdeps   "
+    " jinfo     jps jstack jstat   rmiregistry  "
+    "json_pp kbxutil killall killall5 skill snice renice  ldattach  libgcrypt-config libpng-config "
+    "libpng16-config llvm-PerfectShuffle llvm-bcanalyzer llvm-cat llvm-cfi-verify llvm-config llvm-cov "
+    "llvm-cxxdump llvm-cxxmap llvm-debuginfod-find llvm-diff llvm-dis llvm-dwarfdump llvm-extract "
+    "llvm-gsymutil llvm-ifs llvm-link llvm-mc llvm-mca llvm-ml llvm-modextract llvm-opt-report llvm-pdbutil "
+    "llvm-profdata llvm-profgen llvm-sim llvm-split llvm-stress llvm-tapi-diff llvm-tli-checker "
+    "llvm-undname llvm-xray llvm-otool llvm-cvtres llvm-rc llvm-windres llvm-mt llvm-lib llvm-lipo "
+    "llvm-install-name-tool llvm-bitcode-strip llvm-libtool-darwin llvm-dlltool lnstat ctstat rtstat "
+    "nstat rtacct routel  locale logger lsattr lsb_release lsfd lsipc lsirq lslocks lslogins "
+    "lsmem lsns lzmainfo  mcookie mesg mii-tool mountpoint mpicalc mtrace "
+    "namei nameif ncurses5-config ncurses6-config ncursesw5-config ncursesw6-config networkctl "
+    "nologin nspr-config nss-config   osslsigncode pam_getenv pathchk pinky pkaction pkcheck "
+    "pkg-config pkgconf pl2pm pldd plipconfig pmap png-fix-itxt pngfix pod2usage podchecker prtstat pslog "
+    "pstree pstree.x11 ptardiff ptargrep pwdx py3versions python-argcomplete-check-easy-install-script "
+    "python-argcomplete-tcsh python3-config rarp rdma readtags recode-sr-latin route rtcwake runlevel "
+    "scriptreplay shasum slabtop slattach sprof splain streamzip stty sync systemd-analyze systemd-cgls "
+    "systemd-cgtop systemd-delta systemd-detect-virt systemd-escape systemd-id128  "
+    "systemd-path tarcat tc tipc tload tr tzselect ucfq uconv validlocale vdpa wdctl watchgnupg write "
+    "xdpyinfo xdriinfo xev xfd xfontsel xkill xlsatoms xlsclients xlsfonts xmessage xprop xvinfo xwininfo "
+    "xml2-config xmlsec1-config xslt-config xsubpp zdump zipdetails zipgrep zipinfo funzip mvnDebug "
+    "cmp zcmp zdiff xzcmp xzdiff lzcmp lzdiff "
+    "debconf-escape debconf-show fc-cat fc-conflist fc-list fc-match fc-pattern fc-query fc-scan "
+    "fc-validate lspgpot piconv jp.py jsondiff jsonpath_ng jsonpointer jsonschema normalizer "
+    "openapi-spec-validator pyrsa-decrypt pyrsa-encrypt pyrsa-keygen pyrsa-priv2pub pyrsa-sign pyrsa-verify "
+    "cpuinfo numpy-config "
+    "python-gdb.py"
+).split()
+
+
+@_handles(*(n for n in _READS_ONLY if n not in _HANDLERS))
+def _reads_only(values: Values) -> Seen:
+    return Seen()  # every word may be a file it reads (mentions)
+
+
+@_handles("pydoc")
+def _pydoc(values: Values) -> Seen:
+    """pydoc imports the modules it documents (a file or a module found in the working folder
+    runs), ``-w`` writes NAME.html, ``-p``/``-b`` serve every module: it runs code the policy cannot read."""
+    return Seen(paths_known=True, opaque="pydoc imports (runs) the modules it documents")
+
+
+@_handles("prove")
+def _prove(values: Values) -> Seen:
+    """prove runs the project's test scripts; ``--exec``, ``-M``/``-P``/``--plugin``,
+    ``--source``/``--harness``/``--formatter`` name programs or modules it runs."""
+    for word in values[1:]:
+        if (
+            word is None
+            or re.fullmatch(r"-[a-zA-Z]*[eMP].*", word)
+            or long_option(word, "exec", "plugin", "source", "harness", "formatter", "rc", "state", least=2)
+        ):
+            return Seen().mark("prove runs a program or loads a module its options name")
+    return Seen(paths_known=True, opaque="prove runs the project's tests, which the policy cannot read")
+
+
+@_handles("rgrep")
+def _rgrep(values: Values) -> Seen:
+    """rgrep is ``grep -r``: its operands are trees."""
+    if "--" in values:
+        return Seen().mark("rgrep with -- is not judged")
+    seen = _grep(["grep", *values[1:], "-r"])
+    return Seen(
+        dynamic=seen.dynamic,
+        opaque=seen.opaque,
+        paths=seen.paths,
+        trees=seen.trees,
+        value_paths=seen.value_paths,
+        unknown_writes=seen.unknown_writes,
+    )
+
+
+for _builder_name in ("ctest", "cpack", "dpkg-buildpackage", "scalar"):
+    _BUILDERS.setdefault(_builder_name, frozenset({"--version", "--help"}))
+
+
+# -- a program's canonical name -----------------------------------------------------------------------
+
+#: Names Debian installs a program under (alternatives' masters and slaves, symlinks, renamed
+#: copies): the name the tables know it by. ``slogin`` is ssh, ``pager`` is less, ``lzma`` is xz,
+#: ``bzless`` pages through less, ``xzgrep`` is a zgrep, ``gcc-ar`` runs ar with a plugin.
+ALIASES: dict[str, str] = {
+    "slogin": "ssh",
+    "ssh-argv0": "ssh",
+    "rcp": "scp",
+    "pager": "less",
+    "bzless": "less",
+    "bzmore": "less",
+    "xzless": "less",
+    "xzmore": "less",
+    "lzless": "less",
+    "lzmore": "less",
+    "zmore": "less",
+    "zstdless": "less",
+    "infobrowser": "info",
+    "vimtutor": "vim",
+    "rview": "vim",
+    "evim": "vim",
+    "gview": "vim",
+    "gvimdiff": "vim",
+    "rgvim": "vim",
+    "rgview": "vim",
+    "gdbtui": "gdb",
+    "lzma": "xz",
+    "unlzma": "unxz",
+    "lzcat": "xzcat",
+    "lz4c": "lz4",
+    "lz4cat": "lz4",
+    "unlz4": "lz4",
+    "zstdcat": "zstd",
+    "zstdmt": "zstd",
+    "pzstd": "zstd",
+    "xzgrep": "zgrep",
+    "xzegrep": "zgrep",
+    "xzfgrep": "zgrep",
+    "lzgrep": "zgrep",
+    "lzegrep": "zgrep",
+    "lzfgrep": "zgrep",
+    "bzgrep": "zgrep",
+    "bzegrep": "zgrep",
+    "bzfgrep": "zgrep",
+    "zstdgrep": "zgrep",
+    "zegrep": "zgrep",
+    "zfgrep": "zgrep",
+    "gcc-ar": "ar",
+    "gcc-nm": "nm",
+    "gcc-ranlib": "ranlib",
+    "llvm-ar": "ar",
+    "llvm-ranlib": "ranlib",
+    "llvm-nm": "nm",
+    "llvm-objdump": "objdump",
+    "llvm-objcopy": "objcopy",
+    "llvm-strip": "strip",
+    "llvm-readelf": "readelf",
+    "llvm-readobj": "readelf",
+    "llvm-size": "size",
+    "llvm-strings": "strings",
+    "llvm-addr2line": "addr2line",
+    "llvm-symbolizer": "addr2line",
+    "llvm-cxxfilt": "c++filt",
+    "llvm-dwp": "dwp",
+    "nc.traditional": "nc",
+    "nc.openbsd": "nc",
+    "netcat": "nc",
+    "js": "node",
+    "nodejs": "node",
+    "phar": "php",
+    "phar.phar": "php",
+    "erb": "ruby",
+    "x-terminal-emulator": "xterm",
+    "gnome-www-browser": "x-www-browser",
+    "open": "xdg-open",
+    "edit": "run-mailcap",
+    "compose": "run-mailcap",
+    "print": "run-mailcap",
+    "yacc": "bison",
+    "lex": "flex",
+    "mt": "mt-gnu",
+    "write.ul": "write",
+    "from": "bsd-from",
+}
+_ARCH = (
+    r"(?:x86_64|i[3-6]86|amd64|aarch64|arm\w*|powerpc\w*|ppc\w*|s390x?|mips\w*|riscv\d*|loongarch\d*|"
+    r"sparc\w*|alpha|hppa|m68k|sh4|ia64)"
+)
+_ARCH_PREFIX = re.compile(rf"{_ARCH}-(?:\w+-)?(?:linux|kfreebsd|gnu|hurd)[-\w]*?-(?P<name>[^-].*)")
+_ARCH_SUFFIX = re.compile(rf"(?P<name>.+?)-{_ARCH}-(?:\w+-)?linux[-\w]*")
+#: Debian's suffixes for a program's variants and real binaries behind wrappers.
+_VARIANT = re.compile(
+    r"(?P<name>.+?)\.(?:bin|basic|tiny|real|distrib|orig|static|debian|debianutils|textutils|ul|x11|nox|"
+    r"gtk\d?|athena|motif|lucid|traditional|openbsd|netkit|krb5|kerberos|legacy|nft|sysv|tcp|default|dist|"
+    r"wrapper|py|pl|sh|exe|elf)"
+)
+_VERSION = re.compile(r"(?P<name>.*?[A-Za-z+_])-?v?\d+(?:[._]\d+)*[a-z]?")
+_DASH_VERSION = re.compile(r"(?P<name>.+?)-v?\d+(?:[._]\d+)*[a-z]?")  # llvm-lto2-14, FileCheck-14
+_CONFIG_SCRIPT = re.compile(r"[\w.+]+(?:-[\w.+]+)*-config")  # python3.11-config: prints build flags
+
+
+def _known(name: str) -> bool:
+    return name in _HANDLERS or family(name) in _HANDLERS or _code_runner([name]) is not None
+
+
+def canonical(name: str) -> str:
+    """The program the tables know ``name`` as: itself when known, else the name with Debian's
+    architecture prefix or suffix (``x86_64-linux-gnu-objcopy``, ``perl5.36-x86_64-linux-gnu``),
+    variant suffix (``vim.basic``, ``valgrind.bin``), version (``pdb3.11``, ``FileCheck-14``) or
+    ``llvm-`` prefix taken off, or an alias (``slogin``); ``name`` when none of them is known."""
+    current = name
+    for _ in range(6):
+        if _known(current):
+            return current
+        if current in ALIASES:
+            current = ALIASES[current]
+            continue
+        if _CONFIG_SCRIPT.fullmatch(current):
+            current = "pkg-config"
+            continue
+        if re.fullmatch(r"python[\d.]*m?-gdb\.py", current):
+            current = "python-gdb.py"
+            continue
+        for pattern in (_ARCH_PREFIX, _ARCH_SUFFIX, _VARIANT, _DASH_VERSION, _VERSION):
+            match = pattern.fullmatch(current)
+            if match and match.group("name") != current:
+                current = match.group("name")
+                break
+        else:
+            if current.startswith("llvm-") and _known(current[5:]):
+                current = current[5:]
+                continue
+            break
+    return current if _known(current) else name
+
+
+def _inspect_renamed(values: Values, name: str) -> Seen | None:
+    """A program known under its canonical name: judged as that program, and its words also as
+    files it may read (the copy may differ), never as a transparent wrapper."""
+    real = canonical(name)
+    if real == name:
+        return None
+    renamed = [real, *values[1:]]
+    handler = _HANDLERS.get(real) or _HANDLERS.get(family(real))
+    seen = handler(renamed) if handler is not None else _code_runner(renamed)
+    if seen is None:
+        return None
+    seen.paths_known = False
+    seen.transparent = False
+    return seen
+
+
+def find_output(values: Values) -> list[str] | None:
+    """The start points below which lie the names a ``find`` command prints NUL-terminated
+    (``-print0`` and tests only: nothing it runs, writes or formats), or None. For the engine:
+    ``find DIR ... -print0 | xargs -0 READER`` reads what lies below DIR, as ``find DIR ... -exec
+    READER {} +`` does; with any other separator a name holding a blank or a line break splits
+    into other names."""
+    if not values or posixpath.basename(values[0] or "") != "find" or "-print0" not in values:
+        return None
+    if any(v is None or v in ("-printf", "-print", "-ls", "-fls", "-files0-from") for v in values[1:]):
+        return None
+    seen = _find(values)
+    if (
+        seen.dynamic
+        or seen.runs
+        or seen.unknown_writes
+        or any(op != "list" for op, _ in seen.paths + seen.trees)
+    ):
+        return None
+    starts = [values[k] for op, k in seen.paths if op == "list"]
+    starts += [v for op, v in seen.value_paths if op == "list"]
+    if any(op != "list" for op, _ in seen.value_paths) or not starts:
+        return None
+    return [s for s in starts if s is not None]
