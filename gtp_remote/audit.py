@@ -228,6 +228,17 @@ class AuditLog:
         if st.f_bavail * st.f_frsize < RESERVE_BYTES:
             raise self._unavailable(OSError(errno.ENOSPC, "less than 1 MiB free on its disk"))
 
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[IO[bytes]]:
+        """The log, open to append; AuditUnavailableError when it cannot be opened (out of file
+        descriptors under a flood of connections, permissions), not a 500 with a traceback."""
+        try:
+            f = open(self.path, "a+b")  # noqa: SIM115 (closed below, after the caller's block)
+        except OSError as exc:
+            raise self._unavailable(exc) from None
+        with f:
+            yield f
+
     def _unavailable(self, exc: OSError) -> AuditUnavailableError:
         return AuditUnavailableError(
             f"the audit log {self.path} cannot be written ({exc.strerror or exc}): "
@@ -264,7 +275,7 @@ class AuditLog:
             bodies.append(body)
         if not bodies:
             return []
-        with self._lock, open(self.path, "a+b") as f:
+        with self._lock, self._opened() as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 size = os.fstat(f.fileno()).st_size

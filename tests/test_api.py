@@ -574,7 +574,10 @@ def test_a_good_client_is_served_while_half_open_connections_fill_the_files(
 ):
     """Half-sent requests (headers cut off, bodies cut off, nothing sent) held open against a
     server limited to ``files`` open files, more than it could hold: the connection guard closes
-    the stalled ones to make room, and a real request is answered at once."""
+    the stalled ones to make room, and a real request is answered at once. Nothing is an error
+    in the server's log: neither accepting (once a traceback from asyncio's accept loop, when
+    the connections it had accepted and not yet shown to the guard ran the process out of
+    files; see ``api.server``) nor the audit log's writes, which need files too."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -594,7 +597,9 @@ def test_a_good_client_is_served_while_half_open_connections_fill_the_files(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     argv += ["serve", "--port", str(port)]
-    server = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "serve.log"  # a file, not a pipe: a server blocked on a full pipe stalls
+    with log.open("w") as out:
+        server = subprocess.Popen(argv, env=env, stderr=out)
     stalled: list[socket.socket] = []
     try:
         for _ in range(100):
@@ -626,4 +631,6 @@ def test_a_good_client_is_served_while_half_open_connections_fill_the_files(
             conn.close()
         server.terminate()
         server.wait(timeout=30)
-    assert "Traceback" not in server.stderr.read()
+    text = log.read_text()
+    assert "Traceback" not in text, text[-4000:]
+    assert not [line for line in text.splitlines() if " ERROR " in line], text[-4000:]

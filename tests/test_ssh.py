@@ -320,8 +320,9 @@ async def test_killed_session_fails_clearly_and_next_command_reconnects(bed_gate
     assert (await ex.run("true")).exit_code == 0
     task = asyncio.ensure_future(ex.run("sleep 30; echo finished"))
     await asyncio.sleep(0.5)
-    # Kill the sshd process serving our connection on that host.
-    bed.hosts["k8s-master"].sh("pkill -f '^sshd: gtptest'", check=False)
+    # Kill the sshd process serving our connection on that host: only that host's (network
+    # namespaces do not separate processes; --ns matches those in this shell's namespace).
+    bed.hosts["k8s-master"].sh("pkill --ns $$ --nslist net -f '^sshd: gtptest'", check=False)
     with pytest.raises(ConnectionLostError, match=r"connection to k8s-master \(10\.203\.0\.13:22\) was lost"):
         await asyncio.wait_for(task, 10)
     r = await ex.run("hostname")

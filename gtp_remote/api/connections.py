@@ -11,7 +11,9 @@ open after 20 s, and with 1024 open files 300 of them made a valid request time 
   address and in all. Past an address's cap, or the total cap, the oldest connection that is not
   busy with a request (idle, or still sending its request) is closed to make room — so a client
   that sends a real request gets in while a thousand stalled ones are held — and only when every
-  connection is busy is the new one refused.
+  connection is busy is the new one refused. When the process runs out of files all the same
+  (its files are not only connections), the accept loop has it :meth:`~ConnectionGuard.shed` a
+  few of those (``api.server``).
 
 Hand-written: aiohttp has no per-address limits, and a reverse proxy in front (the recommended
 set-up for TLS) sees every client as itself, so it should limit per client address too.
@@ -67,7 +69,7 @@ class _Guarded(asyncio.Protocol):
         self.guard._admit(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.guard._forget(self.transport)
+        self.guard._lost(self.transport)
         self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -94,11 +96,20 @@ class ConnectionGuard:
         self.total = total or total_limit()
         self._open: dict[asyncio.BaseTransport, _Connection] = {}
         self._by_address: dict[str, list[_Connection]] = {}
+        # Closed by the guard, their files not yet given back: asyncio closes an aborted socket
+        # on the loop's next turn, while the accept loop may be taking in more.
+        self._closing: set[asyncio.BaseTransport] = set()
+        self.on_lost: Callable[[], None] | None = None  # told when a connection's file is given back
         self.refused = 0
         self.evicted = 0
 
     def __call__(self) -> asyncio.Protocol:
         return _Guarded(self, self.factory())
+
+    @property
+    def closing(self) -> int:
+        """Connections the guard closed whose files are not given back yet."""
+        return len(self._closing)
 
     # -- what the request handlers report -------------------------------------------------------
 
@@ -135,13 +146,29 @@ class ConnectionGuard:
             return False
         oldest = min(idle, key=lambda c: c.opened)
         self._forget(oldest.transport)
+        self._closing.add(oldest.transport)
         _abort(oldest.transport)  # stalled or idle: its client loses nothing it sent whole
         self.evicted += 1
         return True
 
+    def shed(self, count: int) -> int:
+        """Close up to ``count`` of the oldest connections not busy with a request, to give
+        their files back (the process has run out: see ``api.server``); how many were closed."""
+        closed = 0
+        while closed < count and self._make_room(list(self._open.values())):
+            closed += 1
+        return closed
+
     def _refuse(self, transport: asyncio.BaseTransport) -> None:
         self.refused += 1
+        self._closing.add(transport)
         _abort(transport)
+
+    def _lost(self, transport: asyncio.BaseTransport | None) -> None:
+        self._forget(transport)
+        self._closing.discard(transport)  # type: ignore[arg-type]
+        if self.on_lost is not None:
+            self.on_lost()
 
     def _forget(self, transport: asyncio.BaseTransport | None) -> None:
         connection = self._open.pop(transport, None) if transport is not None else None
