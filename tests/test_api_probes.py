@@ -120,11 +120,14 @@ def test_a_file_named_with_a_trailing_slash_is_not_read_as_the_file(served):
     (root / "a.txt").write_text("text")
 
     async def go() -> tuple[int, dict]:
-        async with aiohttp.ClientSession() as http, http.post(
-            f"http://127.0.0.1:{port}/file/read",
-            json={"server": "box", "path": "a.txt/"},
-            headers={"Authorization": f"Bearer {OWNER}"},
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{port}/file/read",
+                json={"server": "box", "path": "a.txt/"},
+                headers={"Authorization": f"Bearer {OWNER}"},
+            ) as r,
+        ):
             return r.status, await r.json()
 
     status, body = asyncio.run(go())
