@@ -95,6 +95,12 @@ class FileHelper:
             reason = await helper._exit_reason()
             helper.close()
             raise HelperUnavailable(reason) from None
+        except BrokenPipeError:
+            # The source could not be sent: the session ended first (no python3: the shell said
+            # so and exited). The caller tells that from the whole connection gone.
+            reason = await helper._exit_reason()
+            helper.close()
+            raise HelperUnavailable(reason) from None
         except (Malformed, ValueError):
             helper.close()
             raise HelperUnavailable("it answered something else than the helper's greeting") from None

@@ -558,6 +558,8 @@ class SSHExecutor(Executor):
                 try:
                     return await self._by_helper(link, request, payload)
                 except HelperUnavailable as exc:
+                    if link.closed or link.conn.is_closed():  # not the helper: the connection
+                        raise self._lost_error(None) from None
                     link.helper_missing = exc.reason  # for this connection's life: no retry per call
             if choice == "confined" or self.server.root is not None:
                 raise self._unconfinable(link.helper_missing or "")
