@@ -26,21 +26,38 @@ CODE_FILES: tuple[str, ...] = (
     "**/.config/environment.d/**", "**/.xprofile", "**/.xinitrc", "**/.xsession", "**/.xsessionrc",
     # git: configuration, hooks, attributes that name filters
     "**/.gitconfig", "**/.config/git/**", "**/.git", "**/.git/config", "**/.git/hooks/**",
-    "**/.git/info/attributes", "**/.gitmodules", "**/.hgrc", "**/.hg/hgrc",
+    "**/.git/info/attributes", "**/.gitmodules", "**/.hgrc", "**/.hg/hgrc", "**/.git/modules/**",
+    "**/.git/worktrees/**", "**/config.worktree", "**/.git/commondir",
+    # a folder with HEAD, objects/ and refs/ is a bare repository whose config git obeys
+    "**/HEAD", "**/*.git/config",
     # pagers, editors, debuggers, multiplexers
-    "**/.lesskey", "**/.config/lesskey", "**/.lessfilter", "**/.manpath", "**/.selected_editor",
-    "**/.vimrc", "**/.exrc", "**/.vim/**",
+    "**/.lesskey", "**/.config/lesskey", "**/.less", "**/.lessfilter", "**/.manpath", "**/.selected_editor",
+    "**/.vimrc", "**/.gvimrc", "**/.exrc", "**/.nexrc", "**/.vim/**",
     "**/.config/nvim/**", "**/.emacs", "**/.emacs.d/**", "**/.gdbinit", "**/.config/gdb/**",
-    "**/.tmux.conf", "**/.config/tmux/**", "**/.screenrc", "**/.mailcap", "**/.nanorc",
+    "**/.lldbinit", "**/.pdbrc", "**/.valgrindrc", "**/.tigrc", "**/.config/mc/**",
+    "**/.tmux.conf", "**/.config/tmux/**", "**/.screenrc", "**/.mailcap", "**/.nanorc", "**/.config/nano/**",
+    "**/.muttrc", "**/.mutt/**", "**/.mailrc", "**/.toprc", "**/.config/procps/**",
+    # terminfo entries (tput init, tset and reset run an entry's iprog), X resources, desktop
+    # associations, and the user-dirs file that scripts source
+    "**/.terminfo", "**/.terminfo/**", "**/.Xresources", "**/.Xdefaults", "**/.config/mimeapps.list",
+    "**/.local/share/applications/**", "**/.config/user-dirs.dirs",
     # clients with hooks: ssh, kubectl, docker, database shells, download tools
     "**/.ssh/**", "**/.kube/**", "**/.docker/**", "**/.psqlrc", "**/.sqliterc", "**/.my.cnf",
-    "**/.mylogin.cnf", "**/.wgetrc", "**/.curlrc", "**/.terraformrc", "**/.netrc", "**/.gnupg/**",
+    "**/.mylogin.cnf", "**/.wgetrc", "**/.curlrc", "**/.config/curlrc", "**/.terraformrc", "**/.netrc",
+    "**/.gnupg/**", "**/.psqlrc-*", "**/.mongorc.js", "**/.mongoshrc.js", "**/.local/share/helm/**",
+    "**/.config/helm/**",
     # language tool chains: start-up files, package managers' configuration, import paths
     "**/.npmrc", "**/.yarnrc", "**/.yarnrc.yml", "**/.pydistutils.cfg", "**/.pip/**", "**/.config/pip/**",
     "**/site-packages/**", "**/dist-packages/**", "**/sitecustomize.py", "**/usercustomize.py",
     "**/.pythonrc", "**/.pythonrc.py", "**/.irbrc", "**/.pryrc", "**/.gemrc", "**/.bundle/**",
-    "**/.cargo/config", "**/.cargo/config.toml", "**/.Rprofile", "**/.perldb", "**/.m2/settings.xml",
-    "**/.gradle/**",
+    "**/.cargo/config", "**/.cargo/config.toml", "**/.Rprofile", "**/.perldb", "**/.m2/**",
+    "**/.gradle/**", "**/gradle.properties", "**/.mavenrc", "**/mavenrc", "**/.mvn/**", "**/.jvmopts",
+    "**/.sbtopts", "**/rust-toolchain", "**/rust-toolchain.toml", "**/.ghci", "**/.ocamlinit",
+    "**/.julia/config/**", "**/.ipython/**", "**/.jupyter/**", "**/matplotlibrc",
+    "**/.config/matplotlib/**", "**/.pylintrc", "**/pylintrc", "**/bunfig.toml", "**/.bunfig.toml",
+    "**/.bazelrc",
+    # files that set a later program's environment (LD_PRELOAD, BASH_ENV): direnv, dotenv loaders
+    "**/.envrc", "**/.env", "**/.flaskenv",
     # what runs by itself: user services, autostart, cron; and folders on PATH
     "**/.config/systemd/**", "**/.local/share/systemd/**", "**/.config/autostart/**", "**/bin/**",
     "**/sbin/**", "**/.local/bin/**",

@@ -256,10 +256,26 @@ def inspect(values: Values) -> Seen:
     if not values or values[0] is None:
         return Seen()
     name = posixpath.basename(values[0])
+    if (name in _JDK_TOOLS or canonical(name) in _JDK_TOOLS) and any(
+        v is None or v.startswith("-J") for v in values[1:]
+    ):
+        return Seen().mark(f"{name} passes -J options to the JVM (-J-agentpath, -J-XX:OnError run code)")
     handler = _HANDLERS.get(name) or _HANDLERS.get(family(name))
     if handler is None:
         return _code_runner(values) or _inspect_renamed(values, name) or Seen()
     return handler(values)
+
+
+#: The JDK's launchers: each passes a ``-J<option>`` word to the JVM it starts.
+_JDK_TOOLS = frozenset(
+    (
+        "jar jarsigner java javac javadoc javap javaw jcmd jconsole jdb jdeprscan jdeps jfr jhsdb jimage "
+        "jinfo jlink jmap jmod jnativescan jpackage jps jrunscript jshell jstack jstat jstatd jwebserver "
+        "keytool rmiregistry serialver appletviewer extcheck idlj javah jjs orbd pack200 unpack200 rmic rmid "
+        "schemagen servertool tnameserv wsgen wsimport xjc native2ascii jaotc jsadebugd jvisualvm kinit "
+        "klist ktab policytool"
+    ).split()
+)
 
 
 def family(name: str) -> str:
@@ -2750,11 +2766,12 @@ def _package_manager(values: Values) -> Seen:
     for word in values[1:]:
         if word is None:
             return Seen().mark(f"{name}'s arguments are computed at run time")
-        short = [d for d in danger if not d.startswith("--") and d.startswith("-")]
+        short = {d[1] for d in danger if not d.startswith("--") and d.startswith("-")}
         if (
             word in danger
             or long_option(word, *(d[2:] for d in danger if d.startswith("--")))
-            or any(word.startswith(d) and not word.startswith("--") for d in short)
+            # short options bundle (-qo X, -yc FILE): any letter of the word may be one
+            or (word.startswith("-") and not word.startswith("--") and bool(short & set(word[1:])))
         ):
             return Seen().mark(f"{name} {word[:20]} runs commands or reads another configuration")
     return Seen(paths_known=True)
@@ -3430,19 +3447,71 @@ def _systemctl(values: Values) -> Seen:
     return Seen(paths_known=True)
 
 
+@_handles("service")
+def _service(values: Values) -> Seen:
+    """service runs ``/etc/init.d/NAME`` (without systemd): a NAME holding ``/`` is any program."""
+    for word in values[1:]:
+        if word is None or "/" in word or word in (".", ".."):
+            return Seen().mark(f"service {str(word)[:20]!r} may run a program outside /etc/init.d")
+    return Seen(paths_known=True)
+
+
+#: Container and chart tools' global options that change nothing but output: any other option
+#: before the subcommand may name another configuration (``docker --config DIR``, whose
+#: config.json names plugin folders and credential helpers it runs), daemon or context (``-H
+#: ssh://`` runs ssh), or a program (``podman --conmon``, ``--runtime``, ``--hooks-dir``).
+_CONTAINER_SAFE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "docker": (frozenset("-D --debug --tls --tlsverify -v --version -h --help".split()),
+               frozenset("-l --log-level".split())),
+    "podman": (frozenset("-v --version -h --help".split()), frozenset("--log-level".split())),
+    "nerdctl": (frozenset("--debug --debug-full -v --version -h --help".split()),
+                frozenset("-n --namespace".split())),
+    "crictl": (frozenset("-D --debug -v --version -h --help".split()), frozenset("-t --timeout".split())),
+    "ctr": (frozenset("--debug -v --version -h --help".split()),
+            frozenset("-n --namespace --timeout".split())),
+}  # fmt: skip
+#: helm's flags (allowed anywhere): a kubeconfig's ``exec`` runs a program; a post-renderer is one.
+_HELM_DANGER = ("kubeconfig", "post-renderer", "registry-config", "repository-config", "repository-cache",
+                "kube-context", "burst-limit")  # fmt: skip
+
+
+@_handles(*_CONTAINER_SAFE)
+def _container_cli(values: Values) -> Seen:
+    name = _name(values)
+    flags, valued = _CONTAINER_SAFE[name]
+    i = 1
+    while i < len(values):
+        word = values[i]
+        if word is None:
+            return Seen().mark(f"{name}'s arguments are computed at run time")
+        if not word.startswith("-"):
+            break
+        if word in flags or (word.split("=", 1)[0] in valued and "=" in word):
+            i += 1
+        elif word in valued:
+            i += 2
+        else:
+            return Seen().mark(f"{name} {word[:20]} may name another configuration, daemon or program")
+    if any(v is None for v in values[i:]):
+        return Seen().mark(f"{name}'s arguments are computed at run time")
+    return Seen(paths_known=True)
+
+
+@_handles("helm")
+def _helm(values: Values) -> Seen:
+    words = values[1:]
+    if any(w is None for w in words):
+        return Seen().mark("helm's arguments are computed at run time")
+    if "plugin" in words or any(long_option(w, *_HELM_DANGER) for w in words):
+        return Seen().mark("helm runs a plugin, a post-renderer or another kubeconfig's programs")
+    return Seen(paths_known=True)
+
+
 @_handles(
     "df",
     "lsof",
     "mount",
-    "docker",
-    "helm",
-    "podman",
-    "crictl",
-    "ctr",
-    "nerdctl",
-    "service",
     "pg_isready",
-    "telnet",
 )
 def _no_local_files(values: Values) -> Seen:
     """Programs whose arguments are names of units, packages, images or hosts, not files here;
@@ -4616,7 +4685,7 @@ _MORE_RUNNERS = (
     "debconf debconf-apt-progress debconf-communicate debconf-copydb debconf-set-selections kernel-install "
     "installkernel invoke-rc.d update-rc.d deb-systemd-invoke deb-systemd-helper policy-rc.d "
     "dpkg-architecture dpkg-reconfigure dpkg-preconfigure dbus-send gdbus gapplication dbus-daemon "
-    "dbus-update-activation-environment sshd git-shell vgdb lli lli-child-target llvm-jitlink "
+    "telnet dbus-update-activation-environment sshd git-shell vgdb lli lli-child-target llvm-jitlink "
     "llvm-jitlink-executor llvm-exegesis bugpoint llvm-reduce llvm-rtdyld opt llc llvm-lto llvm-lto2 "
     "llvm-c-test jcmd jhsdb jdb jrunscript jstatd gdb-add-index ucf perldoc perlivp perlthanks instmodsh "
     "rename file-rename prename switch_root systemd init telinit pkgdata rpcgen convert magick gsutil bq "
@@ -4634,7 +4703,8 @@ _MORE_RUNNERS = (
     "activate deactivate aws.cmd aws_completer aws_bash_completer aws_zsh_completer.sh cargo-clippy "
     "cargo-fmt cargo-miri clippy-driver rls rust-analyzer rust-gdb rust-gdbgui rust-lldb cfn-lint "
     "flask hypothesis ipython ipython3 isympy idle idle3 f2py pyenv py.test py.test-benchmark "
-    "pytest-benchmark moto_server moto_proxy dotenv pygrun smtpd.py faked-sysv faked-tcp faked"
+    "pytest-benchmark moto_server moto_proxy dotenv pygrun smtpd.py faked-sysv faked-tcp faked "
+    "mtrace pod2usage xsubpp jconsole osslsigncode"
 ).split()
 
 
@@ -4670,7 +4740,9 @@ _NAMES_FROM_INPUT = (
     "apt-add-repository apt-cdrom "
     "2to3 pyvenv dh_installxmlcatalogs helpztags pygettext rst2html rst2html4 rst2html5 rst2latex "
     "rst2man rst2odt rst2odt_prepstyles rst2pseudoxml rst2s5 rst2xetex rst2xml rstpep2html docutils "
-    "jsonpatch"
+    "jsonpatch "
+    "pl2pm ptargrep ptardiff c_rehash pg_archivecleanup dbus-cleanup-sockets man-recode jsonschema "
+    "openapi-spec-validator gpg-wks-client appstreamcli"
 ).split()
 
 
@@ -4693,7 +4765,8 @@ _SYSTEM_WRITERS = (
     "fsck.minix tune2fs resize2fs e2label e4defrag e4crypt badblocks blkdiscard blockdev wipefs swaplabel "
     "partx addpart delpart resizepart fstrim fsfreeze mklost+found swapon swapoff umount losetup "
     "zramctl hwclock e2scrub e2scrub_all systemd-mount systemd-umount systemd-machine-id-setup "
-    "pivot_root dpkg-name rename.ul halt poweroff reboot shutdown ctrlaltdel readprofile"
+    "pivot_root dpkg-name rename.ul halt poweroff reboot shutdown ctrlaltdel readprofile "
+    "pg_updatedicts arpd"
 ).split()
 
 
@@ -4704,61 +4777,155 @@ def _system_writer(values: Values) -> Seen:
     return seen
 
 
+#: Programs that write files their words name, as an operand (``gdk-pixbuf-pixdata IN OUT``,
+#: ``gencat CATALOG``, ``llvm-install-name-tool FILE``) or an option's value (``llvm-dis -o OUT``,
+#: ``pngfix --out=OUT``, ``pyrsa-keygen -o KEY``, ``pg_dump -f OUT``, ``pg_basebackup -D DIR``):
+#: every word, and every value an option word may carry, is judged as a file they write. An
+#: ``@FILE`` word (LLVM's response files) holds more options; a plugin option loads code.
+_WRITES_WORDS = (
+    "llvm-cat llvm-cov llvm-cxxmap llvm-dis llvm-dwarfdump llvm-extract llvm-gsymutil llvm-ifs llvm-link "
+    "llvm-mc llvm-mca llvm-ml llvm-modextract llvm-opt-report llvm-pdbutil llvm-profdata llvm-profgen "
+    "llvm-sim llvm-split llvm-stress llvm-xray llvm-cvtres llvm-rc llvm-windres llvm-mt llvm-lib "
+    "llvm-lipo llvm-install-name-tool llvm-bitcode-strip llvm-libtool-darwin llvm-dlltool dsymutil "
+    "verify-uselistorder gdk-pixbuf-pixdata gdk-pixbuf-thumbnailer gdk-pixbuf-csource pngfix "
+    "pyrsa-decrypt pyrsa-encrypt pyrsa-keygen pyrsa-priv2pub pyrsa-sign pyrsa-verify normalizer uconv "
+    "gencat escapesrc blkid dbus-uuidgen gpgv pg_dump pg_dumpall pg_restore pg_recvlogical pg_basebackup "
+    "pg_receivewal pg_receivexlog streamzip"
+).split()
+_PLUGIN_OPTION = re.compile(r"--?(load|load-pass-plugin|pass-plugin|fpass-plugin|plugin|suffix|prefix)\b")
+
+
+@_handles(*_WRITES_WORDS)
+def _writes_words(values: Values) -> Seen:
+    name = _name(values)
+    seen = Seen()
+    problem = _script_problem(name, values)
+    if problem:
+        return seen.mark(problem)
+    for i, word in enumerate(values[1:], 1):
+        if word is None:
+            return seen.mark(f"{name}'s arguments are computed at run time")
+        if word.startswith("@"):
+            return seen.mark(f"{name} reads more options from {word[:24]}")
+        if _PLUGIN_OPTION.match(word):
+            return seen.mark(f"{name} {word[:20]} loads code or writes files named after others")
+        if not word.startswith("-"):
+            seen.paths.append(("write", i))
+        values_in = []
+        if "=" in word:
+            values_in.append(word.split("=", 1)[1])
+        if re.match(r"[-/][\w-]+:", word):  # /OUT:FILE, -out:FILE
+            values_in.append(word.split(":", 1)[1])
+        if word.startswith("-") and not word.startswith("--") and len(word) > 2:
+            values_in.append(word[2:])  # -oFILE
+        seen.value_paths += [("write", v) for v in values_in if v]
+    return seen
+
+
+#: Programs in the generic lists that are Perl or shell scripts: Perl opens a file name the
+#: two-argument way (``open(F, $name)``, ``<>``), where ``'pwn|'`` runs pwn, ``'>f'`` writes f and
+#: `` f`` reads f, and scripts paste words into shell lines (mtrace). A word holding such a
+#: character, or blanks at an end, is refused for all of them.
+_SCRIPTS = frozenset(
+    (
+        "corelist createdb createlang createuser dropdb droplang dropuser clusterdb reindexdb vacuumdb "
+        "vacuumlo pg_basebackup pg_config.libpq-dev pg_dump pg_dumpall pg_lsclusters pg_receivewal "
+        "pg_receivexlog pg_recvlogical pg_restore dpkg-buildflags dpkg-checkbuilddeps dpkg-parsechangelog "
+        "dpkg-vendor encguess pam_getenv podchecker shasum splain ucfq validlocale zipdetails debconf-escape "
+        "debconf-show piconv streamzip __nvcc_device_query bin2c blkdeactivate bzcmp bzdiff pg_config "
+        "dpkg-realpath gettext.sh gpgrt-config libgcrypt-config libpng-config libpng16-config lsb_release "
+        "ncurses5-config ncurses6-config ncursesw5-config ncursesw6-config nspr-config nss-config "
+        "python-argcomplete-tcsh python3-config tarcat tzselect xml2-config xmlsec1-config xslt-config "
+        "zipgrep zcmp zdiff xzcmp xzdiff lzcmp lzdiff lspgpot"
+    ).split()
+)
+_SCRIPT_MAGIC = re.compile(r"[|<>&;`$(){}\n\\'\"]|^[\s+]|\s$")
+
+
+def _script_problem(name: str, values: Values) -> str | None:
+    if name not in _SCRIPTS:
+        return None
+    for word in values[1:]:
+        if word is None:
+            return f"{name}'s arguments are computed at run time"
+        if _SCRIPT_MAGIC.search(word):
+            return f"{name} is a script: {word[:20]!r} may open a command or another file"
+    return None
+
+
+@_handles("json_pp")
+def _json_pp(values: Values) -> Seen:
+    """json_pp reads stdin; ``-f eval`` runs it as Perl. Only the JSON input format, and the
+    output formats that print, are judged; any other word is refused."""
+    words = list(values[1:])
+    while words:
+        word = words.pop(0)
+        if word in ("-v", "--v", "-V", "--V"):
+            continue
+        match = re.fullmatch(r"--?(f|t|json_opt)(?:=(.*))?", word or "")
+        if not match:
+            return Seen().mark(f"json_pp {str(word)[:20]!r} is not judged (-f eval runs Perl)")
+        value = match.group(2) if match.group(2) is not None else (words.pop(0) if words else None)
+        allowed = {"f": ("json",), "t": ("json", "dumper", "null")}.get(match.group(1))
+        if value is None or (allowed is not None and value not in allowed):
+            return Seen().mark(f"json_pp -{match.group(1)} {str(value)[:16]!r} may run Perl code")
+    return Seen(paths_known=True)
+
+
+#: tc's words that run a command (``exec bpf ... run CMD``, tc takes any prefix of an object's
+#: name), read commands from a file (``-batch``), or load code (eBPF objects, iptables modules).
+_TC_CODE = frozenset({"e", "ex", "exe", "exec", "bpf", "ebpf", "obj", "object-file", "xt", "ipt", "em"})
+
+
+@_handles("tc")
+def _tc(values: Values) -> Seen:
+    for word in values[1:]:
+        if word is None:
+            return Seen().mark("tc's arguments are computed at run time")
+        if word in _TC_CODE or re.fullmatch(r"--?b(a(t(ch?)?)?)?", word):
+            return Seen().mark(f"tc {word} runs a command, reads commands or loads code")
+    return Seen()  # every word may be a file it reads (mentions)
+
+
 #: Programs that run nothing and write nothing they are not told to on stdout, whose words are
 #: names, numbers or files they read (each word is judged as a file they may read): reporting
 #: tools, terminal settings, process listers, network and device state tools (what changing that
 #: state means is the rules' to decide), X11 clients, config scripts, readers.
 _READS_ONLY = (
-    "FileCheck count verify-uselistorder sanstats yaml-bench __nvcc_device_query bin2c apropos whatis "
-    "manpath lexgrog man-recode appstreamcli apt-config    "
-    " arpd blkdeactivate blkid blkzone bzcmp bzdiff c_rehash captoinfo infotocap "
-    "infocmp toe tabs tput tset reset clear clear_console col colcrt colrm chcpu chmem corelist  "
-    "createdb createlang createuser dropdb droplang dropuser clusterdb reindexdb vacuumdb vacuumlo "
-    " pg_archivecleanup  pg_basebackup  pg_config pg_config.libpq-dev "
-    "     pg_dump pg_dumpall pg_lsclusters "
-    "pg_receivewal pg_receivexlog pg_recvlogical  pg_restore  "
-    "pg_updatedicts     dbus-cleanup-sockets dbus-monitor "
-    "dbus-uuidgen dcb devlink dircolors  dirmngr-client dmstats dnsdomainname domainname "
-    "nisdomainname ypdomainname dpkg-buildflags dpkg-checkbuilddeps dpkg-parsechangelog dpkg-realpath "
-    "dpkg-vendor dsymutil dumpe2fs dumpsexp  e2freefrag e2mmpstatus encguess envsubst "
-    "escapesrc editres appres listres viewres faillog lastb lastlog filefrag fincore findfs fuser "
-    "gcloud-crc32c gcov-dump lto-dump gdk-pixbuf-csource gdk-pixbuf-pixdata gdk-pixbuf-thumbnailer "
-    "gencat genl getcap getconf getopt getpcaps gettext gettext.sh ngettext  "
-    "    gp-display-src gp-display-text "
-    "gpg-wks-client gpgparsemail gpgrt-config gpgv gresource gsettings hd hmac256 icuinfo ifconfig ipcmk "
-    "ipcrm ipcs ipmaddr iptunnel ischroot isosize   javap jconsole jdeprscan jdeps   "
-    " jinfo     jps jstack jstat   rmiregistry  "
-    "json_pp kbxutil killall killall5 skill snice renice  ldattach  libgcrypt-config libpng-config "
-    "libpng16-config llvm-PerfectShuffle llvm-bcanalyzer llvm-cat llvm-cfi-verify llvm-config llvm-cov "
-    "llvm-cxxdump llvm-cxxmap llvm-debuginfod-find llvm-diff llvm-dis llvm-dwarfdump llvm-extract "
-    "llvm-gsymutil llvm-ifs llvm-link llvm-mc llvm-mca llvm-ml llvm-modextract llvm-opt-report llvm-pdbutil "
-    "llvm-profdata llvm-profgen llvm-sim llvm-split llvm-stress llvm-tapi-diff llvm-tli-checker "
-    "llvm-undname llvm-xray llvm-otool llvm-cvtres llvm-rc llvm-windres llvm-mt llvm-lib llvm-lipo "
-    "llvm-install-name-tool llvm-bitcode-strip llvm-libtool-darwin llvm-dlltool lnstat ctstat rtstat "
-    "nstat rtacct routel  locale logger lsattr lsb_release lsfd lsipc lsirq lslocks lslogins "
-    "lsmem lsns lzmainfo  mcookie mesg mii-tool mountpoint mpicalc mtrace "
-    "namei nameif ncurses5-config ncurses6-config ncursesw5-config ncursesw6-config networkctl "
-    "nologin nspr-config nss-config   osslsigncode pam_getenv pathchk pinky pkaction pkcheck "
-    "pkg-config pkgconf pl2pm pldd plipconfig pmap png-fix-itxt pngfix pod2usage podchecker prtstat pslog "
-    "pstree pstree.x11 ptardiff ptargrep pwdx py3versions python-argcomplete-check-easy-install-script "
-    "python-argcomplete-tcsh python3-config rarp rdma readtags recode-sr-latin route rtcwake runlevel "
-    "scriptreplay shasum slabtop slattach sprof splain streamzip stty sync systemd-analyze systemd-cgls "
-    "systemd-cgtop systemd-delta systemd-detect-virt systemd-escape systemd-id128  "
-    "systemd-path tarcat tc tipc tload tr tzselect ucfq uconv validlocale vdpa wdctl watchgnupg write "
-    "xdpyinfo xdriinfo xev xfd xfontsel xkill xlsatoms xlsclients xlsfonts xmessage xprop xvinfo xwininfo "
-    "xml2-config xmlsec1-config xslt-config xsubpp zdump zipdetails zipgrep zipinfo funzip mvnDebug "
-    "cmp zcmp zdiff xzcmp xzdiff lzcmp lzdiff "
-    "debconf-escape debconf-show fc-cat fc-conflist fc-list fc-match fc-pattern fc-query fc-scan "
-    "fc-validate lspgpot piconv jp.py jsondiff jsonpath_ng jsonpointer jsonschema normalizer "
-    "openapi-spec-validator pyrsa-decrypt pyrsa-encrypt pyrsa-keygen pyrsa-priv2pub pyrsa-sign pyrsa-verify "
-    "cpuinfo numpy-config "
-    "python-gdb.py"
+    "FileCheck count sanstats yaml-bench __nvcc_device_query bin2c apropos whatis manpath lexgrog "
+    "apt-config blkdeactivate blkzone bzcmp bzdiff captoinfo infotocap infocmp toe tabs tput tset reset "
+    "clear clear_console col colcrt colrm chcpu chmem corelist createdb createlang createuser dropdb "
+    "droplang dropuser clusterdb reindexdb vacuumdb vacuumlo pg_config pg_config.libpq-dev pg_lsclusters "
+    "dbus-monitor dcb devlink dircolors dirmngr-client dmstats dnsdomainname domainname nisdomainname "
+    "ypdomainname dpkg-buildflags dpkg-checkbuilddeps dpkg-parsechangelog dpkg-realpath dpkg-vendor "
+    "dumpe2fs dumpsexp e2freefrag e2mmpstatus encguess envsubst editres appres listres viewres faillog "
+    "lastb lastlog filefrag fincore findfs fuser gcloud-crc32c gcov-dump lto-dump genl getcap getconf "
+    "getopt getpcaps gettext gettext.sh ngettext gp-display-src gp-display-text gpgparsemail gpgrt-config "
+    "gresource gsettings hd hmac256 icuinfo ifconfig ipcmk ipcrm ipcs ipmaddr iptunnel ischroot isosize "
+    "javap jdeprscan jdeps jinfo jps jstack jstat rmiregistry kbxutil killall killall5 skill snice renice "
+    "ldattach libgcrypt-config libpng-config libpng16-config llvm-PerfectShuffle llvm-bcanalyzer "
+    "llvm-cfi-verify llvm-config llvm-cxxdump llvm-debuginfod-find llvm-diff llvm-tapi-diff "
+    "llvm-tli-checker llvm-undname llvm-otool lnstat ctstat rtstat nstat rtacct routel locale logger "
+    "lsattr lsb_release lsfd lsipc lsirq lslocks lslogins lsmem lsns lzmainfo mcookie mesg mii-tool "
+    "mountpoint mpicalc namei nameif ncurses5-config ncurses6-config ncursesw5-config ncursesw6-config "
+    "networkctl nologin nspr-config nss-config pam_getenv pathchk pinky pkaction pkcheck pkg-config "
+    "pkgconf pldd plipconfig pmap png-fix-itxt podchecker prtstat pslog pstree pstree.x11 pwdx "
+    "py3versions python-argcomplete-check-easy-install-script python-argcomplete-tcsh python3-config rarp "
+    "rdma readtags recode-sr-latin route rtcwake runlevel scriptreplay shasum slabtop slattach sprof "
+    "splain stty sync systemd-analyze systemd-cgls systemd-cgtop systemd-delta systemd-detect-virt "
+    "systemd-escape systemd-id128 systemd-path tarcat tipc tload tr tzselect ucfq validlocale vdpa wdctl "
+    "watchgnupg write xdpyinfo xdriinfo xev xfd xfontsel xkill xlsatoms xlsclients xlsfonts xmessage "
+    "xprop xvinfo xwininfo xml2-config xmlsec1-config xslt-config zdump zipdetails zipgrep zipinfo funzip "
+    "cmp zcmp zdiff xzcmp xzdiff lzcmp lzdiff debconf-escape debconf-show fc-cat fc-conflist fc-list "
+    "fc-match fc-pattern fc-query fc-scan fc-validate lspgpot piconv jp.py jsondiff jsonpath_ng "
+    "jsonpointer cpuinfo numpy-config python-gdb.py"
 ).split()
 
 
 @_handles(*(n for n in _READS_ONLY if n not in _HANDLERS))
 def _reads_only(values: Values) -> Seen:
-    return Seen()  # every word may be a file it reads (mentions)
+    problem = _script_problem(_name(values), values)
+    return Seen().mark(problem) if problem else Seen()  # every word may be a file it reads (mentions)
 
 
 @_handles("pydoc")
@@ -4886,6 +5053,8 @@ ALIASES: dict[str, str] = {
     "mt": "mt-gnu",
     "write.ul": "write",
     "from": "bsd-from",
+    "mvnDebug": "mvn",
+    "mvnyjp": "mvn",
 }
 _ARCH = (
     r"(?:x86_64|i[3-6]86|amd64|aarch64|arm\w*|powerpc\w*|ppc\w*|s390x?|mips\w*|riscv\d*|loongarch\d*|"
