@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -963,15 +964,16 @@ async def model_traffic(bed: Bed, runs: int) -> Table:
 
 def policy_judging(runs: int) -> Table:
     """How long the policy takes to judge a command, against bash's own parser on the same text."""
-    from gtp_remote.policy import Facts, Policy, PolicyConfig, shell
+    from gtp_remote.policy import Facts, Policy, PolicyConfig, analyse, shell
 
     table = Table(
         f"5. Policy: judging a command ({runs} runs each, median)",
         ["gtp-remote ms", "bash -n ms", "verdict"],
-        text="gtp-remote: the whole judgement in-process (tree-sitter-bash parse, walk, rules), with "
-        "its cache cleared each run. bash -n: bash's own parser checking the same text (a process "
-        "each: `bash -n -c true` alone takes the first row's time). Large input is judged in a "
-        "worker thread by the gateway, so the event loop keeps serving meanwhile.",
+        text="gtp-remote: the whole judgement as the gateway makes it (`policy.analyse`: refused "
+        "before parsing past 5,000 words and operators; a worker process for text with many "
+        "operators, killed at 2 s; a thread for long text; then the rules), with its cache cleared "
+        "each run. bash -n: bash's own parser checking the same text (a process each: "
+        "`bash -n -c true` alone takes the first row's time).",
     )
     policy = Policy(
         PolicyConfig.model_validate(
@@ -979,43 +981,62 @@ def policy_judging(runs: int) -> Table:
         )
     )
     facts = Facts("/home/ops", "/home/ops")
+    dense = "1 MB of commands (refused before parsing: over 5,000 words)"
+    invalid = "5 kB of invalid pipes (a worker process's parse)"
+    chain = "an 80 kB wrapper chain (refused before parsing)"
     inputs = {
         "a typical command (62 B)": "ps aux | grep -v grep | grep nginx | awk '{print $2}' | head -n 5",
         "the API's longest command (20,000 characters)": ("grep -rn ERROR /var/log/app | head; " * 600)[
             :20000
         ],
         "1 MB of data (a heredoc)": "cat <<'EOF'\n" + "a line of data\n" * 69_000 + "EOF\n",
-        "1 MB of commands (refused: over 100,000 syntax nodes)": "ls -la; " * 130_000,
-        "an 80 kB wrapper chain (refused: nested over 48 levels)": "sudo " * 16_000 + "ls",
+        dense: "ls -la; " * 130_000,
+        invalid: "a|" * 2_400,
+        chain: "sudo " * 16_000 + "ls",
     }
-    for label, text in inputs.items():
+    runs_done = itertools.count()
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(analyse("a|" * 300))  # the worker process starts once, not timed
+    try:
+        for label, text in inputs.items():
 
-        def judge(text: str = text) -> str:
-            shell._CACHE.clear()
-            return policy.check_command(text, facts).action
+            def judge(text: str = text) -> str:
+                shell._CACHE.clear()  # and a new comment each run: the worker keeps a cache too
+                fresh = f"{text}\n# run {next(runs_done)}"
+                return policy.judge(loop.run_until_complete(analyse(fresh)), facts).action
 
-        verdict = judge()
-        ours = statistics.median(timed_sync(runs, judge))
-        theirs = statistics.median(
-            timed_sync(max(runs // 4, 2), lambda t=text: subprocess.run(["bash", "-n", "-c", t[:100_000]]))
-        )
-        note = "" if len(text) <= 100_000 else "bash -n: the first 100 kB (an argument's limit)"
-        table.results.append(
-            Result(label, {"gtp-remote ms": ours, "bash -n ms": theirs, "verdict": verdict}, note)
-        )
+            verdict = judge()
+            ours = statistics.median(timed_sync(runs, judge))
+            theirs = statistics.median(
+                timed_sync(
+                    max(runs // 4, 2), lambda t=text: subprocess.run(["bash", "-n", "-c", t[:100_000]])
+                )
+            )
+            note = "" if len(text) <= 100_000 else "bash -n: the first 100 kB (an argument's limit)"
+            table.results.append(
+                Result(label, {"gtp-remote ms": ours, "bash -n ms": theirs, "verdict": verdict}, note)
+            )
+    finally:
+        loop.close()
     big = table.value("1 MB of data (a heredoc)", "gtp-remote ms")
     table.check("1 MB of data judged in under 100 ms", ms(big), big is not None and big < 100)
-    dense = table.value("1 MB of commands (refused: over 100,000 syntax nodes)", "gtp-remote ms")
+    packed = table.value(dense, "gtp-remote ms")
     table.check(
         "1 MB of densely packed commands judged in under 100 ms",
-        f"{ms(dense)} (tree-sitter's parse alone; refused, bounded at 0.5 s)",
-        dense is not None and dense < 100,
+        f"{ms(packed)} (refused before parsing)",
+        packed is not None and packed < 100,
     )
-    chain = table.value("an 80 kB wrapper chain (refused: nested over 48 levels)", "gtp-remote ms")
+    slow = table.value(invalid, "gtp-remote ms")
+    table.check(
+        "input that stalls the parser judged within the worker's 2 s, off the event loop",
+        ms(slow),
+        slow is not None and slow < 2500,
+    )
+    wrapped = table.value(chain, "gtp-remote ms")
     table.check(
         "an 80 kB wrapper chain no longer quadratic (was 6.8 s, 1.6 GB)",
-        ms(chain),
-        chain is not None and chain < 500,
+        ms(wrapped),
+        wrapped is not None and wrapped < 500,
     )
     return table
 
