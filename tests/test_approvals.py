@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from gtp_remote.api.routes import create_app
-from gtp_remote.api.state import Api
 from gtp_remote.budget import APPROVAL_BUDGET
-from gtp_remote.config import GroupConfig, load_inventory
-from gtp_remote.gateway import Gateway
 from gtp_remote.policy import PolicyConfig
 from gtp_remote.settings import Settings
 from gtp_remote.tokens import Authenticator, Token, digest
 from tests.conftest import Bed
 from tests.test_api import Client
-from tests.test_governance import AGENT_POLICY, BED_GROUP, DB_POLICY, exists, sandbox
+from tests.test_governance import AGENT_POLICY, DB_POLICY, exists, make_api, sandbox, serving
 
 pytestmark = pytest.mark.bed
 
@@ -63,17 +56,8 @@ async def api(bed: Bed, settings: Settings):
         f"rm -rf {box} && mkdir -p {box}/protected && echo keep > {box}/protected/file && "
         f"echo hunter2 > {box}/secret.txt && echo old > {box}/notes && chown -R {bed.user} {box}"
     )
-    inventory = load_inventory(bed.inventory)
-    inventory.servers["db"] = inventory.servers["db"].model_copy(update={"policy": _policy(DB_POLICY)})
-    inventory.group_settings["bed"] = GroupConfig(policy=_policy(BED_GROUP))
-    state = Api(Gateway(inventory, replace(settings, default_server="db", rate=1000, burst=1000)), _tokens())
-    server = TestServer(create_app(state), host="127.0.0.1")
-    await server.start_server()
-    async with aiohttp.ClientSession() as session:
-        client = Client(session, str(server.make_url("")).rstrip("/"))
-        client.state = state  # type: ignore[attr-defined]
+    async with serving(make_api(bed, settings, _tokens())) as client:
         yield client
-    await server.close()
     bed.hosts["db"].sh(f"rm -rf {box}", check=False)
 
 

@@ -215,6 +215,15 @@ def remote_running(bed: Bed, pattern: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if "pgrep" not in line]
 
 
+async def until_running(bed: Bed, pattern: str, what: str, count: int = 1, also: str | None = None) -> None:
+    """Wait (5 s at most) until ``count`` processes match ``pattern`` (and one ``also``)."""
+    for _ in range(100):
+        if len(remote_running(bed, pattern)) >= count and (also is None or remote_running(bed, also)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} never started: {remote_running(bed, pattern)}")
+
+
 async def gone_within(bed: Bed, pattern: str, seconds: float) -> list[str]:
     """What still runs matching ``pattern`` after waiting up to ``seconds`` for it to end."""
     deadline = time.monotonic() + seconds
@@ -255,12 +264,7 @@ async def test_host_dying_mid_command_fails_clearly_and_the_pool_reconnects(
             assert status == 200 and data["stdout"] == "warm\n", data
             request = asyncio.ensure_future(serve.shell(command, wait_seconds=40))
             on_db = asyncio.ensure_future(serve.shell(other, server="db", timeout=20))
-            for _ in range(100):  # both commands are running
-                if remote_running(bed, sleep) and remote_running(bed, other.split(";")[0]):
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"the commands never started on {HOST} and db")
+            await until_running(bed, sleep, f"the commands on {HOST} and db", also=other.split(";")[0])
             killed_at = time.monotonic()
             kill_host(bed)
             status, data, _ = await request
@@ -307,12 +311,7 @@ async def test_link_down_mid_command_times_out_and_recovers(
             status, data, _ = await serve.shell("echo warm")
             assert status == 200, data
             request = asyncio.ensure_future(serve.shell(command, timeout=3, wait_seconds=40))
-            for _ in range(100):
-                if remote_running(bed, sleep):
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"the command never started on {HOST}")
+            await until_running(bed, sleep, f"the command on {HOST}")
             started = time.monotonic()
             link(bed, up=False)
             try:
@@ -392,12 +391,8 @@ async def test_link_down_during_fan_out_fails_that_host_only_and_keepalive_finds
             request = asyncio.ensure_future(
                 serve.fan_out(command, "group:bed", timeout=limit, wait_seconds=40)
             )
-            for _ in range(100):  # running on all three (the hosts share one pid space)
-                if len(remote_running(bed, sleep)) >= 3:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"the fan-out never started everywhere: {remote_running(bed, sleep)}")
+            # running on all three (the hosts share one pid space)
+            await until_running(bed, sleep, "the fan-out everywhere", count=3)
             started = time.monotonic()
             link(bed, up=False)
             try:
@@ -598,12 +593,7 @@ async def test_gateway_killed_leaves_the_job_interrupted_and_nothing_running(
         status, data, _ = await serve.shell(sleep, timeout=600, wait_seconds=0)
         assert status == 202 and data["status"] == "running", data
         job_id = data["job_id"]
-        for _ in range(100):
-            if remote_running(bed, sleep):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError(f"the job's command never started on {HOST}")
+        await until_running(bed, sleep, f"the job's command on {HOST}")
         serve.kill()
         left = await gone_within(bed, sleep, 5)
         assert not left, f"the job's command still runs on {HOST} 5s after the gateway died: {left}"

@@ -9,9 +9,11 @@ own files are checked from inside each host's namespace, so "never ran" is seen 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,13 +56,15 @@ BED_GROUP = {"commands": {"deny": ["shutdown *", "reboot *"]}, "code": "confirm"
 AGENT_POLICY = {"commands": {"deny": ["curl *"]}}
 
 
-def make_api(bed: Bed, settings: Settings) -> Api:
+def make_api(bed: Bed, settings: Settings, auth: Authenticator | None = None) -> Api:
+    """The bed with db's rules and the bed group's, for ``auth``'s tokens (by default this
+    module's: agent, ops, dbops)."""
     inventory = load_inventory(bed.inventory)
     inventory.servers["db"] = inventory.servers["db"].model_copy(
         update={"policy": PolicyConfig.model_validate(DB_POLICY)}
     )
     inventory.group_settings["bed"] = GroupConfig(policy=PolicyConfig.model_validate(BED_GROUP))
-    auth = Authenticator(
+    auth = auth or Authenticator(
         [
             Token(
                 "agent",
@@ -83,14 +87,23 @@ async def api(bed: Bed, settings: Settings):
             f"rm -rf {box} && mkdir -p {box}/protected && echo keep > {box}/protected/file && "
             f"echo hunter2 > {box}/secret.txt && chown -R {bed.user} {box}"
         )
-    state = make_api(bed, settings)
-    server = TestServer(create_app(state), host="127.0.0.1")
-    await server.start_server()
-    async with aiohttp.ClientSession() as session:
-        client = Client(session, str(server.make_url("")).rstrip("/"))
+    async with serving(make_api(bed, settings)) as client:
         client.tokens = TOKENS  # type: ignore[attr-defined]
         yield client
-    await server.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(state: Api) -> AsyncIterator[Client]:
+    """``state``'s app on a test server, and a client for it (``client.state`` is ``state``)."""
+    server = TestServer(create_app(state), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = Client(session, str(server.make_url("")).rstrip("/"))
+            client.state = state  # type: ignore[attr-defined]
+            yield client
+    finally:
+        await server.close()
 
 
 async def call(api: Client, path: str, body: dict, token: str = "agent") -> tuple[int, dict]:

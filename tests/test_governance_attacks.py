@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from gtp_remote.api.routes import create_app
 from gtp_remote.api.state import Api
-from gtp_remote.config import GroupConfig, load_inventory
+from gtp_remote.config import load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.policy import PolicyConfig
 from gtp_remote.settings import Settings
@@ -30,7 +30,14 @@ from gtp_remote.tokens import Authenticator, Token, digest
 from tests.conftest import ROOT, Bed
 from tests.llmbed import write_inventory
 from tests.test_api import Client
-from tests.test_governance import AGENT_POLICY, BED_GROUP, DB_POLICY, SANDBOX, exists, sandbox
+from tests.test_governance import (
+    AGENT_POLICY,
+    SANDBOX,
+    exists,
+    make_api,
+    sandbox,
+    serving,
+)
 
 pytestmark = pytest.mark.bed
 
@@ -97,17 +104,8 @@ async def gov(bed: Bed, settings: Settings):
             f"echo keep > {box}/protected/file && echo hunter2 > {box}/secret.txt && "
             f"echo topsecret > {box}/private/key && chown -R {bed.user} {box}"
         )
-    inventory = load_inventory(bed.inventory)
-    inventory.servers["db"] = inventory.servers["db"].model_copy(update={"policy": _policy(DB_POLICY)})
-    inventory.group_settings["bed"] = GroupConfig(policy=_policy(BED_GROUP))
-    state = Api(Gateway(inventory, replace(settings, default_server="db", rate=1000, burst=1000)), _tokens())
-    server = TestServer(create_app(state), host="127.0.0.1")
-    await server.start_server()
-    async with aiohttp.ClientSession() as session:
-        client = Client(session, str(server.make_url("")).rstrip("/"))
-        client.state = state  # type: ignore[attr-defined]
+    async with serving(make_api(bed, settings, _tokens())) as client:
         yield client
-    await server.close()
     for name in ("db", "code"):
         bed.hosts[name].sh(f"rm -rf {sandbox(bed, name)}", check=False)
 

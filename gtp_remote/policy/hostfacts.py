@@ -46,10 +46,10 @@ _PROLOGUE = r"""k() {
 r() { realpath -m -z -- "$1" 2>/dev/null || printf '\0'; }
 p() { printf 'P\0%s\0' "$1"; k "$2"; r "$2"; }
 g() {
-  if [ "$#" -gt 257 ]; then printf 'O\0%s\0' "$1"; return; fi
+  if [ "$#" -gt MAX_ARGS ]; then printf 'O\0%s\0' "$1"; return; fi
   n=$1; shift; for f do printf 'G\0%s\0%s\0' "$n" "$f"; k "$f"; r "$f"; done
 }
-"""
+""".replace("MAX_ARGS", str(MAX_MATCHES + 1))  # the glob's number, then its matches
 
 
 def paths_of(analysis: Analysis, facts: Facts) -> tuple[list[str], list[tuple[str, str]], list[str]]:

@@ -31,6 +31,7 @@ Hand-written: no library knows these programs' option tables.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import shlex
@@ -5077,6 +5078,7 @@ def _known(name: str) -> bool:
     return name in _HANDLERS or family(name) in _HANDLERS or _code_runner([name]) is not None
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every part a deny or confirm rule is tried on
 def canonical(name: str) -> str:
     """The program the tables know ``name`` as: itself when known, else the name with Debian's
     architecture prefix or suffix (``x86_64-linux-gnu-objcopy``, ``perl5.36-x86_64-linux-gnu``),
