@@ -1762,22 +1762,10 @@ def _scripted_model(host: dict[str, str], replies: int) -> Any:
     """tests/modelserver.py inside ``host``'s namespace on a free loopback port (reached only
     through the gateway's SSH tunnel), told to give ``replies`` short streamed answers."""
     from tests.conftest import BedHost
-    from tests.llmbed import ScriptedModel
+    from tests.llmbed import start_scripted
 
-    argv = [sys.executable, str(ROOT / "tests/modelserver.py"), "--host", "127.0.0.1", "--port", "0"]
-    process = subprocess.Popen(
-        ["ip", "netns", "exec", host["netns"], *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if "listening" not in line:
-        process.kill()
-        raise RuntimeError(f"the scripted model server did not start: {line}{process.stdout.read()}")
     bed_host = BedHost(host["name"], host["ip"], host["netns"], Path(host["dir"]), Path(host["home"]))
-    model = ScriptedModel(bed_host, int(line.rsplit(":", 1)[1]), process)
+    model = start_scripted(bed_host)
     model.script(*[{"content": SOAK_ANSWER, "chunk": 6, "chunk_delay": 0.01}] * replies, models=[SOAK_MODEL])
     return model
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.conftest import ROOT, Bed, BedHost
@@ -67,7 +66,9 @@ class ScriptedModel:
         return self._control("GET", "/_requests")["requests"]
 
 
-def start_scripted(host: BedHost, port: int) -> ScriptedModel:
+def start_scripted(host: BedHost, port: int = 0) -> ScriptedModel:
+    """tests/modelserver.py inside ``host``'s namespace on its loopback (``port`` 0: a free one),
+    reached only through the gateway's SSH tunnel."""
     process = subprocess.Popen(
         [
             "ip",
@@ -89,10 +90,10 @@ def start_scripted(host: BedHost, port: int) -> ScriptedModel:
     line = process.stdout.readline()
     if "listening" not in line:
         process.kill()
-        pytest.fail(
+        raise RuntimeError(
             f"scripted model server on {host.name}:{port} did not start: {line}{process.stdout.read()}"
         )
-    return ScriptedModel(host, port, process)
+    return ScriptedModel(host, port or int(line.rsplit(":", 1)[1]), process)  # 0: the one it took
 
 
 def write_inventory(bed: Bed, folder: Path, *, extra: dict[str, Any] | None = None) -> Path:
