@@ -12,6 +12,7 @@ import pytest
 from gtp_remote.policy import programs
 from gtp_remote.policy.codefiles import code_file
 from gtp_remote.policy.programs import canonical, inspect
+from tests.test_policy_attacks import _decide
 
 
 @pytest.mark.parametrize(
@@ -204,3 +205,32 @@ def test_code_files(path: str) -> None:
 @pytest.mark.parametrize("path", ["/home/u/notes.txt", "/home/u/p/config.yaml", "/home/u/p/README.md"])
 def test_not_code_files(path: str) -> None:
     assert code_file(path) is None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "seq 5 | sort -S 1K -T protected",
+        "sort -Tprotected -o /dev/null data.csv",
+        "journalctl -D protected --vacuum-size=1",
+        "journalctl --rotate",
+        "journalctl --flush",
+        "date -s 2020-01-01",
+        "date --set=2020-01-01",
+        "original-awk 'BEGIN{system(\"pwn\")}'",
+        "gdb-multiarch -batch -ex '!pwn'",
+        "json_xs -f eval",
+        "python3.11-dbg -c 'import os'",
+    ],
+)
+def test_round_five_is_not_allowed_under_a_deny_list(command: str) -> None:
+    """sort's temporary folder is written, journalctl's vacuum/rotate/flush change the journal,
+    date -s sets the clock, and renamed copies are the programs they copy (red team, round 5)."""
+    assert _decide("denylist", command).action != "allow", command
+
+
+@pytest.mark.parametrize(
+    "command", ["sort -k2 data.csv", "date +%F", "journalctl -u ssh --since today --no-pager"]
+)
+def test_round_five_leaves_everyday_use_alone(command: str) -> None:
+    assert _decide("allowlist", command).action == "allow", command

@@ -1340,10 +1340,12 @@ _DATE = _o(
 
 def _date(values: Values) -> Seen:
     """date takes no file but for ``-f FILE`` (each line a date: a bad one is printed back) and
-    ``-r FILE`` (its time); ``-s`` sets the clock. Abbreviations count: ``--fi=FILE`` is
-    ``--file``."""
+    ``-r FILE`` (its time); ``-s`` sets the clock (dynamic: no rule about files judges that).
+    Abbreviations count: ``--fi=FILE`` is ``--file``."""
     scanned = scan(values, 1, _DATE)
-    if scanned.unknown or scanned.dynamic or scanned.has("-s", "--set"):
+    if scanned.has("-s", "--set"):
+        return Seen().mark("date -s sets the system clock")
+    if scanned.unknown or scanned.dynamic:
         return Seen()  # every word counts as a file for deny and confirm rules
     seen = Seen(paths_known=True)
     for option in scanned.all("-f", "--file", "-r", "--reference"):
@@ -3754,6 +3756,13 @@ def _dns(values: Values) -> Seen:
     return seen
 
 
+#: journalctl actions that rotate, delete or write the journal (or keys, the catalog)
+_JOURNALCTL_CHANGES = (
+    "vacuum-size vacuum-files vacuum-time rotate flush relinquish-var smart-relinquish-var "
+    "setup-keys update-catalog sync"
+).split()
+
+
 @_handles("journalctl")
 def _journalctl(values: Values) -> Seen:
     """Reads the journal; ``--file``, ``--directory``, ``--root`` and ``--image`` read other files,
@@ -3762,6 +3771,9 @@ def _journalctl(values: Values) -> Seen:
     for i, word in enumerate(values[1:], 1):
         if word is None:
             continue
+        changes = long_option(word, *_JOURNALCTL_CHANGES)
+        if changes is not None:
+            return seen.mark(f"journalctl --{changes} changes or deletes journal files")
         full = long_option(word, "file", "directory", "root", "image", "cursor-file")
         short = word[1] if len(word) > 1 and word[0] == "-" and word[1] != "-" else ""
         if full is None and short != "D":
@@ -4108,6 +4120,9 @@ class _Reader:
     #: reads (``--files0-from``, ``file -f``): those names are not known
     names: frozenset[str] = frozenset()
     response: bool = False  # binutils: an ``@FILE`` word holds more arguments (options, files)
+    #: options whose value is a folder it creates files in (``sort -T``: its temporary files,
+    #: judged as a new file there, ``DIR/sortXXXXXX``)
+    write_dirs: frozenset[str] = frozenset()
 
 
 def _r(
@@ -4122,6 +4137,7 @@ def _r(
     trees: bool = False,
     names: str = "",
     response: bool = False,
+    write_dirs: str = "",
 ) -> _Reader:
     return _Reader(
         spec,
@@ -4134,6 +4150,7 @@ def _r(
         trees,
         frozenset(names.split()),
         response,
+        frozenset(write_dirs.split()),
     )
 
 
@@ -4287,6 +4304,7 @@ _READERS: dict[str, _Reader] = {
         writes="-o --output",
         runs="--compress-program",
         names="--files0-from",
+        write_dirs="-T --temporary-directory",
     ),
     "uniq": _r(
         _o(
@@ -4433,6 +4451,8 @@ def _reader(values: Values) -> Seen:
             continue
         if option.name in reader.writes:
             _value_path(seen, "write", option)
+        elif option.name in reader.write_dirs:  # a new file there, as the program names it
+            seen.value_paths.append(("write", f"{option.value.rstrip('/')}/{name}XXXXXX"))
         elif option.name in reader.reads:
             if name == "file" and option.name in ("-m", "--magic-file"):  # a list: FILE:FILE
                 seen.value_paths += [("read", part) for part in option.value.split(":") if part]
@@ -4977,6 +4997,9 @@ for _builder_name in ("ctest", "cpack", "dpkg-buildpackage", "scalar"):
 #: ``bzless`` pages through less, ``xzgrep`` is a zgrep, ``gcc-ar`` runs ar with a plugin.
 ALIASES: dict[str, str] = {
     "slogin": "ssh",
+    "original-awk": "awk",
+    "gdb-multiarch": "gdb",
+    "json_xs": "json_pp",
     "ssh-argv0": "ssh",
     "rcp": "scp",
     "pager": "less",
@@ -5069,6 +5092,8 @@ _VARIANT = re.compile(
     r"gtk\d?|athena|motif|lucid|traditional|openbsd|netkit|krb5|kerberos|legacy|nft|sysv|tcp|default|dist|"
     r"wrapper|py|pl|sh|exe|elf)"
 )
+# python3.11-dbg, gdb-multiarch
+_DASH_VARIANT = re.compile(r"(?P<name>.+?)-(?:dbg|dbgsym|static|multiarch|minimal|nox|gtk\d?)")
 _VERSION = re.compile(r"(?P<name>.*?[A-Za-z+_])-?v?\d+(?:[._]\d+)*[a-z]?")
 _DASH_VERSION = re.compile(r"(?P<name>.+?)-v?\d+(?:[._]\d+)*[a-z]?")  # llvm-lto2-14, FileCheck-14
 _CONFIG_SCRIPT = re.compile(r"[\w.+]+(?:-[\w.+]+)*-config")  # python3.11-config: prints build flags
@@ -5097,7 +5122,7 @@ def canonical(name: str) -> str:
         if re.fullmatch(r"python[\d.]*m?-gdb\.py", current):
             current = "python-gdb.py"
             continue
-        for pattern in (_ARCH_PREFIX, _ARCH_SUFFIX, _VARIANT, _DASH_VERSION, _VERSION):
+        for pattern in (_ARCH_PREFIX, _ARCH_SUFFIX, _VARIANT, _DASH_VARIANT, _DASH_VERSION, _VERSION):
             match = pattern.fullmatch(current)
             if match and match.group("name") != current:
                 current = match.group("name")
