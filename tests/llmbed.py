@@ -125,7 +125,7 @@ def write_inventory(bed: Bed, folder: Path, *, extra: dict[str, Any] | None = No
         "llm": {
             "providers": {
                 "ollama": {"timeout": 20},
-                "lmstudio": {"baseUrl": "http://localhost:1234", "timeout": 60, "maxTokens": 48},
+                "lmstudio": {"baseUrl": "http://localhost:1234", "timeout": 150, "maxTokens": 48},
             }
         },
         "specialists": specialists,
