@@ -422,8 +422,14 @@ def _kill_group(pid: int) -> None:
 
 def run_once(sandboxes: Sandboxes, shell: str, command: str, timeout: float = TIMEOUT) -> Result:
     """A fresh sandbox, one run, the sandbox removed."""
-    box = sandboxes.make()
-    try:
-        return box.run(shell, command, timeout)
-    finally:
-        box.remove()
+    for attempt in range(2):
+        box = sandboxes.make()
+        try:
+            result = box.run(shell, command, timeout)
+        finally:
+            box.remove()
+        # A stub written while another worker thread forked is held open for writing by that
+        # child until it execs: running it then fails with ETXTBSY. A fresh sandbox, once more.
+        if "Text file busy" not in result.stderr or attempt:
+            return result
+    raise AssertionError("unreachable")
