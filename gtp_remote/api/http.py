@@ -10,12 +10,15 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.web_protocol import RequestPayloadError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from gtp_remote.access import Principal
 from gtp_remote.api.connections import BODY_SECONDS
 from gtp_remote.api.errors import status_of
+from gtp_remote.api.models import validate
+from gtp_remote.api.operations import Answer, job_answer
 from gtp_remote.api.server import GUARD
+from gtp_remote.api.state import Api, Meta
 from gtp_remote.errors import (
     GtpError,
     InvalidRequestError,
@@ -23,11 +26,14 @@ from gtp_remote.errors import (
     RateLimitedError,
     RequestTimeoutError,
 )
+from gtp_remote.jobs import Job
 
 BODY_LIMIT = 1024 * 1024
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Principal)
+#: Paths that check their callers themselves (MCP's): the REST token check lets them by.
+OWN_AUTH = web.AppKey("own_auth", frozenset)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -124,10 +130,16 @@ async def parse(request: web.Request, model: type[BaseModel]) -> Any:
         raise InvalidRequestError(f"the body is not valid JSON: {exc}", hint="send a JSON object") from None
     if not isinstance(data, dict):
         raise InvalidRequestError("the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidRequestError(problems, hint="see /openapi.json for the request schema") from None
+    return validate(model, data, hint="see /openapi.json for the request schema")
+
+
+def meta(request: web.Request) -> Meta:
+    return Meta(request[REQUEST_ID], request.remote)
+
+
+async def answer(api: Api, outcome: Answer | Job, wait: float | None) -> web.Response:
+    """Send an operation's answer; a job is waited on for up to ``wait`` seconds (then 202)."""
+    if isinstance(outcome, Job):
+        finished = await api.jobs.wait(outcome, wait or 0.0)
+        outcome = job_answer(outcome, finished)
+    return json_response(outcome.body, status=outcome.status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gtp_remote.access import Principal
 from gtp_remote.api import models as m
 from gtp_remote.api.http import CALLER, REQUEST_ID, json_response, parse
 from gtp_remote.api.state import API, Api
@@ -17,8 +18,7 @@ from gtp_remote.errors import InvalidRequestError, NotFoundError
 from gtp_remote.jobs import Job
 
 
-def _scope(request: web.Request) -> str | None:
-    caller = request[CALLER]
+def _scope(caller: Principal) -> str | None:
     return None if "admin" in caller.operations else caller.name
 
 
@@ -28,23 +28,25 @@ async def jobs_list(request: web.Request) -> web.StreamResponse:
         limit = min(max(int(request.query.get("limit", "50")), 1), 200)
     except ValueError:
         raise InvalidRequestError("limit: must be an integer 1-200") from None
-    jobs = await api.jobs.list(_scope(request), limit)
+    jobs = await api.jobs.list(_scope(request[CALLER]), limit)
     views = [{**j.view(), "result": None} for j in jobs]  # results via GET /jobs/{id}: keeps this small
     return json_response({"jobs": views})
 
 
-async def job_get(request: web.Request) -> web.StreamResponse:
-    """Its owner sees a job, an admin any; an approver, those it may decide on or decided on."""
-    api = request.app[API]
-    caller = request[CALLER]
-    job_id = request.match_info["job_id"]
-    scope = _scope(request)
+async def visible_job(api: Api, caller: Principal, job_id: str) -> Job:
+    """A job as ``caller`` may see it: its owner sees a job, an admin any, an approver those it
+    may decide on or decided on. Any other is as unknown as one that does not exist."""
+    scope = _scope(caller)
     if scope is not None and "approve" in caller.operations:
         job = await api.jobs.get(job_id, None)
-        if not _sees(api, request, job):
+        if not _sees(api, caller, job):
             raise _not_found(job_id)
-    else:
-        job = await api.jobs.get(job_id, scope)
+        return job
+    return await api.jobs.get(job_id, scope)
+
+
+async def job_get(request: web.Request) -> web.StreamResponse:
+    job = await visible_job(request.app[API], request[CALLER], request.match_info["job_id"])
     return json_response(job.view())
 
 
@@ -52,24 +54,23 @@ def _not_found(job_id: str) -> NotFoundError:
     return NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
 
 
-def _sees(api: Api, request: web.Request, job: Job) -> bool:
+def _sees(api: Api, caller: Principal, job: Job) -> bool:
     """Whether an approver may know of ``job``: its own, any for an admin, one waiting for it to
     decide, or one it decided on. Another token's results are not an approver's to read."""
-    caller = request[CALLER]
     return (
         job.token == caller.name
         or "admin" in caller.operations
-        or _may_decide(api, request, job)
+        or _may_decide(api, caller, job)
         or _decided_by(job, caller.name)
     )
 
 
-def _may_decide(api: Api, request: web.Request, job: Job) -> bool:
+def _may_decide(api: Api, caller: Principal, job: Job) -> bool:
     """The job waits for approval on servers the caller may use: it is theirs to decide on."""
     if job.status != "awaiting_approval":
         return False
     inventory = api.gateway.inventory
-    return all(request[CALLER].may_use(inventory, s) for s in _servers_of(job))
+    return all(caller.may_use(inventory, s) for s in _servers_of(job))
 
 
 def _decided_by(job: Job, name: str) -> bool:
@@ -92,8 +93,8 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     caller.require("approve")
     job_id = request.match_info["job_id"]
     job = await api.jobs.get(job_id, None)
-    if not _sees(api, request, job) or (
-        job.status == "awaiting_approval" and not _may_decide(api, request, job)
+    if not _sees(api, caller, job) or (
+        job.status == "awaiting_approval" and not _may_decide(api, caller, job)
     ):
         # approvers are scoped like everyone: a job on a server they may not use is not theirs
         raise _not_found(job_id)
@@ -128,7 +129,11 @@ async def job_reject(request: web.Request) -> web.StreamResponse:
     return await _decide(request, False)
 
 
+async def cancel_job(api: Api, caller: Principal, job_id: str) -> Job:
+    """Cancel a job its owner (or an admin) started; anyone else's is unknown to them."""
+    return await api.jobs.cancel(job_id, _scope(caller))
+
+
 async def job_cancel(request: web.Request) -> web.StreamResponse:
-    api = request.app[API]
-    job = await api.jobs.cancel(request.match_info["job_id"], _scope(request))
+    job = await cancel_job(request.app[API], request[CALLER], request.match_info["job_id"])
     return json_response(job.view())

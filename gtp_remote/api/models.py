@@ -7,14 +7,16 @@ reading them (ChatGPT decides from them when and how to call), and kept under it
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gtp_remote.errors import InvalidRequestError
 from gtp_remote.executors.base import FileStat
 from gtp_remote.fanout import HostResult, Summary
 from gtp_remote.gateway import FileContent, Language, Listing, PatchResult
 
+M = TypeVar("M", bound=BaseModel)
 MAX_WAIT = 40.0
 SERVER_FIELD = Field(
     None,
@@ -27,6 +29,17 @@ WAIT_FIELD = Field(
     le=MAX_WAIT,
     description="Seconds to wait for the result before answering 202 with a job_id (GET /jobs/{id} later).",
 )
+
+
+def validate(model: type[M], data: Any, *, hint: str) -> M:
+    """``data`` as ``model``, or an InvalidRequestError naming each field that does not validate."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidRequestError(problems, hint=hint) from None
 
 
 class Request(BaseModel):

@@ -5,23 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from aiohttp import web
 
 from gtp_remote import __version__
+from gtp_remote.access import Principal
 from gtp_remote.api import models as m
 from gtp_remote.api.http import CALLER, json_response, parse
-from gtp_remote.api.state import API
+from gtp_remote.api.state import API, Api
 from gtp_remote.errors import GtpError
 
 
-async def server_list(request: web.Request) -> web.StreamResponse:
-    api = request.app[API]
-    caller = request[CALLER]
+async def servers_view(api: Api, caller: Principal, check: bool) -> dict[str, Any]:
+    """The servers ``caller`` may use, its current one, each one's model and last health (checked
+    now with ``check``)."""
     gateway = api.gateway
     inventory = gateway.inventory
     names = gateway.visible(caller)
-    if request.query.get("check") in ("1", "true"):
+    if check:
         results = await gateway.check(names)
         models = await asyncio.gather(*(api.llm.health(n) for n in names))
         for r, model in zip(results, models, strict=True):
@@ -47,7 +49,12 @@ async def server_list(request: web.Request) -> web.StreamResponse:
                 "model_health": api.model_health.get(name),
             }
         )
-    return json_response({"current": current, "servers": rows})
+    return {"current": current, "servers": rows}
+
+
+async def server_list(request: web.Request) -> web.StreamResponse:
+    check = request.query.get("check") in ("1", "true")
+    return json_response(await servers_view(request.app[API], request[CALLER], check))
 
 
 async def server_set(request: web.Request) -> web.StreamResponse:

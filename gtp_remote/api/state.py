@@ -11,21 +11,37 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from gtp_remote.api.errors import STATUS
-from gtp_remote.api.http import REQUEST_ID, json_response
 from gtp_remote.api.ratelimit import RateLimiter
 from gtp_remote.audit import AuditLog, AuditWriter
-from gtp_remote.gateway import Gateway, Plan
+from gtp_remote.gateway import Approver, Gateway
 from gtp_remote.jobs import Job, JobManager, JobStore
 from gtp_remote.llm.service import LLMService
 from gtp_remote.statelock import StateLock
 from gtp_remote.tokens import Authenticator
 
+if TYPE_CHECKING:
+    from gtp_remote.api.operations import Prepared
+
 Shape = Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Where a request came from, for its jobs and audit events: its id, and the client (an
+    address, or an MCP client's name)."""
+
+    request_id: str
+    client: str | None
+
+    def context(self, job: Job | None = None) -> dict[str, Any]:
+        """What an action's audit event carries from its request."""
+        return {"request_id": self.request_id} | ({"job_id": job.id} if job is not None else {})
 
 
 class Api:
@@ -126,78 +142,28 @@ class Api:
 
     # -- running actions --------------------------------------------------------------------------
 
-    def context(self, request: web.Request, job: Job | None = None) -> dict[str, Any]:
-        """What an action's audit event carries from its request."""
-        out = {"request_id": request[REQUEST_ID]}
-        if job is not None:
-            out["job_id"] = job.id
-        return out
-
-    async def run(
-        self,
-        request: web.Request,
-        plan: Plan,
-        shape: Shape,
-        *,
-        record: dict[str, Any],
-        job_name: str,
-        wait: float | None,
-    ) -> web.Response:
-        """Perform a planned action. As a job when ``wait`` is given (commands) or when it needs
-        approval (then it waits as ``awaiting_approval`` and the request answers 202), inline
-        otherwise (a file operation the policy allows)."""
-        if wait is None and plan.decision.action != "confirm":
-            result = await self.gateway.perform(plan, context=self.context(request))
-            return json_response(shape(result))
+    async def start(self, prepared: Prepared, meta: Meta, *, approver: Approver | None = None) -> Job:
+        """Run a prepared action as a job. When it needs approval, ``approver`` decides (an MCP
+        client's elicitation), or else the job waits as ``awaiting_approval`` for a person."""
+        plan = prepared.plan
 
         async def work(job: Job) -> dict[str, Any]:
             result = await self.gateway.perform(
                 plan,
-                approver=self.jobs.approver(job),
+                approver=approver or self.jobs.approver(job),
                 on_output=job.on_output,
-                context=self.context(request, job),
+                context=meta.context(job),
                 audit=self.job_audit(job),
             )
-            return shape(result)
+            return prepared.shape(result)
 
-        job = await self.jobs.start(
+        return await self.jobs.start(
             token=plan.principal.name,
-            operation=job_name,
+            operation=prepared.job_name,
             server=plan.server if not plan.fan_out else ",".join(plan.servers)[:2000],
-            request={**record, "_request_id": request[REQUEST_ID], "_client": request.remote},
+            request={**prepared.record, "_request_id": meta.request_id, "_client": meta.client},
             work=work,
         )
-        return await self.respond_job(job, wait or 0.0)
-
-    async def respond_job(self, job: Job, wait: float) -> web.Response:
-        if not await self.jobs.wait(job, wait):
-            if job.status == "awaiting_approval":
-                return json_response(
-                    {
-                        "job_id": job.id,
-                        "status": "awaiting_approval",
-                        "pending_action": job.pending,
-                        "output_tail": job.output_tail,
-                        "hint": f"a person with another token (with the approve permission) decides: POST "
-                        f'/jobs/{job.id}/approve or /reject with {{"pending_id": "<pending_action.id>"}}; '
-                        f"then GET /jobs/{job.id} for the result",
-                    },
-                    status=202,
-                )
-            return json_response(
-                {
-                    "job_id": job.id,
-                    "status": "running",
-                    "output_tail": job.output_tail,
-                    "hint": f"still running; GET /jobs/{job.id} for the result",
-                },
-                status=202,
-            )
-        if job.result is not None:
-            return json_response({"job_id": job.id, "status": job.status, **job.result})
-        error = job.error or {"code": "failed", "message": "the job failed"}
-        status = 409 if job.status == "cancelled" else status_for_code(error.get("code"))
-        return json_response({"error": {**error, "job_id": job.id}}, status=status)
 
     async def shutdown(self) -> None:
         await self.jobs.shutdown()
