@@ -482,9 +482,38 @@ def serve(
         )
 
     try:
-        run(create_app(api), host, port, ready=ready)
+        run(create_app(api, (host,)), host, port, ready=ready)
     except OSError as exc:  # the address is taken, or not ours to bind
         raise _fail(GtpError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")) from None
+
+
+@app.command()
+def mcp(ctx: typer.Context) -> None:
+    """Serve MCP on stdin/stdout for a local client (Claude Desktop, Claude Code, Cursor).
+
+    Acts as the token whose value is in GTP_TOKEN (with no tokens file, the generated default
+    token). Over HTTP, MCP is served by `serve` at /mcp."""
+    from gtp_remote.api.state import Api
+    from gtp_remote.mcpapi.stdio import serve as serve_stdio
+    from gtp_remote.mcpapi.stdio import stdio_principal
+    from gtp_remote.tokens import Authenticator, load_tokens
+
+    inv = _inventory(ctx)
+    settings = _get_settings()
+    try:
+        api = Api(Gateway(inv, settings), Authenticator(load_tokens(settings, announce=_say)))
+    except GtpError as exc:  # a bad tokens file, or another server holds the state folder
+        raise _fail(exc) from None
+    try:
+        principal = stdio_principal(api)
+    except GtpError as exc:
+        asyncio.run(api.shutdown())
+        raise _fail(exc) from None
+    _say(f"gtp-remote {__version__}: MCP on stdio as token '{principal.name}'; {len(inv.servers)} servers")
+    try:
+        asyncio.run(serve_stdio(api, principal))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 def _say(text: str) -> None:

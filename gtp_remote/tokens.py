@@ -101,6 +101,14 @@ class Authenticator:
             raise UnauthorizedError("invalid bearer token", hint="check the token configured in the client")
         return found
 
+    def named(self, name: str) -> Token:
+        """The token called ``name``: what a session opened with it (MCP), or an OAuth grant made
+        for it, acts as. Looked up again on each use, so a token removed from the file is gone."""
+        for token in self.tokens:
+            if token.name == name:
+                return token
+        raise UnauthorizedError(f"token '{name}' no longer exists", hint="sign in again with a current token")
+
     def env_names(self) -> set[str]:
         """The environment variables that hold tokens: never passed on to a local command."""
         return {t.env for t in self.tokens if t.env}

@@ -16,6 +16,7 @@ from gtp_remote.api.errors import status_of
 from gtp_remote.api.http import (
     BODY_LIMIT,
     CALLER,
+    OWN_AUTH,
     REQUEST_ID,
     ClientGone,
     error_response,
@@ -123,7 +124,7 @@ def cors_mw(origins: tuple[str, ...]):  # type: ignore[no-untyped-def]
 async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     api = request.app[API]
     started = time.monotonic()
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or request.path in request.app.get(OWN_AUTH, ()):
         return await handler(request)
     caller = None
     status = 500
