@@ -481,8 +481,14 @@ def serve(
             f"listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json)"
         )
 
+    local = host in ("127.0.0.1", "localhost", "::1")
+    base = f"http://{'[::1]' if host == '::1' else host}:{port}" if local else None
     try:
-        run(create_app(api, (host,)), host, port, ready=ready)
+        app = create_app(api, (host,), base)
+    except GtpError as exc:
+        raise _fail(exc) from None
+    try:
+        run(app, host, port, ready=ready)
     except OSError as exc:  # the address is taken, or not ours to bind
         raise _fail(GtpError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")) from None
 
@@ -627,3 +633,62 @@ def audit_tail(
 
     for event in tail(_audit_path(path), lines):
         sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+
+
+oauth_app = typer.Typer(help="MCP's OAuth grants: which clients act as which token; revoke one.")
+app.add_typer(oauth_app, name="oauth")
+
+
+def _grants():  # type: ignore[no-untyped-def]
+    from gtp_remote.mcpapi.oauth import GrantStore
+
+    path = _get_settings().state_dir / "oauth.sqlite3"
+    if not path.is_file():
+        return None
+    return GrantStore(path)
+
+
+@oauth_app.command("list")
+def oauth_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Revoked grants too")] = False,
+) -> None:
+    """The grants made on the consent page: client, the token it acts as, who approved, when."""
+    import datetime
+
+    from rich.table import Table
+
+    store = _grants()
+    grants = [g for g in (store.grants() if store else []) if all_ or g.revoked is None]
+    if as_json:
+        for g in grants:
+            sys.stdout.write(json.dumps(g.__dict__, ensure_ascii=False) + "\n")
+        return
+    if not grants:
+        out.print("no OAuth grants" + ("" if all_ else " in force"), highlight=False)
+        return
+
+    def when(ts: float | None) -> str:
+        return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+
+    table = Table("grant", "client", "acts as token", "approved by", "granted", "revoked")
+    for g in grants:
+        client = f"{g.client_name or '?'} ({g.client_id[:12]})"
+        table.add_row(g.id, client, g.token_name, g.approved_by, when(g.created), when(g.revoked))
+    out.print(table)
+
+
+@oauth_app.command("revoke")
+def oauth_revoke(
+    grant: Annotated[str, typer.Argument(help="The grant's id (gtp-remote oauth list)")],
+) -> None:
+    """Revoke a grant: its access and refresh tokens stop working at once."""
+    store = _grants()
+    if store is None or store.grant(grant) is None:
+        err.print(f"error: no OAuth grant '{grant}' (gtp-remote oauth list shows them)", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    if not store.revoke_grant(grant):
+        err.print(f"grant '{grant}' was already revoked", highlight=False)
+        return
+    asyncio.run(_record({"kind": "oauth", "event": "grant_revoked", "grant": grant, "by": f"cli:{_user()}"}))
+    out.print(f"revoked grant {grant}", highlight=False)

@@ -12,6 +12,9 @@ is read from its environment variable where it is used, and never stored here.
 * ``GTP_TOKENS_FILE``: the tokens file. Default ``tokens.yaml`` in the state folder.
 * ``GTP_CORS_ORIGINS``, ``GTP_RATE_LIMIT``, ``GTP_RATE_BURST``, ``GTP_PUBLIC_URL``,
   ``GTP_DEFAULT_SERVER``: the HTTP API's (see the README).
+* ``GTP_OAUTH`` (``builtin``, ``external``, ``off``), ``GTP_OAUTH_ACCESS_TTL``,
+  ``GTP_OAUTH_ISSUER``, ``GTP_OAUTH_JWKS_URL``, ``GTP_OAUTH_CLAIM``, ``GTP_ALLOWED_HOSTS``:
+  MCP's (see the README's MCP section).
 
 The state folder holds the API token, the job database (commands and their output) and the
 audit log, so what gtp-remote creates there is its owner's alone: the folder 0700, files 0600.
@@ -42,6 +45,14 @@ class Settings:
     burst: int = 60
     public_url: str | None = None
     default_server: str | None = None
+    #: MCP's OAuth: ``builtin`` (the gateway is its own authorization server), ``external`` (an
+    #: IdP's JWTs, see ``oauth_issuer``), or ``off`` (bearer tokens only).
+    oauth: str = "builtin"
+    oauth_access_ttl: float = 900.0
+    oauth_issuer: str | None = None  # external: the IdP's issuer URL
+    oauth_jwks_url: str | None = None  # external: its JWKS (default: from its metadata)
+    oauth_claim: str = "gtp_token"  # external: the claim naming the gateway token to act as
+    allowed_hosts: tuple[str, ...] = ()  # Host headers MCP accepts besides localhost and the public URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +68,19 @@ class Settings:
                 "GTP_RATE_LIMIT must be a number and GTP_RATE_BURST an integer",
                 hint="unset them for the defaults (20 requests a second, bursts of 60)",
             ) from None
+        oauth = env.get("GTP_OAUTH", "external" if env.get("GTP_OAUTH_ISSUER") else "builtin")
+        if oauth not in ("builtin", "external", "off"):
+            raise InventoryError(f"GTP_OAUTH is {oauth!r}", hint="use builtin, external or off")
+        if oauth == "external" and not env.get("GTP_OAUTH_ISSUER"):
+            raise InventoryError("GTP_OAUTH=external needs GTP_OAUTH_ISSUER", hint="the IdP's issuer URL")
+        try:
+            access_ttl = float(env.get("GTP_OAUTH_ACCESS_TTL", "900"))
+        except ValueError:
+            access_ttl = -1
+        if not 1 <= access_ttl <= 86400:
+            raise InventoryError(
+                "GTP_OAUTH_ACCESS_TTL must be seconds from 1 to 86400", hint="unset it for 900 (15 minutes)"
+            )
         return cls(
             state_dir=Path(state),
             ssh_config=_path(env.get("GTP_SSH_CONFIG")),
@@ -70,6 +94,12 @@ class Settings:
             burst=burst,
             public_url=env.get("GTP_PUBLIC_URL") or None,
             default_server=env.get("GTP_DEFAULT_SERVER") or None,
+            oauth=oauth,
+            oauth_access_ttl=access_ttl,
+            oauth_issuer=env.get("GTP_OAUTH_ISSUER") or None,
+            oauth_jwks_url=env.get("GTP_OAUTH_JWKS_URL") or None,
+            oauth_claim=env.get("GTP_OAUTH_CLAIM") or "gtp_token",
+            allowed_hosts=tuple(h.strip() for h in env.get("GTP_ALLOWED_HOSTS", "").split(",") if h.strip()),
         )
 
     @property

@@ -17,7 +17,7 @@ from gtp_remote.api import models as m
 from gtp_remote.api.commands import execute_code, execute_shell
 from gtp_remote.api.delegation import execute_llm, llm_models
 from gtp_remote.api.files import file_list, file_patch, file_read, file_write
-from gtp_remote.api.http import BODY_LIMIT, OWN_AUTH
+from gtp_remote.api.http import BODY_LIMIT
 from gtp_remote.api.jobs import job_approve, job_cancel, job_get, job_reject, jobs_list
 from gtp_remote.api.middlewares import auth_mw, cors_mw, errors_mw, request_id_mw
 from gtp_remote.api.servers import health, openapi_json, openapi_yaml, server_list, server_set
@@ -225,18 +225,18 @@ ROUTES: list[Route] = [
 ]
 
 
-def create_app(api: Api, listen_hosts: tuple[str, ...] = ()) -> web.Application:
+def create_app(api: Api, listen_hosts: tuple[str, ...] = (), base: str | None = None) -> web.Application:
     """The HTTP app: the REST API, and MCP on the same port (``listen_hosts``: the addresses
-    served, whose Host headers MCP accepts besides localhost and the public URL)."""
-    from gtp_remote.mcpapi.http import PATHS, mount
+    served, whose Host headers MCP accepts besides localhost and the public URL; ``base``: where
+    clients reach the server when GTP_PUBLIC_URL is unset, for OAuth's URLs)."""
+    from gtp_remote.mcpapi.http import mount
 
     app = web.Application(
         client_max_size=BODY_LIMIT,
         middlewares=[request_id_mw, errors_mw, cors_mw(api.settings.cors_origins), auth_mw],
     )
     app[API] = api
-    app[OWN_AUTH] = frozenset(PATHS)
-    mount(app, listen_hosts)
+    mount(app, listen_hosts, base)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app.router.add_get("/openapi.json", openapi_json)

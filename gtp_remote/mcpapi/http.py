@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -24,22 +23,27 @@ from aiohttp import web
 from mcp.server.auth.middleware.auth_context import auth_context_var, get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.routes import create_auth_routes
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
 
 from gtp_remote.access import Principal
-from gtp_remote.api.http import REQUEST_ID, error_response
+from gtp_remote.api.http import OWN_AUTH, REQUEST_ID, error_response
 from gtp_remote.api.state import API, Api
-from gtp_remote.errors import RateLimitedError, UnauthorizedError
+from gtp_remote.errors import InventoryError, RateLimitedError, UnauthorizedError
 from gtp_remote.mcpapi import asgi
+from gtp_remote.mcpapi.consent import Consent
+from gtp_remote.mcpapi.external import ExternalTokens
+from gtp_remote.mcpapi.oauth import CONSENT_PATH, GatewayOAuth, GrantStore
 from gtp_remote.mcpapi.tools import GatewayTools
 
 MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages/"
 RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
-#: Paths this module answers itself, with its own authentication (REST's middleware lets them by).
-PATHS = (MCP_PATH, SSE_PATH, MESSAGES_PATH, RESOURCE_METADATA, RESOURCE_METADATA + MCP_PATH)
+OAUTH_PATHS = ("/.well-known/oauth-authorization-server", "/authorize", "/token", "/register", "/revoke")
 GATEWAY_TOKEN_CLAIM = "gtp_token"  # the named token an access token acts as
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -85,7 +89,7 @@ def allowed_hosts(api: Api, listen_hosts: tuple[str, ...]) -> TransportSecurityS
     for host in listen_hosts:
         if host not in ("0.0.0.0", "::", "") and host not in LOCAL_HOSTS:
             hosts += [host, f"{host}:*", f"[{host}]:*"]
-    extra = [h.strip() for h in os.environ.get("GTP_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    extra = list(api.settings.allowed_hosts)
     hosts += extra + [f"{h}:*" for h in extra]
     origins += [o for o in api.settings.cors_origins if o != "*"]
     return TransportSecuritySettings(
@@ -100,19 +104,66 @@ def base_url(api: Api, request: web.Request) -> str:
 
 
 class McpHttp:
-    """The MCP transports mounted on the aiohttp app."""
+    """The MCP transports mounted on the aiohttp app, and OAuth when it is on."""
 
-    def __init__(self, api: Api, listen_hosts: tuple[str, ...] = ()):
+    def __init__(self, api: Api, listen_hosts: tuple[str, ...] = (), base: str | None = None):
         self.api = api
         self.server = GatewayTools(api, http_caller(api)).build()
         security = allowed_hosts(api, listen_hosts)
-        self.security = security
         self.streamable = self.server.streamable_http_app(
             streamable_http_path=MCP_PATH, transport_security=security
         )
         self.sse = self.server.sse_app(
             sse_path=SSE_PATH, message_path=MESSAGES_PATH, transport_security=security
         )
+        self.base = (api.settings.public_url or base or "").rstrip("/") or None
+        self.oauth: GatewayOAuth | None = None
+        self.external: ExternalTokens | None = None
+        self.auth_app: asgi.ASGIApp | None = None
+        self.consent: Consent | None = None
+        settings = api.settings
+        if settings.oauth == "external":
+            if not self.base or settings.oauth_issuer is None:
+                raise InventoryError(
+                    "GTP_OAUTH=external needs GTP_PUBLIC_URL: tokens are checked for its /mcp as audience",
+                    hint="set GTP_PUBLIC_URL to the URL clients use (https://...)",
+                )
+            self.external = ExternalTokens(
+                settings.oauth_issuer, self.resource_url(None), settings.oauth_claim, settings.oauth_jwks_url
+            )
+        elif settings.oauth == "builtin" and self.base:
+            store = GrantStore(settings.state_dir / "oauth.sqlite3")
+            self.oauth = GatewayOAuth(
+                store, api.auth, self.base, self.resource_url(None), api.record, settings.oauth_access_ttl
+            )
+            # AuthSettings keeps a path-less issuer without a trailing slash: RFC 8414 compares
+            # issuers as strings, and the resource metadata names it without one
+            issuer = AuthSettings(
+                issuer_url=self.base,  # type: ignore[arg-type]
+                resource_server_url=self.resource_url(None),  # type: ignore[arg-type]
+                validate_token_resource=True,  # (ours are checked in GatewayOAuth.load_access_token)
+            ).issuer_url
+            routes = create_auth_routes(
+                self.oauth,
+                issuer,
+                client_registration_options=ClientRegistrationOptions(enabled=True),
+                revocation_options=RevocationOptions(enabled=True),
+            )
+            self.auth_app = Starlette(routes=routes)
+            self.consent = Consent(api, self.oauth, CONSENT_PATH)
+
+    def resource_url(self, request: web.Request | None) -> str:
+        """This MCP server's URL: the audience its tokens are for (RFC 8707)."""
+        base = self.base or (f"{request.scheme}://{request.host}" if request is not None else "")
+        return f"{base}{MCP_PATH}"
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The paths that check their callers here (or are public), not with REST's tokens."""
+        out = (MCP_PATH, SSE_PATH, MESSAGES_PATH, RESOURCE_METADATA, RESOURCE_METADATA + MCP_PATH)
+        if self.auth_app is not None:
+            out += (*OAUTH_PATHS, CONSENT_PATH)
+        return out
 
     def mount(self, app: web.Application) -> None:
         app.router.add_route("*", MCP_PATH, self.handle)
@@ -120,6 +171,11 @@ class McpHttp:
         app.router.add_post(MESSAGES_PATH, self.handle)
         app.router.add_get(RESOURCE_METADATA + MCP_PATH, self.resource_metadata)
         app.router.add_get(RESOURCE_METADATA, self.resource_metadata)
+        if self.auth_app is not None and self.consent is not None:
+            for path in OAUTH_PATHS:
+                app.router.add_route("*", path, self.handle_oauth)
+            app.router.add_get(CONSENT_PATH, self.consent.show)
+            app.router.add_post(CONSENT_PATH, self.consent.submit)
         app.cleanup_ctx.append(self.lifetime)
 
     async def lifetime(self, app: web.Application) -> AsyncIterator[None]:
@@ -139,12 +195,28 @@ class McpHttp:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
+        if self.oauth is not None:
+            self.oauth.store.close()
 
-    def identify(self, request: web.Request) -> AuthenticatedUser:
-        """The request's credential, or UnauthorizedError (rate limited per address)."""
+    async def identify(self, request: web.Request) -> AuthenticatedUser:
+        """The request's credential: a gateway token, else an OAuth access token (the gateway's
+        own, or the IdP's JWT). Refusals are rate limited per address."""
         api = self.api
         try:
-            token = api.auth.authenticate(request.headers.get("Authorization"))
+            try:
+                token = api.auth.authenticate(request.headers.get("Authorization"))
+                return AuthenticatedUser(access_for(token.name))
+            except UnauthorizedError:
+                presented = _bearer(request.headers.get("Authorization"))
+                access = None
+                if presented and self.oauth is not None:
+                    access = await self.oauth.verify(presented)
+                elif presented and self.external is not None:
+                    access = await self.external.verify(presented)
+                if access is None:
+                    raise
+                api.auth.named((access.claims or {})[GATEWAY_TOKEN_CLAIM])  # the token still exists
+                return AuthenticatedUser(access)
         except UnauthorizedError:
             address = request.remote or ""
             try:
@@ -153,11 +225,10 @@ class McpHttp:
                 api.count_refused(address)
                 raise
             raise
-        return AuthenticatedUser(access_for(token.name))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            user = self.identify(request)
+            user = await self.identify(request)
         except (UnauthorizedError, RateLimitedError) as exc:
             return await self.refuse(request, exc)
         app = self.streamable if request.path == MCP_PATH else self.sse
@@ -167,10 +238,15 @@ class McpHttp:
         finally:
             auth_context_var.reset(reset)
 
+    async def handle_oauth(self, request: web.Request) -> web.StreamResponse:
+        """The SDK's authorization server endpoints (metadata, authorize, token, register, revoke)."""
+        assert self.auth_app is not None
+        return await asgi.serve(self.auth_app, request)
+
     async def refuse(self, request: web.Request, exc: UnauthorizedError | RateLimitedError) -> web.Response:
         response = error_response(exc, request.get(REQUEST_ID))
         if isinstance(exc, UnauthorizedError):
-            metadata = f"{base_url(self.api, request)}{RESOURCE_METADATA}{MCP_PATH}"
+            metadata = f"{self.resource_url(request).removesuffix(MCP_PATH)}{RESOURCE_METADATA}{MCP_PATH}"
             response.headers["WWW-Authenticate"] = (
                 f'Bearer error="invalid_token", error_description="{exc.message}", '
                 f'resource_metadata="{metadata}"'
@@ -191,15 +267,24 @@ class McpHttp:
 
     async def resource_metadata(self, request: web.Request) -> web.Response:
         """RFC 9728: what this protected resource is and who issues tokens for it."""
-        base = base_url(self.api, request)
+        resource = self.resource_url(request)
+        servers = []
+        if self.oauth is not None:
+            servers = [self.oauth.issuer]
+        elif self.external is not None:
+            servers = [self.external.issuer]
         body = {
-            "resource": f"{base}{MCP_PATH}",
-            "authorization_servers": [],
+            "resource": resource,
+            "authorization_servers": servers,
             "bearer_methods_supported": ["header"],
             "resource_name": "gtp-remote",
-            "resource_documentation": f"{base}/openapi.json",
         }
         return web.Response(text=json.dumps(body), content_type="application/json")
+
+
+def _bearer(header: str | None) -> str | None:
+    scheme, _, presented = (header or "").partition(" ")
+    return presented.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _with_user(app: asgi.ASGIApp, user: AuthenticatedUser) -> asgi.ASGIApp:
@@ -214,8 +299,10 @@ def _with_user(app: asgi.ASGIApp, user: AuthenticatedUser) -> asgi.ASGIApp:
 MCP = web.AppKey("mcp", McpHttp)
 
 
-def mount(app: web.Application, listen_hosts: tuple[str, ...] = ()) -> McpHttp:
-    mcp = McpHttp(app[API], listen_hosts)
+def mount(app: web.Application, listen_hosts: tuple[str, ...] = (), base: str | None = None) -> McpHttp:
+    """MCP (and OAuth) on ``app``; ``base``: where clients reach it, when GTP_PUBLIC_URL is unset."""
+    mcp = McpHttp(app[API], listen_hosts, base)
     mcp.mount(app)
     app[MCP] = mcp
+    app[OWN_AUTH] = frozenset(mcp.paths)
     return mcp
