@@ -84,3 +84,22 @@ ensure_debs() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# ensure_inspector: the MCP Inspector (npm, pinned) for tests/test_mcp_inspector.py, installed once
+# outside the checkout. Its postinstall (the web UI's clients) is not needed by its CLI mode.
+INSPECTOR_VERSION=2.12.0
+ensure_inspector() {
+  local dir=${GTP_INSPECTOR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gtp-remote/inspector}
+  [ -x "$dir/node_modules/.bin/mcp-inspector" ] &&
+    grep -q "\"version\": \"$INSPECTOR_VERSION\"" "$dir/node_modules/@modelcontextprotocol/inspector/package.json" &&
+    return 0
+  command -v npm >/dev/null || ensure_debs npm
+  echo "==> npm install @modelcontextprotocol/inspector@$INSPECTOR_VERSION into $dir" >&2
+  mkdir -p "$dir"
+  if ! npm install --no-audit --no-fund --ignore-scripts --prefix "$dir" \
+    "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >"$dir/install.log" 2>&1; then
+    cat "$dir/install.log" >&2
+    echo "npm install of the MCP Inspector failed (log above)" >&2
+    return 1
+  fi
+}
