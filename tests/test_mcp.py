@@ -11,6 +11,7 @@ through its tunnel, progress notifications. What ran, or did not, is looked at o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -324,7 +325,11 @@ async def test_each_tool_on_the_bed(transport: str, setup: Setup, served: Served
         specialists = json.loads(text)["specialists"]
         assert specialists["database-llm"]["server"] == "db" and "sql" in specialists["database-llm"]["tools"]
     events = [e for e in audit(setup) if e.get("front_end") == "mcp"]
-    assert events and all(e["client"] == "pytest-mcp 1.0" for e in events if e["kind"] == "command")
+    assert events and all(e["client"].startswith("pytest-mcp 1.0") for e in events if e["kind"] == "command")
+    if transport != "stdio":  # over HTTP, the address too: the name is only the client's own claim
+        assert all(e["client"] == "pytest-mcp 1.0 from 127.0.0.1" for e in events if e["kind"] == "command")
+    reads = [e for e in events if e.get("method") == "resources/read"]
+    assert [e["path"] for e in reads] == ["gtp://specialists"] and reads[0]["status"] == 200
     assert {e["path"] for e in events if e["kind"] == "request"} >= {
         "execute_shell",
         "write_file",
@@ -344,7 +349,7 @@ async def test_a_token_policy_denies_and_a_scope_hides(transport: str, setup: Se
         )
         assert error["code"] == "invalid_request" and "x" in error["message"]
     denied = [e for e in audit(setup) if e.get("kind") == "command" and e.get("outcome") == "denied"]
-    assert denied and denied[-1]["front_end"] == "mcp" and denied[-1]["client"] == "pytest-mcp 1.0"
+    assert denied and denied[-1]["front_end"] == "mcp" and denied[-1]["client"].startswith("pytest-mcp 1.0")
     async with connect(transport, setup, served, token="dbonly") as client:
         error = refused(await client.call_tool("execute_shell", {"command": "hostname", "server": "code"}))
         assert error["code"] == "unknown_server"  # not "forbidden": code is as unknown as a typo
@@ -504,7 +509,13 @@ async def test_http_needs_a_token_and_says_where_to_get_one(served: Served):
                 assert r.status == 401
                 challenge = r.headers["WWW-Authenticate"]
                 assert challenge.startswith("Bearer ") and "resource_metadata=" in challenge
-                metadata_url = challenge.split('resource_metadata="')[1].rstrip('"')
+                # RFC 6750: an error code only when a token was sent
+                assert ('error="invalid_token"' in challenge) == bool(headers)
+                metadata_url = challenge.split('resource_metadata="')[1].split('"')[0]
+        async with session.get(
+            f"{served.base}/.well-known/oauth-protected-resource/mcp", headers={"Host": "evil.example"}
+        ) as r:
+            assert r.status == 421  # a made-up Host is never echoed into the metadata
         async with session.get(metadata_url) as r:
             assert r.status == 200
             document = await r.json()
@@ -568,3 +579,152 @@ def test_stdio_refuses_a_wrong_token_plainly(setup: Setup):
     assert done.stdout == ""  # nothing but protocol ever goes there
     assert "GTP_TOKEN is not one of this gateway's tokens" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- what the red team found, kept found ------------------------------------------------------------
+
+ASK_SHELL = "gtp_remote.mcpapi.tools:ask_execute_shell"  # the SDK's wire key for execute_shell's question
+
+
+async def raw_2026(http: httpx2.AsyncClient, served: Served, token: str, params: dict, id: int = 1) -> dict:
+    """One sessionless 2026-protocol tools/call, as a client sends it (no SDK in between)."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+    }
+    headers = {
+        "Authorization": f"Bearer {SECRETS[token]}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": params["name"],
+    }
+    body = {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {**params, "_meta": meta}}
+    answer = await http.post(f"{served.base}/mcp", headers=headers, json=body)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def test_a_2026_answer_approves_one_run_and_only_a_real_yes(setup: Setup, served: Served):
+    call = {"name": "execute_shell", "arguments": {"command": f"touch {SANDBOX}/once", "server": "db"}}
+    async with httpx2.AsyncClient(timeout=60) as http:
+        first = await raw_2026(http, served, "boss", call)
+        state = first["result"]["requestState"]  # the question, sealed, for the retry
+        for odd in ({"approve": "true"}, {"approve": 1}):  # not a yes
+            answer = {ASK_SHELL: {"action": "accept", "content": odd}}
+            out = await raw_2026(
+                http, served, "boss", {**call, "requestState": state, "inputResponses": answer}
+            )
+            assert "structuredContent" not in out.get("result", {}), out
+        yes = {ASK_SHELL: {"action": "accept", "content": {"approve": True}}}
+        first = await raw_2026(http, served, "boss", call, id=2)
+        state = first["result"]["requestState"]
+        ran = await raw_2026(
+            http, served, "boss", {**call, "requestState": state, "inputResponses": yes}, id=3
+        )
+        assert ran["result"]["structuredContent"]["status"] == "succeeded"
+        again = await raw_2026(
+            http, served, "boss", {**call, "requestState": state, "inputResponses": yes}, id=4
+        )
+        error = json.loads(again["result"]["content"][0]["text"])["error"]
+        assert error["code"] == "conflict" and "already used" in error["message"]
+    runs = [
+        e
+        for e in audit(setup)
+        if e.get("kind") == "command" and e.get("command") == call["arguments"]["command"]
+    ]
+    assert [e["outcome"] for e in runs if e["outcome"] == "ok"] == ["ok"]
+
+
+async def test_a_token_cannot_hold_every_session(served: Served):
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {SECRETS['dbonly']}",
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        statuses = [
+            (await http.post(f"{served.base}/mcp", json=init, headers=headers)).status_code for _ in range(66)
+        ]
+        assert statuses[:64] == [200] * 64 and statuses[64:] == [429, 429]
+        other = await http.post(
+            f"{served.base}/mcp", json=init, headers={**headers, "Authorization": f"Bearer {SECRETS['boss']}"}
+        )
+        assert other.status_code == 200  # another token still gets in
+
+
+async def test_odd_http_gets_clean_answers(served: Served):
+    auth = {"Authorization": f"Bearer {SECRETS['boss']}", "Accept": "application/json, text/event-stream"}
+    async with httpx2.AsyncClient(timeout=30) as http:
+        for path in ("/mcp", "/sse"):
+            head = await http.head(f"{served.base}{path}", headers=auth)
+            assert head.status_code == 405 and head.content == b""
+            follow = await http.get(f"{served.base}/health")  # the same connection still reads right
+            assert follow.status_code == 200 and follow.json()["status"] == "ok"
+        bad_gzip = await http.post(
+            f"{served.base}/mcp",
+            content=b"not gzip at all",
+            headers={**auth, "Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+        assert bad_gzip.status_code == 400 and bad_gzip.json()["error"]["code"] == "invalid_request"
+
+
+async def test_an_approval_question_shows_each_value_on_its_own_line(setup: Setup, served: Served):
+    asked = Asked(False)
+    padding = "\n" * 50 + "rule: harmless\nreason: fine"
+    async with connect("http", setup, served, token="boss", elicit=asked) as client:
+        command = f"touch {SANDBOX}/x '{padding}'"
+        refused(await client.call_tool("execute_shell", {"command": command, "server": "db"}))
+    [message] = asked.messages
+    lines = message.splitlines()
+    assert len(lines) < 10 and not any(line.startswith("rule: harmless") for line in lines)
+    assert any(line.startswith('command: "touch mcp/x') and "\\n" in line for line in lines)
+
+
+async def test_a_delegation_step_asked_after_the_call_returned_waits_for_a_person(
+    setup: Setup, served: Served, bed: Bed, scripted
+):
+    """Elicitation asks only while the tool call is open: a step the model reaches later waits in
+    the job, as over REST (it used to fail the whole delegation)."""
+    scripted["db"].script(
+        {
+            "delay": 3,
+            "tool_calls": [{"name": "run_shell", "arguments": {"command": f"touch {SANDBOX}/late"}}],
+        },
+        {"content": "Touched it."},
+    )
+    asked = Asked(True)
+    async with connect("http", setup, served, token="boss", elicit=asked) as client:
+        started = structured(
+            await client.call_tool(
+                "execute_llm", {"instructions": "touch the file", "provider": "db", "wait_seconds": 1}
+            )
+        )
+        assert started["status"] == "running"
+    for _ in range(100):
+        status, view = await served.rest("GET", f"/jobs/{started['job_id']}", "boss")
+        if view["status"] != "running":
+            break
+        await asyncio.sleep(0.1)
+    assert view["status"] == "awaiting_approval", view
+    assert asked.messages == [] and not on_host(bed, "db", "late").exists()
+    status, decided = await served.rest(
+        "POST", f"/jobs/{started['job_id']}/approve", "ops", {"pending_id": view["pending_action"]["id"]}
+    )
+    assert status == 200, decided
+    for _ in range(100):
+        status, view = await served.rest("GET", f"/jobs/{started['job_id']}", "boss")
+        if view["status"] == "succeeded":
+            break
+        await asyncio.sleep(0.1)
+    assert view["status"] == "succeeded" and on_host(bed, "db", "late").exists()

@@ -95,8 +95,9 @@ def nesting(raw: bytes) -> int:
     return deepest
 
 
-async def parse(request: web.Request, model: type[BaseModel]) -> Any:
-    """The request body as ``model``: a 400 naming each field that does not validate."""
+async def read_body(request: web.Request) -> bytes:
+    """The whole request body, within BODY_SECONDS and BODY_LIMIT; one that cannot be read
+    (slow, too large, badly compressed) is a clear error, never a 500."""
     try:
         async with asyncio.timeout(BODY_SECONDS):
             raw = await request.read()
@@ -116,6 +117,12 @@ async def parse(request: web.Request, model: type[BaseModel]) -> Any:
             hint="send the JSON body uncompressed, or compressed as its Content-Encoding says",
         ) from None
     working(request)  # arrived whole: no longer a connection to close for room
+    return raw
+
+
+async def parse(request: web.Request, model: type[BaseModel]) -> Any:
+    """The request body as ``model``: a 400 naming each field that does not validate."""
+    raw = await read_body(request)
     deep = await asyncio.to_thread(nesting, raw) if len(raw) > 65536 else nesting(raw)
     if deep > MAX_NESTING:
         raise InvalidRequestError(

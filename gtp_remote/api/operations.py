@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,12 +209,13 @@ async def start_delegation(
     body: m.ExecuteLLM,
     meta: Meta,
     *,
-    approver: Approver | None = None,
+    approver_for: Callable[[Job], Approver] | None = None,
     stream: bool = False,
 ) -> Job:
     """Start an ``execute-llm`` job: the specialist's agent loop, its every tool call governed
     by the gateway with the caller's permissions and policy. A step the policy wants confirmed
-    asks ``approver`` (an MCP client's elicitation) or else waits in the job for a person."""
+    asks the approver ``approver_for`` gives for the job (an MCP client's elicitation), or else
+    waits in the job for a person."""
     specialist = resolve_specialist(api, caller, body)
     record = {
         "provider": body.provider,
@@ -237,7 +239,7 @@ async def start_delegation(
             specialist,
             caller,
             emit=emit,
-            approver=approver or api.jobs.approver(job),
+            approver=approver_for(job) if approver_for else api.jobs.approver(job),
             audit=api.record,
             dry_run=body.dry_run,
             max_steps=body.max_steps,

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gtp_remote.api.http import working
+from gtp_remote.api.http import read_body
 
 ASGIApp = Callable[
     [
@@ -25,7 +25,6 @@ ASGIApp = Callable[
     ],
     Awaitable[None],
 ]
-CHUNK = 65536
 SHIELD_SECONDS = 30.0  # how long a cancelled handler lets its app finish
 GONE_POLL = 0.5  # seconds between looks at whether the client left (aiohttp has no event for it)
 
@@ -50,17 +49,18 @@ def scope_of(request: web.Request) -> dict[str, Any]:
 
 
 async def serve(asgi: ASGIApp, request: web.Request) -> web.StreamResponse:
-    """Hand ``request`` to ``asgi``; its response is streamed back as it is sent."""
-    body_done = False
+    """Hand ``request`` to ``asgi``; its response is streamed back as it is sent.
+
+    The body is read whole first, as REST's are (``read_body``: its time and size limits, and a
+    clear 400 for one that cannot be decoded): the SDK's messages are small JSON documents."""
+    body = await read_body(request) if request.can_read_body else b""
+    body_sent = False
 
     async def receive() -> dict[str, Any]:
-        nonlocal body_done
-        if not body_done:  # the body (an empty one too: ASGI apps read until more_body is false)
-            chunk = await request.content.read(CHUNK) if request.can_read_body else b""
-            body_done = not request.can_read_body or request.content.at_eof()
-            if body_done:
-                working(request)  # arrived whole: the connection guard lets it be
-            return {"type": "http.request", "body": chunk, "more_body": not body_done}
+        nonlocal body_sent
+        if not body_sent:  # the body (an empty one too: ASGI apps read until more_body is false)
+            body_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
         # aiohttp tells a handler nothing when its client leaves (no event, no cancellation)
         while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
             await asyncio.sleep(GONE_POLL)
@@ -72,6 +72,8 @@ async def serve(asgi: ASGIApp, request: web.Request) -> web.StreamResponse:
         nonlocal response
         try:
             if message["type"] == "http.response.start":
+                if response is not None:
+                    return  # one response per request, whatever the app sends
                 response = web.StreamResponse(status=message["status"])
                 for key, value in message.get("headers", ()):
                     name = key.decode("latin-1")
@@ -80,7 +82,7 @@ async def serve(asgi: ASGIApp, request: web.Request) -> web.StreamResponse:
                     response.headers.add(name, value.decode("latin-1"))
                 await response.prepare(request)
             elif message["type"] == "http.response.body" and response is not None:
-                if message.get("body"):
+                if message.get("body") and request.method != "HEAD":
                     await response.write(message["body"])
                 if not message.get("more_body", False):
                     await response.write_eof()

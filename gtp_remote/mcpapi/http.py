@@ -43,7 +43,16 @@ MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages/"
 RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
-OAUTH_PATHS = ("/.well-known/oauth-authorization-server", "/authorize", "/token", "/register", "/revoke")
+#: The SDK's authorization server: each path and the methods it answers.
+OAUTH_PATHS = {
+    "/.well-known/oauth-authorization-server": ("GET", "OPTIONS"),
+    "/authorize": ("GET", "POST"),
+    "/token": ("POST", "OPTIONS"),
+    "/register": ("POST", "OPTIONS"),
+    "/revoke": ("POST", "OPTIONS"),
+}
+#: Open MCP sessions one token may hold at once (each costs a server task until it idles out).
+SESSIONS_PER_TOKEN = 64
 GATEWAY_TOKEN_CLAIM = "gtp_token"  # the named token an access token acts as
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -97,12 +106,6 @@ def allowed_hosts(api: Api, listen_hosts: tuple[str, ...]) -> TransportSecurityS
     )
 
 
-def base_url(api: Api, request: web.Request) -> str:
-    """Where clients reach us: the configured public URL, else what this request was sent to
-    (its Host was checked against the allowed hosts first)."""
-    return (api.settings.public_url or f"{request.scheme}://{request.host}").rstrip("/")
-
-
 class McpHttp:
     """The MCP transports mounted on the aiohttp app, and OAuth when it is on."""
 
@@ -110,6 +113,7 @@ class McpHttp:
         self.api = api
         self.server = GatewayTools(api, http_caller(api)).build()
         security = allowed_hosts(api, listen_hosts)
+        self.security = security
         self.streamable = self.server.streamable_http_app(
             streamable_http_path=MCP_PATH, transport_security=security
         )
@@ -154,8 +158,24 @@ class McpHttp:
 
     def resource_url(self, request: web.Request | None) -> str:
         """This MCP server's URL: the audience its tokens are for (RFC 8707)."""
-        base = self.base or (f"{request.scheme}://{request.host}" if request is not None else "")
-        return f"{base}{MCP_PATH}"
+        return f"{self.base_for(request)}{MCP_PATH}"
+
+    def base_for(self, request: web.Request | None) -> str:
+        """Where clients reach us: the public URL, else this request's own (only a Host the DNS
+        rebinding check accepts: a made-up one must not be echoed into metadata)."""
+        if self.base or request is None:
+            return self.base or ""
+        if not self.host_allowed(request.host):
+            raise web.HTTPMisdirectedRequest(text="unknown Host")
+        return f"{request.scheme}://{request.host}"
+
+    def host_allowed(self, host: str) -> bool:
+        for allowed in self.security.allowed_hosts:
+            if allowed.endswith(":*") and host.rpartition(":")[0] == allowed[:-2]:
+                return True
+            if host == allowed:
+                return True
+        return False
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -166,15 +186,18 @@ class McpHttp:
         return out
 
     def mount(self, app: web.Application) -> None:
-        app.router.add_route("*", MCP_PATH, self.handle)
-        app.router.add_get(SSE_PATH, self.handle)
+        # The methods each transport speaks, and no HEAD: an ASGI app would answer it with a body
+        for method in ("GET", "POST", "DELETE"):
+            app.router.add_route(method, MCP_PATH, self.handle)
+        app.router.add_get(SSE_PATH, self.handle, allow_head=False)
         app.router.add_post(MESSAGES_PATH, self.handle)
-        app.router.add_get(RESOURCE_METADATA + MCP_PATH, self.resource_metadata)
-        app.router.add_get(RESOURCE_METADATA, self.resource_metadata)
+        app.router.add_get(RESOURCE_METADATA + MCP_PATH, self.resource_metadata, allow_head=False)
+        app.router.add_get(RESOURCE_METADATA, self.resource_metadata, allow_head=False)
         if self.auth_app is not None and self.consent is not None:
-            for path in OAUTH_PATHS:
-                app.router.add_route("*", path, self.handle_oauth)
-            app.router.add_get(CONSENT_PATH, self.consent.show)
+            for path, methods in OAUTH_PATHS.items():
+                for method in methods:
+                    app.router.add_route(method, path, self.handle_oauth)
+            app.router.add_get(CONSENT_PATH, self.consent.show, allow_head=False)
             app.router.add_post(CONSENT_PATH, self.consent.submit)
         app.cleanup_ctx.append(self.lifetime)
 
@@ -229,6 +252,10 @@ class McpHttp:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
             user = await self.identify(request)
+            name = (user.access_token.claims or {})[GATEWAY_TOKEN_CLAIM]
+            self.api.limiter.check(name)  # every MCP request counts, as every REST one does
+            if request.path == MCP_PATH and "mcp-session-id" not in request.headers:
+                self.check_sessions(name, user.access_token.subject)
         except (UnauthorizedError, RateLimitedError) as exc:
             return await self.refuse(request, exc)
         app = self.streamable if request.path == MCP_PATH else self.sse
@@ -238,6 +265,20 @@ class McpHttp:
         finally:
             auth_context_var.reset(reset)
 
+    def check_sessions(self, name: str, subject: str | None) -> None:
+        """A request that would open a session, by a token (or an IdP's user) that holds
+        SESSIONS_PER_TOKEN already, is refused: one caller cannot take every session the server
+        has room for."""
+        owners = getattr(self.server.session_manager, "_session_owners", {})  # the SDK keeps no count
+        held = sum(1 for owner in owners.values() if owner.get("subject") == subject)
+        if held >= SESSIONS_PER_TOKEN:
+            raise RateLimitedError(
+                f"token '{name}' has {held} open MCP sessions, the most one token may hold",
+                retry_after=60,
+                hint="end sessions you no longer use (HTTP DELETE /mcp with their Mcp-Session-Id); "
+                "idle ones close after 30 minutes",
+            )
+
     async def handle_oauth(self, request: web.Request) -> web.StreamResponse:
         """The SDK's authorization server endpoints (metadata, authorize, token, register, revoke)."""
         assert self.auth_app is not None
@@ -246,11 +287,10 @@ class McpHttp:
     async def refuse(self, request: web.Request, exc: UnauthorizedError | RateLimitedError) -> web.Response:
         response = error_response(exc, request.get(REQUEST_ID))
         if isinstance(exc, UnauthorizedError):
-            metadata = f"{self.resource_url(request).removesuffix(MCP_PATH)}{RESOURCE_METADATA}{MCP_PATH}"
-            response.headers["WWW-Authenticate"] = (
-                f'Bearer error="invalid_token", error_description="{exc.message}", '
-                f'resource_metadata="{metadata}"'
-            )
+            metadata = f"{self.base_for(request)}{RESOURCE_METADATA}{MCP_PATH}"
+            # RFC 6750 §3.1: no error code when the request carried no credential at all
+            error = ', error="invalid_token"' if _bearer(request.headers.get("Authorization")) else ""
+            response.headers["WWW-Authenticate"] = f'Bearer resource_metadata="{metadata}"{error}'
             await self.api.record(
                 {
                     "kind": "request",

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -47,7 +48,8 @@ from gtp_remote.api.jobs import cancel_job, visible_job
 from gtp_remote.api.models import validate
 from gtp_remote.api.servers import servers_view
 from gtp_remote.api.state import Api, Meta
-from gtp_remote.errors import GtpError
+from gtp_remote.errors import ConflictError, GtpError
+from gtp_remote.gateway import Approver
 from gtp_remote.jobs import Job
 
 log = logging.getLogger("gtp_remote.mcp")
@@ -55,6 +57,8 @@ log = logging.getLogger("gtp_remote.mcp")
 #: Who calls: from the request's bearer or OAuth token (HTTP), or GTP_TOKEN (stdio). The context
 #: is None where the SDK gives none (a static resource); the credential is then the request's own.
 Who = Callable[[Context | None], Principal]
+SPENT_SECONDS = 900.0  # longer than the SDK lets a retry state live (600 s)
+SPENT_KEPT = 10_000
 PROGRESS_EVERY = 2.0  # seconds between progress notifications while a job runs
 INPUT_REQUIRED_ERA = "2026-07-28"  # from this protocol on, elicitation rides the call's retry
 
@@ -99,8 +103,9 @@ class Delegate(m.ExecuteLLM):
 
 
 class Confirm(BaseModel):
-    """What the person at the client answers to an elicitation."""
+    """What the person at the client answers to an elicitation: ``true`` and nothing else is yes."""
 
+    model_config = ConfigDict(strict=True)
     approve: bool = Field(description="Run this action now?")
 
 
@@ -253,6 +258,25 @@ class GatewayTools:
     def __init__(self, api: Api, who: Who):
         self.api = api
         self.who = who
+        self.spent: dict[bytes, float] = {}  # digests of retry states whose answer was used
+
+    def spend(self, ctx: Context) -> None:
+        """In the 2026 protocol the person's answer rides the client's retry, in a sealed state
+        the client could send again: each is good for one run (REST's approval names one
+        pending action, once). The 2025 protocol asks anew each time and carries no state."""
+        state = ctx.request_state
+        if not state:
+            return
+        now = time.monotonic()
+        if len(self.spent) > SPENT_KEPT:
+            self.spent = {k: t for k, t in self.spent.items() if now - t < SPENT_SECONDS}
+        key = hashlib.sha256(state.encode()).digest()
+        if key in self.spent and now - self.spent[key] < SPENT_SECONDS:
+            raise ConflictError(
+                "this approval was already used: an answer approves one run",
+                hint="call the tool again to be asked again",
+            )
+        self.spent[key] = now
 
     # -- who and how -----------------------------------------------------------------------------
 
@@ -264,7 +288,13 @@ class GatewayTools:
         return principal
 
     async def audit_call(
-        self, caller: Principal | None, meta: Meta, tool: str, status: int, started: float
+        self,
+        caller: Principal | None,
+        meta: Meta,
+        tool: str,
+        status: int,
+        started: float,
+        method: str = "tools/call",
     ) -> None:
         await self.api.record(
             {
@@ -273,7 +303,7 @@ class GatewayTools:
                 "request_id": meta.request_id,
                 "token": caller.name if caller else None,
                 "client": meta.client,
-                "method": "tools/call",
+                "method": method,
                 "path": tool,
                 "status": status,
                 "duration_ms": round((time.monotonic() - started) * 1000, 3),
@@ -340,8 +370,9 @@ class GatewayTools:
                 assert prepared is not None
                 approver = None
                 if prepared.confirm and may_elicit(ctx, caller):  # asked: the person's answer decides
+                    tools.spend(ctx)  # an answer carried in a retry's state counts once
                     data = answer.data if isinstance(answer, AcceptedElicitation) else None
-                    yes = isinstance(data, Confirm) and data.approve
+                    yes = isinstance(data, Confirm) and data.approve is True
                     by = f"{caller.name} (MCP elicitation, {meta.client or 'client'})"
 
                     async def approver(pending: dict[str, Any]) -> tuple[bool, str | None]:
@@ -355,6 +386,9 @@ class GatewayTools:
             except GtpError as exc:
                 status = status_of(exc)
                 return error_result(exc)
+            except asyncio.CancelledError:
+                status = 499  # the client left or cancelled: any job it started goes on
+                raise
             finally:
                 await tools.audit_call(caller, meta, spec.name, status, started)
 
@@ -404,6 +438,9 @@ class GatewayTools:
             except GtpError as exc:
                 status = status_of(exc)
                 return error_result(exc)
+            except asyncio.CancelledError:
+                status = 499  # the client left or cancelled: any job it started goes on
+                raise
             finally:
                 await tools.audit_call(caller, meta, name, status, started)
 
@@ -432,9 +469,31 @@ class GatewayTools:
         return (await cancel_job(self.api, caller, body.job_id)).view()
 
     async def execute_llm(self, caller: Principal, body: Delegate, meta: Meta, ctx: Context) -> ops.Answer:
-        approver = elicit_approver(ctx, caller, meta) if may_elicit_midway(ctx, caller) else None
-        job = await ops.start_delegation(self.api, caller, body, meta, approver=approver)
-        return await self.follow(ctx, job, body.wait_seconds)
+        """A delegation; a step that needs approval is asked by elicitation while this call is
+        open (2025 protocol), else waits in the job for a person, as over REST."""
+        call_open = True
+
+        def approver_for(job: Job) -> Approver:
+            in_job = self.api.jobs.approver(job)
+            if not may_elicit_midway(ctx, caller):
+                return in_job
+            asking = elicit_approver(ctx, caller, meta)
+
+            async def approver(pending: dict[str, Any]) -> tuple[bool, str | None]:
+                if call_open:
+                    try:
+                        return await asking(pending)
+                    except Exception as exc:  # the client could not be asked after all
+                        log.info("MCP elicitation failed (%s); the step waits in job %s", exc, job.id)
+                return await in_job(pending)
+
+            return approver
+
+        job = await ops.start_delegation(self.api, caller, body, meta, approver_for=approver_for)
+        try:
+            return await self.follow(ctx, job, body.wait_seconds)
+        finally:
+            call_open = False
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -529,8 +588,8 @@ class GatewayTools:
             mime_type="application/json",
         )
         async def servers() -> str:
-            with _as_resource_error():
-                return _json(await servers_view(tools.api, tools.caller(None), False))
+            async with tools.reading("gtp://servers", None) as caller:
+                return _json(await servers_view(tools.api, caller, False))
 
         @server.resource(
             "gtp://servers/{name}",
@@ -540,8 +599,7 @@ class GatewayTools:
             mime_type="application/json",
         )
         async def one_server(name: str, ctx: Context) -> str:
-            with _as_resource_error():
-                caller = tools.caller(ctx)
+            async with tools.reading(f"gtp://servers/{name}", ctx) as caller:
                 name = tools.api.gateway.server_for(caller, name)  # unknown, or not theirs: the same error
                 view = await servers_view(tools.api, caller, False)
                 return _json(next(row for row in view["servers"] if row["name"] == name))
@@ -554,8 +612,8 @@ class GatewayTools:
             mime_type="application/json",
         )
         async def specialists() -> str:
-            with _as_resource_error():
-                return _json({"specialists": tools.specialists(tools.caller(None))})
+            async with tools.reading("gtp://specialists", None) as caller:
+                return _json({"specialists": tools.specialists(caller)})
 
         @server.resource(
             "gtp://specialists/{name}",
@@ -565,11 +623,34 @@ class GatewayTools:
             mime_type="application/json",
         )
         async def one_specialist(name: str, ctx: Context) -> str:
-            with _as_resource_error():
-                shown = tools.specialists(tools.caller(ctx))
-            if name not in shown:
-                raise ResourceError(f"no specialist '{name}'; yours: {', '.join(shown) or 'none'}")
-            return _json(shown[name])
+            async with tools.reading(f"gtp://specialists/{name}", ctx) as caller:
+                shown = tools.specialists(caller)
+                if name not in shown:
+                    raise ResourceError(f"no specialist '{name}'; yours: {', '.join(shown) or 'none'}")
+                return _json(shown[name])
+
+    @contextlib.asynccontextmanager
+    async def reading(self, uri: str, ctx: Context | None) -> AsyncIterator[Principal]:
+        """A resource read: who reads, audited like a tool call; a gateway error's message and
+        hint reach the client (the SDK shows anything else as a bare internal error)."""
+        started = time.monotonic()
+        meta = Meta(f"mcp-{secrets.token_hex(6)}", client_name(ctx) if ctx is not None else None)
+        caller = None
+        status = 500
+        try:
+            caller = self.caller(ctx)
+            yield caller
+            status = 200
+        except GtpError as exc:
+            status = status_of(exc)
+            raise ResourceError(
+                f"{exc.code}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+            ) from exc
+        except ResourceError:
+            status = 404
+            raise
+        finally:
+            await self.audit_call(caller, meta, uri, status, started, method="resources/read")
 
     def specialists(self, caller: Principal) -> dict[str, Any]:
         """The specialists on servers ``caller`` may use (others are as unknown as none)."""
@@ -591,16 +672,6 @@ class GatewayTools:
         return shown
 
 
-@contextlib.contextmanager
-def _as_resource_error() -> Iterator[None]:
-    """A gateway error read from a resource: its message and hint reach the client (the SDK
-    shows anything else as a bare internal error)."""
-    try:
-        yield
-    except GtpError as exc:
-        raise ResourceError(f"{exc.code}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from exc
-
-
 def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
 
@@ -609,14 +680,21 @@ def _json(data: Any) -> str:
 
 
 def client_name(ctx: Context) -> str | None:
-    """The client's name and version as it introduced itself (for the audit log)."""
+    """The client as the audit log names it: the name and version it gave itself (its own
+    claim), and over HTTP the address it came from."""
     try:
         info = ctx.session.client_params.client_info  # type: ignore[union-attr]
     except (AttributeError, ValueError):
-        return None
-    if info is None:
-        return None
-    return f"{info.name} {info.version}"[:200] if info.version else info.name[:200]
+        info = None
+    name = (f"{info.name} {info.version}" if info.version else info.name)[:200] if info else None
+    try:
+        request = ctx.request_context.request
+        address = request.client.host if request is not None and request.client else None  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        address = None
+    if address:
+        return f"{name or 'unnamed client'} from {address}"
+    return name
 
 
 def may_elicit(ctx: Context, caller: Principal) -> bool:
@@ -657,6 +735,7 @@ def approval_message(pending: dict[str, Any]) -> str:
     for key, value in pending.items():
         if key in ("id", "operation", "server", "servers"):
             continue
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        lines.append(f"{key}: {shown}")
+        # JSON, strings too: a newline in a command is shown as \n, so no value can draw lines
+        # of its own (a fake "rule:") or push the rest out of sight
+        lines.append(f"{key}: {json.dumps(value, ensure_ascii=False)}")
     return "\n".join(lines)

@@ -837,6 +837,29 @@ def _other_runner(values: Values) -> Seen:
     return Seen().mark(f"{_name(values)} runs commands with options the policy does not read")
 
 
+#: Desktop, display, device and service-discovery programs (a browser, X and GTK tools, udev,
+#: printers, mDNS, the freedesktop launchers): they start programs, load code, change devices, the
+#: display or what the network is told, with options the table does not read. Refused as dynamic.
+_DESKTOP_AND_DEVICES = (
+    "chromium broadwayd zutty avahi-browse avahi-browse-domains avahi-daemon avahi-publish "
+    "avahi-publish-address avahi-publish-service avahi-resolve avahi-resolve-address "
+    "avahi-resolve-host-name avahi-set-host-name gtk-builder-tool gtk-encode-symbolic-svg gtk-launch "
+    "gtk-query-settings iceauth install-printerdriver system-config-printer system-config-printer-applet "
+    "scp-dbus-service mimeopen mimetype lwp-dump lwp-mirror dh_perl_openssl sessreg showrgb "
+    "systemd-hwdb udevadm upower xcmsdb xdg-desktop-icon xdg-desktop-menu xdg-email xdg-icon-resource "
+    "xdg-mime xdg-screensaver xdg-settings xgamma xhost xkeystone xrandr xrdb xrefresh xset xsetmode "
+    "xsetpointer xsetroot xstdcmap xvidtune"
+).split()
+
+
+@_handles(*_DESKTOP_AND_DEVICES)
+def _desktop_or_device(values: Values) -> Seen:
+    return Seen().mark(
+        f"{_name(values)} starts programs, loads code or changes devices, the display or the network's "
+        "view of the host, with options the policy does not read"
+    )
+
+
 #: Programs GTFOBins lists as running commands or loading code (a shell escape in their input or
 #: their interactive mode, an option naming a program, a plugin, a script language, a pager or
 #: editor they start with options the table does not read), not judged word by word: refused as
