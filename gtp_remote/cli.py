@@ -473,15 +473,19 @@ def serve(
     except GtpError as exc:  # another server holds the state folder
         raise _fail(exc) from None
     names = ", ".join(t.name for t in tokens)
+    local = host in ("127.0.0.1", "localhost", "::1")
+    oauth_note = ""
+    if settings.oauth == "builtin" and not settings.public_url and not local:
+        oauth_note = "; OAuth for MCP is off until GTP_PUBLIC_URL says where clients reach this server"
 
     def ready() -> None:
         _say(
             f"gtp-remote {__version__}: {len(inv.servers)} servers; tokens: {names}\n"
             f"state folder: {settings.state_dir}\n"
-            f"listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json)"
+            f"listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json; "
+            f"MCP: http://{host}:{port}/mcp{oauth_note})"
         )
 
-    local = host in ("127.0.0.1", "localhost", "::1")
     base = f"http://{'[::1]' if host == '::1' else host}:{port}" if local else None
     try:
         app = create_app(api, (host,), base)

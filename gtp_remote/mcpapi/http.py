@@ -31,6 +31,7 @@ from starlette.applications import Starlette
 
 from gtp_remote.access import Principal
 from gtp_remote.api.http import OWN_AUTH, REQUEST_ID, error_response
+from gtp_remote.api.ratelimit import RateLimiter
 from gtp_remote.api.state import API, Api
 from gtp_remote.errors import InventoryError, RateLimitedError, UnauthorizedError
 from gtp_remote.mcpapi import asgi
@@ -125,6 +126,7 @@ class McpHttp:
         self.external: ExternalTokens | None = None
         self.auth_app: asgi.ASGIApp | None = None
         self.consent: Consent | None = None
+        self.oauth_limiter = RateLimiter(5, 60, what="OAuth requests from this address")
         settings = api.settings
         if settings.oauth == "external":
             if not self.base or settings.oauth_issuer is None:
@@ -280,8 +282,13 @@ class McpHttp:
             )
 
     async def handle_oauth(self, request: web.Request) -> web.StreamResponse:
-        """The SDK's authorization server endpoints (metadata, authorize, token, register, revoke)."""
+        """The SDK's authorization server endpoints (metadata, authorize, token, register, revoke):
+        open to anyone, so rate limited per address."""
         assert self.auth_app is not None
+        try:
+            self.oauth_limiter.check(request.remote or "")
+        except RateLimitedError as exc:
+            return error_response(exc, request.get(REQUEST_ID))
         return await asgi.serve(self.auth_app, request)
 
     async def refuse(self, request: web.Request, exc: UnauthorizedError | RateLimitedError) -> web.Response:

@@ -37,6 +37,7 @@ from mcp.server.auth.provider import (
     AuthorizationParams,
     AuthorizeError,
     RefreshToken,
+    RegistrationError,
     TokenError,
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
@@ -49,6 +50,9 @@ ACCESS_TTL = 900  # seconds an access token lives
 REFRESH_TTL = 30 * 86400  # seconds a refresh token lives (each use gives a new one)
 CODE_TTL = 300  # seconds an authorization code, or a consent page left open, lives
 CONSENT_PATH = "/oauth/consent"
+MAX_CLIENTS = 10_000  # registered clients kept at once
+UNUSED_CLIENT_SECONDS = 86400  # a registered client that got no grant within a day is forgotten
+MAX_PENDING = 1_000  # consent pages open at once
 
 Audit = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -100,6 +104,15 @@ class GrantStore:
     def client(self, client_id: str) -> OAuthClientInformationFull | None:
         row = self.db.execute("select info from clients where client_id = ?", (client_id,)).fetchone()
         return OAuthClientInformationFull.model_validate_json(row[0]) if row else None
+
+    def client_count(self) -> int:
+        return int(self.db.execute("select count(*) from clients").fetchone()[0])
+
+    def forget_unused_clients(self, before: float) -> None:
+        self.db.execute(
+            "delete from clients where created < ? and client_id not in (select client_id from grants)",
+            (before,),
+        )
 
     def add_client(self, info: OAuthClientInformationFull) -> None:
         self.db.execute(
@@ -216,6 +229,11 @@ class GatewayOAuth:
         return self.store.client(client_id)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        """Registration is open (RFC 7591: ChatGPT registers itself), so it is bounded: a client
+        that never got a grant is forgotten after a day, and there are at most MAX_CLIENTS."""
+        self.store.forget_unused_clients(time.time() - UNUSED_CLIENT_SECONDS)
+        if self.store.client_count() >= MAX_CLIENTS:
+            raise RegistrationError("invalid_client_metadata", "too many clients are registered; try later")
         self.store.add_client(client_info)
         await self.audit(
             {
@@ -234,6 +252,10 @@ class GatewayOAuth:
         if resource != self.resource:
             raise AuthorizeError("invalid_target", f"this server issues tokens for {self.resource} only")
         self._sweep()
+        if len(self.pending) >= MAX_PENDING:
+            raise AuthorizeError(
+                "temporarily_unavailable", "too many sign-ins are waiting; try again shortly"
+            )
         request_id = secrets.token_urlsafe(24)
         self.pending[request_id] = Pending(client, params, time.time() + CODE_TTL)
         return f"{self.issuer}{CONSENT_PATH}?{urlencode({'request': request_id})}"
