@@ -32,6 +32,8 @@ from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult, Implementation
+from mcp_types import _v2025_11_25 as spec_2025
+from mcp_types import _v2026_07_28 as spec_2026
 
 from gtp_remote.api import models as m
 from gtp_remote.api.routes import create_app
@@ -216,6 +218,15 @@ def on_host(bed: Bed, host: str, rel: str) -> Path:
 async def test_tools_are_the_rest_operations_with_their_schemas(setup: Setup, served: Served):
     async with connect("http", setup, served) as client:
         listed = (await client.list_tools()).tools
+    # the wire form validates against both protocols' Tool definitions, as the SDK generates them
+    # from the spec's schema.json (that file itself is not in any package this machine can install)
+    for tool in listed:
+        wire = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for generated in (spec_2025.Tool, spec_2026.Tool):
+            assert (
+                generated.model_validate(wire).model_dump(mode="json", by_alias=True, exclude_none=True)
+                == wire
+            )
     by_name = {t.name: t for t in listed}
     assert set(by_name) == {
         "execute_shell",

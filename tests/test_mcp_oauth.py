@@ -559,3 +559,30 @@ async def test_an_external_idps_tokens_act_as_the_named_token(bed: Bed, tmp_path
     finally:
         if idp.runner is not None:
             await idp.runner.cleanup()
+
+
+async def test_with_oauth_off_only_bearer_tokens_work(bed: Bed, tmp_path: Path, monkeypatch):
+    async for gw in serve(bed, tmp_path, monkeypatch, GTP_OAUTH="off"):
+        async with httpx2.AsyncClient(timeout=30) as http:
+            metadata = (await http.get(f"{gw.base}/.well-known/oauth-protected-resource/mcp")).json()
+            assert metadata["authorization_servers"] == []
+            for path in ("/.well-known/oauth-authorization-server", "/authorize", "/register"):
+                assert (await http.get(f"{gw.base}{path}")).status_code in (401, 404, 405)
+            ok = await http.post(
+                f"{gw.base}/mcp",
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "initialize",
+                    "params": {
+                        "protocolVersion": "2025-11-25",
+                        "capabilities": {},
+                        "clientInfo": {"name": "t", "version": "1"},
+                    },
+                },
+                headers={
+                    "Authorization": f"Bearer {SECRETS['agent']}",
+                    "Accept": "application/json, text/event-stream",
+                },
+            )
+            assert ok.status_code == 200
