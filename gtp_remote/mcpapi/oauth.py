@@ -20,7 +20,6 @@ bound to this gateway's MCP resource URL (RFC 8707) and are never sent anywhere 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 import sqlite3
@@ -65,6 +64,7 @@ create table if not exists grants (
 create table if not exists tokens (
     digest blob primary key, kind text not null, grant_id text not null, expires real not null, used real
 );
+create index if not exists tokens_expires on tokens (expires);
 """
 
 
@@ -366,6 +366,7 @@ class GatewayOAuth:
         grant = self.store.grant(grant_id)
         if grant is None or grant.revoked is not None:
             raise TokenError("invalid_grant", "the grant was revoked")
+        self.store.forget_expired()  # digests a day past their expiry: nothing checks them again
         access, _ = self.store.issue(grant_id, "access", self.access_ttl)
         refresh, _ = self.store.issue(grant_id, "refresh", REFRESH_TTL)
         await self._audit(event, grant.client_id, grant=grant_id, token=grant.token_name)
@@ -419,7 +420,3 @@ class GatewayOAuth:
 
 def _with_query(url: str, params: dict[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
-
-
-def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
