@@ -36,6 +36,7 @@ from gtp_remote.errors import (
 from gtp_remote.executors.base import Output, RunResult
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult
 from gtp_remote.gateway import Command, Gateway
+from gtp_remote.jobscli import register as register_jobs_commands
 from gtp_remote.settings import Settings
 
 EXIT_FAILED = 1
@@ -638,6 +639,8 @@ def audit_tail(
     for event in tail(_audit_path(path), lines):
         sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
 
+
+register_jobs_commands(app)
 
 oauth_app = typer.Typer(help="MCP's OAuth grants: which clients act as which token; revoke one.")
 app.add_typer(oauth_app, name="oauth")

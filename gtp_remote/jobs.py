@@ -41,6 +41,7 @@ Status = Literal[
     "running", "awaiting_approval", "succeeded", "failed", "rejected", "cancelled", "interrupted"
 ]
 FINISHED = ("succeeded", "failed", "rejected", "cancelled", "interrupted")
+STATUSES = ("running", "awaiting_approval", *FINISHED)  # every status a job can have
 TAIL_BYTES = 4000
 
 SCHEMA = """
@@ -149,6 +150,16 @@ _STORED_PENDING = (
 )
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a listing shows: by status, a server (one of a fan-out's too), token, kind."""
+
+    status: str | None = None
+    server: str | None = None
+    token: str | None = None
+    kind: str | None = None  # the operation: execute-shell, execute-llm, file-write...
+
+
 def storable(pending: dict[str, Any]) -> dict[str, Any]:
     """``pending`` as it may be stored: environment names without values, and a write's
     content or a patch's diff as its length and SHA-256 (see ``_STORED_PENDING``)."""
@@ -255,11 +266,29 @@ class JobStore:
             )
         return _job(rows[0]) if rows else None
 
-    async def recent(self, token: str | None, limit: int) -> list[Job]:
-        query = f"select {_COLUMNS} from jobs {{}} order by created_at desc limit ?"
-        where, args = ("where token=?", (token, limit)) if token else ("", (limit,))
+    async def recent(self, token: str | None, limit: int, filters: JobFilter | None = None) -> list[Job]:
+        """The newest jobs of ``token`` (None: every token's) that match ``filters``."""
+        clauses, args = [], []
+        if token:
+            clauses.append("token=?")
+            args.append(token)
+        if filters is not None:
+            for column, value in (
+                ("status", filters.status),
+                ("operation", filters.kind),
+                ("token", filters.token),
+            ):
+                if value:
+                    clauses.append(f"{column}=?")
+                    args.append(value)
+            if filters.server:  # a fan-out's server column lists its hosts, comma-separated
+                clauses.append("instr(',' || coalesce(server, '') || ',', ',' || ? || ',') > 0")
+                args.append(filters.server)
+        where = f"where {' and '.join(clauses)}" if clauses else ""
+        query = f"select {_COLUMNS} from jobs {where} order by created_at desc limit ?"
+        args.append(limit)
         async with self._lock:
-            rows = await asyncio.to_thread(lambda: self._reader.execute(query.format(where), args).fetchall())
+            rows = await asyncio.to_thread(lambda: self._reader.execute(query, args).fetchall())
         return [_job(r) for r in rows]
 
     def close(self) -> None:
@@ -435,7 +464,13 @@ class JobManager:
             )
 
     async def decide(
-        self, job_id: str, token: str | None, approve: bool, by: str, pending_id: str | None
+        self,
+        job_id: str,
+        token: str | None,
+        approve: bool,
+        by: str,
+        pending_id: str | None,
+        reason: str | None = None,
     ) -> Job:
         """Approve or reject the action a job waits on, named by the ``id`` of the pending action
         the approver was shown: a job may ask again (a specialist's next tool call) between the
@@ -462,7 +497,7 @@ class JobManager:
             "by": by,
             "at": _iso(time.time()),
             "pending_id": pending_id,
-        }
+        } | ({"reason": reason} if reason else {})
         await asyncio.sleep(0)  # let the job take the decision before answering
         return job
 
@@ -473,8 +508,8 @@ class JobManager:
             raise NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
         return job
 
-    async def list(self, token: str | None, limit: int = 50) -> list[Job]:
-        stored = await self.store.recent(token, limit)
+    async def list(self, token: str | None, limit: int = 50, filters: JobFilter | None = None) -> list[Job]:
+        stored = await self.store.recent(token, limit, filters)
         return [self._live.get(j.id, j) for j in stored]
 
     async def cancel(self, job_id: str, token: str | None) -> Job:

@@ -8,6 +8,8 @@ not read other tokens' results on ``db``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
 from gtp_remote.access import Principal
@@ -15,7 +17,7 @@ from gtp_remote.api import models as m
 from gtp_remote.api.http import CALLER, REQUEST_ID, json_response, parse
 from gtp_remote.api.state import API, Api
 from gtp_remote.errors import InvalidRequestError, NotFoundError
-from gtp_remote.jobs import Job
+from gtp_remote.jobs import STATUSES, Job, JobFilter
 
 
 def _scope(caller: Principal) -> str | None:
@@ -24,13 +26,35 @@ def _scope(caller: Principal) -> str | None:
 
 async def jobs_list(request: web.Request) -> web.StreamResponse:
     api = request.app[API]
+    caller = request[CALLER]
+    query = request.query
     try:
-        limit = min(max(int(request.query.get("limit", "50")), 1), 200)
+        limit = min(max(int(query.get("limit", "50")), 1), 200)
     except ValueError:
         raise InvalidRequestError("limit: must be an integer 1-200") from None
-    jobs = await api.jobs.list(_scope(request[CALLER]), limit)
+    status = query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise InvalidRequestError(f"status: must be one of {', '.join(STATUSES)}")
+    server = query.get("server") or None
+    if server is not None:  # unknown, or not theirs: the same answer, naming only their servers
+        server = api.gateway.server_for(caller, server)
+    filters = JobFilter(status, server, query.get("token") or None, query.get("kind") or None)
+    jobs = await listed_jobs(api, caller, limit, filters)
     views = [{**j.view(), "result": None} for j in jobs]  # results via GET /jobs/{id}: keeps this small
     return json_response({"jobs": views})
+
+
+async def listed_jobs(api: Api, caller: Principal, limit: int, filters: JobFilter) -> list[Job]:
+    """The jobs ``caller`` may list, newest first: its own (an admin: everyone's) and, for an
+    approver, those awaiting approval on servers it may use, which are its to decide on."""
+    scope = _scope(caller)
+    jobs = await api.jobs.list(scope, limit, filters)
+    if scope is not None and "approve" in caller.operations and filters.status in (None, "awaiting_approval"):
+        waiting = await api.jobs.list(None, limit, replace(filters, status="awaiting_approval"))
+        mine = {j.id for j in jobs}
+        jobs += [j for j in waiting if j.id not in mine and _may_decide(api, caller, j)]
+        jobs.sort(key=lambda j: j.created_at, reverse=True)
+    return jobs[:limit]
 
 
 async def visible_job(api: Api, caller: Principal, job_id: str) -> Job:
@@ -104,7 +128,7 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     except InvalidRequestError as exc:
         exc.hint = 'send {"pending_id": ID}: the id of the pending_action you decide on (GET /jobs/{id})'
         raise
-    job = await api.jobs.decide(job.id, None, approve, caller.name, body.pending_id)
+    job = await api.jobs.decide(job.id, None, approve, caller.name, body.pending_id, body.reason)
     await api.record(
         {
             "kind": "approval",
@@ -115,6 +139,7 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
             "server": job.server,
             "pending_id": body.pending_id,
             "decision": "approved" if approve else "rejected",
+            "reason": body.reason,
         }
     )
     await api.jobs.wait(job, 0.2)  # a moment to show the job moving on

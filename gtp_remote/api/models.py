@@ -133,6 +133,9 @@ class JobDecision(Request):
         description="The id of the pending_action you decide on (GET /jobs/{id}); a job that "
         "waits on another action by now answers 409 approval_stale.",
     )
+    reason: str | None = Field(
+        None, max_length=1000, description="Why, for the job's record and the audit log (optional)."
+    )
 
 
 class ServerSet(Request):

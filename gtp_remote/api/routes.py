@@ -160,11 +160,18 @@ ROUTES: list[Route] = [
         "/jobs",
         jobs_list,
         "listJobs",
-        "Your recent jobs, newest first, without their results.",
+        "Your recent jobs, newest first, without their results; with approve, also those awaiting "
+        "your approval.",
         None,
         {200: m.JobList},
-        query=(("limit", "integer", "How many jobs (1-200, default 50)."),),
-        errors=(400, 401, 429),
+        query=(
+            ("limit", "integer", "How many jobs (1-200, default 50)."),
+            ("status", "string", "Only jobs with this status, e.g. awaiting_approval or running."),
+            ("server", "string", "Only jobs on this server (one of a fan-out's too)."),
+            ("kind", "string", "Only jobs of this kind: execute-shell, execute-llm, file-write..."),
+            ("token", "string", "Only jobs started by this token (an admin sees every token's)."),
+        ),
+        errors=(400, 401, 404, 429),
     ),
     Route(
         "GET",
