@@ -19,8 +19,9 @@ from gtp_remote.errors import ForbiddenError
 from gtp_remote.policy import PolicyConfig
 
 #: What a principal may be allowed to do. ``llm`` delegates to specialists (whose tools run
-#: commands), ``approve`` decides on actions awaiting approval, ``admin`` sees every token's jobs.
-OPERATIONS = ("exec", "files.read", "files.write", "llm", "approve", "admin")
+#: commands), ``approve`` decides on actions awaiting approval, ``admin`` sees every token's jobs,
+#: ``metrics`` reads ``/metrics`` (so does ``admin``).
+OPERATIONS = ("exec", "files.read", "files.write", "llm", "approve", "admin", "metrics")
 
 
 @dataclass(frozen=True)

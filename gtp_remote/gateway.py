@@ -310,6 +310,20 @@ class Gateway:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def pools(self) -> dict[str, dict[str, Any]]:
+        """Each SSH server's pooled connection as it is now: up or not, channels, reconnects."""
+        out = {}
+        for name, executor in self._executors.items():
+            if isinstance(executor, SSHExecutor):
+                busy, idle = executor.channels()
+                out[name] = {
+                    "connected": executor.connected,
+                    "busy": busy,
+                    "idle": idle,
+                    "reconnects": executor.reconnects,
+                }
+        return out
+
     def executor(self, name: str) -> Executor:
         """The server's executor; raises ``UnknownServerError`` for a name not in the inventory."""
         existing = self._executors.get(name)

@@ -85,6 +85,7 @@ class Job:
     paused: asyncio.Event = field(default_factory=asyncio.Event)
     listeners: list[asyncio.Queue[tuple[str, dict[str, Any]]]] = field(default_factory=list)
     waiting: int = 0  # requests inside JobManager.wait, ready to answer with the outcome
+    waiting_since: float | None = None  # when it began to wait for approval (for the metrics)
 
     @property
     def output_tail(self) -> str:
@@ -432,13 +433,14 @@ class JobManager:
         async def ask(pending: dict[str, Any]) -> tuple[bool, str | None]:
             job.decision = asyncio.get_running_loop().create_future()
             job.status, job.pending = "awaiting_approval", pending
+            job.waiting_since = time.time()
             self.store.save(job)
             job.paused.set()
             try:
                 return await job.decision
             finally:
                 job.paused.clear()
-                job.pending, job.decision = None, None
+                job.pending, job.decision, job.waiting_since = None, None, None
                 if job.status == "awaiting_approval":  # not when shutdown() marked it interrupted
                     job.status = "running"
                     self.store.save(job)
@@ -507,6 +509,10 @@ class JobManager:
         if job is None or (token is not None and job.token != token):
             raise NotFoundError(f"no job '{job_id}'", hint="GET /jobs lists your jobs")
         return job
+
+    def live(self) -> list[Job]:
+        """The jobs running or waiting now."""
+        return list(self._live.values())
 
     async def list(self, token: str | None, limit: int = 50, filters: JobFilter | None = None) -> list[Job]:
         stored = await self.store.recent(token, limit, filters)

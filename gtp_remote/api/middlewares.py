@@ -57,6 +57,25 @@ async def request_id_mw(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 @web.middleware
+async def metrics_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time each request by its route's template (``/jobs/{job_id}``), never its raw
+    path, so the series stay few. Inside ``request_id_mw``, outside ``errors_mw``: errors are
+    answers by then, with their status."""
+    started = time.monotonic()
+    status = 499  # the client left before an answer
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics = request.app[API].metrics
+        metrics.requests.labels(route, request.method, str(status)).inc()
+        metrics.request_seconds.labels(route, request.method).observe(time.monotonic() - started)
+
+
+@web.middleware
 async def errors_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)

@@ -19,8 +19,8 @@ from gtp_remote.api.delegation import execute_llm, llm_models
 from gtp_remote.api.files import file_list, file_patch, file_read, file_write
 from gtp_remote.api.http import BODY_LIMIT
 from gtp_remote.api.jobs import job_approve, job_cancel, job_get, job_reject, jobs_list
-from gtp_remote.api.middlewares import auth_mw, cors_mw, errors_mw, request_id_mw
-from gtp_remote.api.servers import health, openapi_json, openapi_yaml, server_list, server_set
+from gtp_remote.api.middlewares import auth_mw, cors_mw, errors_mw, metrics_mw, request_id_mw
+from gtp_remote.api.servers import health, metrics, openapi_json, openapi_yaml, server_list, server_set
 from gtp_remote.api.state import API, Api
 
 
@@ -240,7 +240,7 @@ def create_app(api: Api, listen_hosts: tuple[str, ...] = (), base: str | None = 
 
     app = web.Application(
         client_max_size=BODY_LIMIT,
-        middlewares=[request_id_mw, errors_mw, cors_mw(api.settings.cors_origins), auth_mw],
+        middlewares=[request_id_mw, metrics_mw, errors_mw, cors_mw(api.settings.cors_origins), auth_mw],
     )
     app[API] = api
     mount(app, listen_hosts, base)
@@ -248,6 +248,7 @@ def create_app(api: Api, listen_hosts: tuple[str, ...] = (), base: str | None = 
         app.router.add_route(route.method, route.path, route.handler)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/openapi.yaml", openapi_yaml)
+    app.router.add_get("/metrics", metrics)  # for Prometheus, not the GPT: not in the OpenAPI document
 
     async def shutdown(app: web.Application) -> None:
         await api.shutdown()

@@ -14,7 +14,8 @@ from gtp_remote.access import Principal
 from gtp_remote.api import models as m
 from gtp_remote.api.http import CALLER, json_response, parse
 from gtp_remote.api.state import API, Api
-from gtp_remote.errors import GtpError
+from gtp_remote.errors import ForbiddenError, GtpError
+from gtp_remote.metrics import CONTENT_TYPE
 
 
 async def servers_view(api: Api, caller: Principal, check: bool) -> dict[str, Any]:
@@ -86,3 +87,15 @@ async def openapi_yaml(request: web.Request) -> web.StreamResponse:
 
     spec = build(request.app[API].settings.public_url, request.query.get("version", "3.1"))
     return web.Response(text=yaml.safe_dump(spec, sort_keys=False), content_type="application/yaml")
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus's text format (prometheus-client renders it), for a token with ``metrics`` or
+    ``admin``: what the gateway serves, to whom, is not every caller's to see."""
+    caller = request[CALLER]
+    if not {"metrics", "admin"} & caller.operations:
+        raise ForbiddenError(
+            f"token '{caller.name}' lacks the 'metrics' permission", hint="give the scraper's token metrics"
+        )
+    body = request.app[API].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -10,6 +10,7 @@ waiting for approval answer 202 with a job id) and 100,000 characters (``budget`
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from gtp_remote.audit import AuditLog, AuditWriter
 from gtp_remote.gateway import Approver, Gateway
 from gtp_remote.jobs import Job, JobManager, JobStore
 from gtp_remote.llm.service import LLMService
+from gtp_remote.metrics import Metrics
 from gtp_remote.statelock import StateLock
 from gtp_remote.tokens import Authenticator
 
@@ -73,13 +75,31 @@ class Api:
         self._refused_timer: asyncio.TimerHandle | None = None
         self.current: dict[str, str] = {}  # token name -> current server: per caller, never global
         self.health: dict[str, dict[str, Any]] = {}
+        self.metrics = Metrics()
+        self.metrics.watch(self._live_state)
         self.model_health: dict[str, dict[str, Any]] = {}
 
     # -- audit ------------------------------------------------------------------------------------
 
     async def record(self, event: dict[str, Any]) -> None:
         """Append to the audit log; returns once the event is on disk (shared fsyncs, see AuditWriter)."""
+        started = time.monotonic()
         await self.audit_writer.record(event)
+        self.metrics.audit_seconds.observe(time.monotonic() - started)
+        self.metrics.observe(event)
+
+    def _live_state(self) -> dict[str, Any]:
+        """What the metrics read at each scrape: the pools, and the jobs running or waiting."""
+        live = self.jobs.live()
+        counts: dict[str, int] = {}
+        for job in live:
+            counts[job.status] = counts.get(job.status, 0) + 1
+        since = [job.waiting_since for job in live if job.waiting_since is not None]
+        return {
+            "pools": self.gateway.pools(),
+            "jobs": counts,
+            "oldest_waiting": min(since) if since else None,
+        }
 
     def job_audit(self, job: Job) -> Callable[[dict[str, Any]], Awaitable[None]]:
         """How a job's action is audited. When a request is waiting to answer with the outcome,
@@ -89,6 +109,7 @@ class Api:
         async def audit(event: dict[str, Any]) -> None:
             if job.waiting:
                 self.audit_writer.add(event)
+                self.metrics.observe(event)
             else:
                 await self.record(event)
 
@@ -114,6 +135,7 @@ class Api:
 
     async def _audit_job(self, job: Job) -> None:
         """A finished delegation's event (its tool calls are the gateway's own events)."""
+        self.metrics.jobs_finished.labels(job.status).inc()
         if job.operation != "execute-llm":
             return
         result = job.result or {}

@@ -226,6 +226,7 @@ class SSHExecutor(Executor):
         self._link: _Link | None = None
         self._connecting: asyncio.Future[_Link] | None = None
         self._ever_connected = False
+        self.reconnects = 0  # connections opened after the first (for the metrics)
         self.host_key_status: str | None = None
         self._by_name = SftpFiles(server, self._sftp_client)
 
@@ -239,6 +240,14 @@ class SSHExecutor(Executor):
     @property
     def connected(self) -> bool:
         return self._link is not None and not self._link.closed
+
+    def channels(self) -> tuple[int, int]:
+        """Session channels open now on the pooled connection: (running something, idle shells)."""
+        link = self._link
+        if link is None or link.closed:
+            return 0, 0
+        idle = len(link.sessions.idle)
+        return link.sessions.used - idle, idle
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         """The host's live connection, connecting (once, for all waiting callers) if needed."""
@@ -360,6 +369,8 @@ class SSHExecutor(Executor):
             raise HostUnreachableError(f"cannot reach {self.where}: {reason}", server=s.name) from None
         verifier.commit()
         self.host_key_status = verifier.status
+        if self._ever_connected:
+            self.reconnects += 1
         self._ever_connected = True
         link = _Link(conn=conn, sessions=SessionPool(s.max_sessions))
         self._link = link
