@@ -190,6 +190,35 @@ class GroupConfig(BaseModel):
     policy: PolicyConfig | None = Field(None, description="rules every action on the group's servers passes")
 
 
+NotifyEvent = Literal["awaiting_approval", "failed", "succeeded"]
+
+
+class WebhookConfig(BaseModel):
+    """``notifications.webhooks[]``: where to tell people about jobs (Slack-compatible JSON). A
+    URL that holds a secret (a Slack webhook's does) is named by ``url_env``, never written here."""
+
+    model_config = INVENTORY_CONFIG
+
+    url: str | None = Field(None, pattern=r"^https?://", description="the receiver's URL")
+    url_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="a variable holding it"
+    )
+    events: list[NotifyEvent] = Field(["awaiting_approval"], min_length=1, description="which events to send")
+    timeout: float = Field(10.0, gt=0, le=60, description="seconds per delivery attempt")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url or url_env")
+        return self
+
+
+class Notifications(BaseModel):
+    model_config = INVENTORY_CONFIG
+
+    webhooks: list[WebhookConfig] = []
+
+
 class InventoryFile(BaseModel):
     """One inventory document in the multi-server form."""
 
@@ -197,6 +226,7 @@ class InventoryFile(BaseModel):
 
     servers: dict[str, dict[str, Any]] = {}
     groups: dict[str, GroupConfig] = {}
+    notifications: Notifications | None = None
     llm: LLMProviders | None = None
     specialists: dict[str, SpecialistConfig] = {}
     tools: dict[str, CliToolConfig] = {}
@@ -211,6 +241,7 @@ class Inventory:
     specialists: dict[str, SpecialistConfig] = field(default_factory=dict)
     tools: dict[str, CliToolConfig] = field(default_factory=dict)
     group_settings: dict[str, GroupConfig] = field(default_factory=dict)
+    webhooks: list[WebhookConfig] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     #: Legal but probably unintended settings (a rule glob ending inside a word), with where.
     warnings: list[str] = field(default_factory=list)
@@ -376,6 +407,8 @@ def _validate_server(file: Path, name: str, body: dict[str, Any], prefix: tuple)
 
 def _merge(inv: Inventory, file: Path, loaded: tuple[InventoryFile, dict[str, Server]]) -> None:
     parsed, servers = loaded
+    if parsed.notifications is not None:
+        inv.webhooks += parsed.notifications.webhooks
     for name, group in parsed.groups.items():
         if name in inv.group_settings:
             raise InventoryError(f"{file}: groups.{name}: defined in two files")

@@ -344,10 +344,16 @@ Work = Callable[[Job], Awaitable[dict[str, Any]]]
 class JobManager:
     """Starts jobs, lets requests wait on them for a while, cancels them, remembers them."""
 
-    def __init__(self, store: JobStore, on_finish: Callable[[Job], Awaitable[None]] | None = None):
+    def __init__(
+        self,
+        store: JobStore,
+        on_finish: Callable[[Job], Awaitable[None]] | None = None,
+        on_event: Callable[[Job, str], None] | None = None,
+    ):
         self.store = store
         self._live: dict[str, Job] = {}
         self._on_finish = on_finish
+        self._on_event = on_event  # told when a job starts to wait for approval, and when it ends
         self._unsaved: dict[str, Job] = {}  # finished, but the store refused the row (disk full)
         self._retrying: asyncio.Task[None] | None = None
 
@@ -380,6 +386,8 @@ class JobManager:
         saved = False
         try:
             saved = self._save_finished(job)
+            if self._on_event is not None:
+                self._on_event(job, job.status)
             if self._on_finish is not None:
                 await self._on_finish(job)
         finally:
@@ -435,6 +443,8 @@ class JobManager:
             job.status, job.pending = "awaiting_approval", pending
             job.waiting_since = time.time()
             self.store.save(job)
+            if self._on_event is not None:
+                self._on_event(job, "awaiting_approval")
             job.paused.set()
             try:
                 return await job.decision

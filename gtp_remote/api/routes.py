@@ -243,6 +243,7 @@ def create_app(api: Api, listen_hosts: tuple[str, ...] = (), base: str | None = 
         middlewares=[request_id_mw, metrics_mw, errors_mw, cors_mw(api.settings.cors_origins), auth_mw],
     )
     app[API] = api
+    api.base_url = (api.settings.public_url or base or "").rstrip("/") or None
     mount(app, listen_hosts, base)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)

@@ -24,6 +24,7 @@ from gtp_remote.gateway import Approver, Gateway
 from gtp_remote.jobs import Job, JobManager, JobStore
 from gtp_remote.llm.service import LLMService
 from gtp_remote.metrics import Metrics
+from gtp_remote.notify import Notifier
 from gtp_remote.statelock import StateLock
 from gtp_remote.tokens import Authenticator
 
@@ -64,7 +65,9 @@ class Api:
         self.llm = LLMService(gateway)
         self.store = JobStore(state / "jobs.sqlite3")
         self.store.mark_interrupted()
-        self.jobs = JobManager(self.store, on_finish=self._audit_job)
+        self.base_url: str | None = self.settings.public_url  # where clients reach us (see create_app)
+        self.notifier = Notifier(gateway.inventory.webhooks, lambda: self.base_url, self.record)
+        self.jobs = JobManager(self.store, on_finish=self._audit_job, on_event=self.notifier.job_event)
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst)
         # Refused tokens, per client address: past this a client is answered 429 and its refused
         # requests are counted, one audit line per address a second, so nobody without a token
@@ -189,6 +192,7 @@ class Api:
 
     async def shutdown(self) -> None:
         await self.jobs.shutdown()
+        await self.notifier.close()
         await self.llm.close()
         await self.gateway.close()
         self.flush_refused()
