@@ -14,8 +14,8 @@ from aiohttp import web
 
 from gtp_remote.access import Principal
 from gtp_remote.api import models as m
-from gtp_remote.api.http import CALLER, REQUEST_ID, json_response, parse
-from gtp_remote.api.state import API, Api
+from gtp_remote.api.http import CALLER, json_response, meta, parse
+from gtp_remote.api.state import API, Api, Meta
 from gtp_remote.errors import InvalidRequestError, NotFoundError
 from gtp_remote.jobs import STATUSES, Job, JobFilter
 
@@ -108,14 +108,14 @@ def _servers_of(job: Job) -> list[str]:
     return [pending["server"]] if pending.get("server") else (job.server or "").split(",")
 
 
-async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
+async def decide_job(
+    api: Api, caller: Principal, meta: Meta, job_id: str, approve: bool, decision: m.JobDecision | None
+) -> Job:
     """Who may decide comes first (403 without the permission; 404 for a job that is not theirs
     to decide on; 403 for the asker approving itself; 409 when nothing waits), then what they
-    decide on: ``pending_id`` must name the action waiting now (400 without it, 409 if stale)."""
-    api = request.app[API]
-    caller = request[CALLER]
+    decide on: ``pending_id`` must name the action waiting now (400 without it, 409 if stale).
+    REST and the console decide through here."""
     caller.require("approve")
-    job_id = request.match_info["job_id"]
     job = await api.jobs.get(job_id, None)
     if not _sees(api, caller, job) or (
         job.status == "awaiting_approval" and not _may_decide(api, caller, job)
@@ -123,26 +123,45 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
         # approvers are scoped like everyone: a job on a server they may not use is not theirs
         raise _not_found(job_id)
     api.jobs.check_decider(job, caller.name, approve)
+    if decision is None:
+        raise InvalidRequestError(
+            "pending_id: required", hint='send {"pending_id": ID}: the id of the pending_action you decide on'
+        )
+    job = await api.jobs.decide(job.id, None, approve, caller.name, decision.pending_id, decision.reason)
+    await api.record(
+        {
+            "kind": "approval",
+            "request_id": meta.request_id,
+            "token": caller.name,
+            "front_end": caller.front_end,
+            "client": meta.client,
+            "job_id": job.id,
+            "server": job.server,
+            "pending_id": decision.pending_id,
+            "decision": "approved" if approve else "rejected",
+            "reason": decision.reason,
+        }
+    )
+    await api.jobs.wait(job, 0.2)  # a moment to show the job moving on
+    return job
+
+
+async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
+    api = request.app[API]
+    caller = request[CALLER]
+    caller.require("approve")
+    job = await api.jobs.get(request.match_info["job_id"], None)
+    if not _sees(api, caller, job) or (
+        job.status == "awaiting_approval" and not _may_decide(api, caller, job)
+    ):
+        raise _not_found(job.id)
+    api.jobs.check_decider(job, caller.name, approve)  # who, before what: no body needed to learn it
     try:
         body: m.JobDecision = await parse(request, m.JobDecision)
     except InvalidRequestError as exc:
         exc.hint = 'send {"pending_id": ID}: the id of the pending_action you decide on (GET /jobs/{id})'
         raise
-    job = await api.jobs.decide(job.id, None, approve, caller.name, body.pending_id, body.reason)
-    await api.record(
-        {
-            "kind": "approval",
-            "request_id": request[REQUEST_ID],
-            "token": caller.name,
-            "client": request.remote,
-            "job_id": job.id,
-            "server": job.server,
-            "pending_id": body.pending_id,
-            "decision": "approved" if approve else "rejected",
-            "reason": body.reason,
-        }
-    )
-    await api.jobs.wait(job, 0.2)  # a moment to show the job moving on
+    job = await decide_job(api, caller, meta(request), job.id, approve, body)
     return json_response(job.view())
 
 
