@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -45,15 +46,22 @@ from gtp_remote.api.state import Api
 from gtp_remote.config import load_inventory
 from gtp_remote.gateway import Gateway
 from gtp_remote.settings import Settings
-from gtp_remote.tokens import Authenticator, load_tokens
+from gtp_remote.tokens import Authenticator, digest, load_tokens
 from tests.conftest import ROOT, Bed
 
 pytestmark = pytest.mark.bed
 
-SECRETS = {"root": "oauth-root-admin-token", "agent": "oauth-agent-token", "ops": "oauth-ops-token"}
+SECRETS = {
+    "root": "oauth-root-admin-token",
+    "agent": "oauth-agent-token",
+    "ops": "oauth-ops-token",
+    "auditor": "oauth-auditor-token",
+}
 TOKENS_FILE = {
     "tokens": {
         "root": {"env": "OA_ROOT_TOKEN"},  # every permission, admin included: signs in to consent
+        # an admin (sees every job) that may only read files on db: it may grant only itself
+        "auditor": {"env": "OA_AUDITOR_TOKEN", "operations": ["admin", "files.read"], "servers": ["db"]},
         "agent": {
             "env": "OA_AGENT_TOKEN",
             "operations": ["exec", "files.read"],
@@ -439,7 +447,7 @@ async def test_authorization_refusals(gw: Gw):
             f"{gw.base}/oauth/consent",
             data={"request": request_id, "step": "guess", "action": "grant", "token_name": "root"},
         )
-        assert forged.status_code == 400
+        assert forged.status_code in (400, 403)
         page = await http.get(fine.headers["location"])
         assert page.headers["content-security-policy"].startswith("default-src 'none'")
         assert page.headers["x-frame-options"] == "DENY"
@@ -586,3 +594,118 @@ async def test_with_oauth_off_only_bearer_tokens_work(bed: Bed, tmp_path: Path, 
                 },
             )
             assert ok.status_code == 200
+
+
+async def test_the_consent_page_is_bound_to_its_browser_and_to_what_the_operator_may_grant(gw: Gw):
+    """An admin may grant only tokens that can do no more than its own; and the request id, which
+    the client knows, shows nothing and decides nothing outside the browser that opened it."""
+    redirect = "http://127.0.0.1:9/callback"
+    async with httpx2.AsyncClient(timeout=30, follow_redirects=False) as client_side:
+        client = await register(client_side, gw, redirect)
+        _, challenge = pkce()
+        authorize = await client_side.get(
+            f"{gw.base}/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client["client_id"],
+                "redirect_uri": redirect,
+                "code_challenge": challenge,
+                "state": "s",
+            },
+        )
+        consent_url = authorize.headers["location"]
+        async with httpx2.AsyncClient(timeout=30, follow_redirects=False) as operator:
+            first = await operator.get(consent_url)
+            step = first.text.split('name="step" value="')[1].split('"')[0]
+            request_id = parse_qs(urlsplit(consent_url).query)["request"][0]
+            signed = await operator.post(
+                f"{gw.base}/oauth/consent",
+                data={
+                    "request": request_id,
+                    "step": step,
+                    "action": "sign_in",
+                    "admin_token": SECRETS["auditor"],
+                },
+            )
+            assert signed.status_code == 200 and "Signed in as" in signed.text
+            options = set(re.findall(r'<option value="([^"]+)"', signed.text))
+            assert options == {"auditor"}  # not root, not agent: they can do more than it can
+            step = signed.text.split('name="step" value="')[1].split('"')[0]
+            # the client, holding the request id but not the operator's browser, gets nothing
+            peek = await client_side.get(consent_url)
+            assert peek.status_code == 403 and "Signed in as" not in peek.text and "auditor" not in peek.text
+            stolen = await client_side.post(
+                f"{gw.base}/oauth/consent",
+                data={"request": request_id, "step": step, "action": "grant", "token_name": "auditor"},
+            )
+            assert stolen.status_code == 403
+            escalate = await operator.post(
+                f"{gw.base}/oauth/consent",
+                data={"request": request_id, "step": step, "action": "grant", "token_name": "root"},
+            )
+            assert escalate.status_code == 400 and "Choose one of the tokens listed" in escalate.text
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "file:///etc/passwd",
+        "http://evil.example/cb",
+        "https://good.example/cb#frag",
+        "https://chatgpt.com@evil.example/cb",
+    ],
+)
+async def test_unsafe_redirect_uris_are_refused_at_registration(gw: Gw, uri: str):
+    async with httpx2.AsyncClient(timeout=30) as http:
+        made = await http.post(
+            f"{gw.base}/register",
+            json={
+                "client_name": "probe",
+                "redirect_uris": [uri],
+                "token_endpoint_auth_method": "client_secret_post",
+            },
+        )
+    assert made.status_code == 400 and made.json()["error"] in (
+        "invalid_redirect_uri",
+        "invalid_client_metadata",
+    )
+
+
+async def test_a_grant_ends_with_its_token(gw: Gw, browser: Any):
+    """A grant acts as one token: remove it from the tokens file, or put a new token under its
+    name, and the grant's access and refresh tokens stop working."""
+    callback = Callback()
+    await callback.start()
+    storage, seen = Memory(), []
+    try:
+        auth = oauth_client(gw, storage, callback, browser, SECRETS["root"], "agent", seen)
+        async with (
+            httpx2.AsyncClient(auth=auth, timeout=60) as http,
+            Client(streamable_http_client(f"{gw.base}/mcp", http_client=http), mode="legacy") as client,
+        ):
+            await client.list_tools()
+    finally:
+        await callback.stop()
+    assert storage.tokens is not None and storage.client is not None
+    tokens = gw.api.auth.tokens
+    old = next(t for t in tokens if t.name == "agent")
+    tokens[tokens.index(old)] = replace(old, digest=digest("a new secret under the old name"))
+    async with httpx2.AsyncClient(timeout=30) as http:
+        used = await http.post(
+            f"{gw.base}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Authorization": f"Bearer {storage.tokens.access_token}"},
+        )
+        assert used.status_code == 401
+        refreshed = await http.post(
+            f"{gw.base}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": storage.tokens.refresh_token,
+                "client_id": storage.client.client_id,
+                "client_secret": storage.client.client_secret or "",
+            },
+        )
+        assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"

@@ -10,14 +10,18 @@ forbid framing and loading anything (Content-Security-Policy ``default-src 'none
 from __future__ import annotations
 
 import hmac
+import secrets
+from urllib.parse import parse_qs
 
 import jinja2
 from aiohttp import web
 
+from gtp_remote.api.http import read_body
 from gtp_remote.api.state import Api
 from gtp_remote.errors import RateLimitedError, UnauthorizedError
 from gtp_remote.mcpapi.oauth import GatewayOAuth, Pending
 
+BROWSER_COOKIE = "gtp_consent"  # binds a consent in progress to the browser that opened it
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
     "base-uri 'none'",
@@ -86,13 +90,14 @@ class Consent:
         status: int = 200,
     ) -> web.Response:
         client = pending.client if pending else None
+        grantable = self.oauth.grantable(pending.admin) if pending and pending.admin else []
         tokens = [
             {
                 "name": t.name,
                 "operations": ", ".join(sorted(t.operations)) or "none",
                 "servers": ", ".join(t.servers) if t.servers is not None else "all",
             }
-            for t in self.api.auth.tokens
+            for t in grantable
         ]
         text = _PAGE.render(
             client=(client.client_name if client and client.client_name else "an MCP client"),
@@ -110,11 +115,41 @@ class Consent:
         return web.Response(text=text, status=status, content_type="text/html", headers=HEADERS)
 
     async def show(self, request: web.Request) -> web.Response:
+        """The page, in the browser that first opened it: the request id travels through the
+        client (it made the authorize request), so it must not be enough to see or use what the
+        operator does after signing in."""
         request_id = request.query.get("request", "")
         pending = self.oauth.waiting(request_id)
         if pending is None:
             return self.gone(request_id)
+        if pending.browser is None:
+            pending.browser = secrets.token_urlsafe(24)
+            response = self.page(request_id, pending)
+            response.set_cookie(
+                BROWSER_COOKIE,
+                pending.browser,
+                path=self.path,
+                httponly=True,
+                samesite="Strict",
+                secure=request.secure or self.oauth.issuer.startswith("https:"),
+                max_age=600,
+            )
+            return response
+        if not self.same_browser(request, pending):
+            return self.elsewhere(request_id)
         return self.page(request_id, pending)
+
+    @staticmethod
+    def same_browser(request: web.Request, pending: Pending) -> bool:
+        presented = request.cookies.get(BROWSER_COOKIE, "")
+        return pending.browser is not None and hmac.compare_digest(
+            presented.encode(), pending.browser.encode()
+        )
+
+    def elsewhere(self, request_id: str) -> web.Response:
+        return self.page(
+            request_id, None, message="This sign-in is open in another browser: finish it there.", status=403
+        )
 
     def gone(self, request_id: str) -> web.Response:
         return self.page(
@@ -125,11 +160,16 @@ class Consent:
         )
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
+        if request.content_type != "application/x-www-form-urlencoded":
+            return self.page("", None, message="Send the form as the page does.", status=400)
+        raw = await read_body(request)
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), max_num_fields=20).items()}
         request_id = str(form.get("request", ""))
         pending = self.oauth.waiting(request_id)
         if pending is None:
             return self.gone(request_id)
+        if not self.same_browser(request, pending):
+            return self.elsewhere(request_id)
         if not hmac.compare_digest(str(form.get("step", "")).encode(), pending.step.encode()):
             return self.page(
                 request_id, pending, message="This form is out of date: use the one below.", status=400
@@ -141,8 +181,8 @@ class Consent:
             return await self.sign_in(request, request_id, pending, str(form.get("admin_token", "")))
         if action == "grant" and pending.admin:
             name = str(form.get("token_name", ""))
-            if name not in {t.name for t in self.api.auth.tokens}:
-                return self.page(request_id, pending, message=f"No token named '{name}'.", status=400)
+            if name not in {t.name for t in self.oauth.grantable(pending.admin)}:
+                return self.page(request_id, pending, message="Choose one of the tokens listed.", status=400)
             raise web.HTTPFound(await self.oauth.decide(request_id, pending, name), headers=HEADERS)
         return self.page(request_id, pending, message="Choose Sign in, Allow or Deny.", status=400)
 
