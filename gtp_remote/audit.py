@@ -145,14 +145,25 @@ def _redact_value(value: Any, redact_text: Callable[[str], str]) -> Any:
     would bypass redaction.
     """
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(_encodable(value))
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, dict):
-        return {redact_text(str(k)): _redact_value(v, redact_text) for k, v in value.items()}
+        return {redact_text(_encodable(str(k))): _redact_value(v, redact_text) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact_value(v, redact_text) for v in value]
-    return redact_text(str(value))
+    return redact_text(_encodable(str(value)))
+
+
+def _encodable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: a lone surrogate (which JSON parsers let through from
+    ``\\ud800`` in a client's input) is written as its escape. Without this one such string made
+    the event unwritable, and the writer, keeping events in order, refused every later one."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 def _canonical(event: dict[str, Any]) -> str:

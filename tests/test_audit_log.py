@@ -234,3 +234,14 @@ def test_tail_and_cli(log: Path):
     assert ok.returncode == 0 and "20 events" in ok.stdout
     shown = subprocess.run([*cli, "tail", str(log), "-n", "2"], capture_output=True, text=True)
     assert [json.loads(x)["n"] for x in shown.stdout.splitlines()] == [18, 19]
+
+
+def test_a_string_utf8_cannot_hold_is_written_escaped_and_the_log_goes_on(tmp_path: Path):
+    """A lone surrogate (JSON lets ``\\ud800`` through from a client) once made an event
+    unwritable, and the writer, keeping order, refused every later one."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append({"kind": "request", "client": "\ud800x", "\udcff": "key"})
+    log.append({"kind": "request", "client": "fine é"})
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and "\\\\ud800x" in lines[0] and "é" in lines[1]
+    assert verify(tmp_path / "audit.jsonl").ok

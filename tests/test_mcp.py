@@ -40,7 +40,7 @@ from gtp_remote.api.routes import create_app
 from gtp_remote.api.state import Api
 from gtp_remote.config import load_inventory
 from gtp_remote.gateway import Gateway
-from gtp_remote.mcpapi.tools import GATEWAY_TOOLS
+from gtp_remote.mcpapi.tools import GATEWAY_TOOLS, approval_message
 from gtp_remote.settings import Settings
 from gtp_remote.tokens import Authenticator, load_tokens
 from tests.conftest import ROOT, Bed
@@ -336,9 +336,11 @@ async def test_each_tool_on_the_bed(transport: str, setup: Setup, served: Served
         specialists = json.loads(text)["specialists"]
         assert specialists["database-llm"]["server"] == "db" and "sql" in specialists["database-llm"]["tools"]
     events = [e for e in audit(setup) if e.get("front_end") == "mcp"]
-    assert events and all(e["client"].startswith("pytest-mcp 1.0") for e in events if e["kind"] == "command")
-    if transport != "stdio":  # over HTTP, the address too: the name is only the client's own claim
-        assert all(e["client"] == "pytest-mcp 1.0 from 127.0.0.1" for e in events if e["kind"] == "command")
+    names = {e["client"] for e in events if e["kind"] == "command"}
+    if transport == "stdio":
+        assert names == {"pytest-mcp 1.0"}
+    else:  # over HTTP, the address first: the name is only the client's own claim
+        assert names == {"127.0.0.1 (client: pytest-mcp 1.0)"}
     reads = [e for e in events if e.get("method") == "resources/read"]
     assert [e["path"] for e in reads] == ["gtp://specialists"] and reads[0]["status"] == 200
     assert {e["path"] for e in events if e["kind"] == "request"} >= {
@@ -360,7 +362,7 @@ async def test_a_token_policy_denies_and_a_scope_hides(transport: str, setup: Se
         )
         assert error["code"] == "invalid_request" and "x" in error["message"]
     denied = [e for e in audit(setup) if e.get("kind") == "command" and e.get("outcome") == "denied"]
-    assert denied and denied[-1]["front_end"] == "mcp" and denied[-1]["client"].startswith("pytest-mcp 1.0")
+    assert denied and denied[-1]["front_end"] == "mcp" and "pytest-mcp 1.0" in denied[-1]["client"]
     async with connect(transport, setup, served, token="dbonly") as client:
         error = refused(await client.call_tool("execute_shell", {"command": "hostname", "server": "code"}))
         assert error["code"] == "unknown_server"  # not "forbidden": code is as unknown as a typo
@@ -739,3 +741,67 @@ async def test_a_delegation_step_asked_after_the_call_returned_waits_for_a_perso
             break
         await asyncio.sleep(0.1)
     assert view["status"] == "succeeded" and on_host(bed, "db", "late").exists()
+
+
+async def test_a_client_name_no_utf8_can_hold_is_audited_and_breaks_nothing(setup: Setup, served: Served):
+    """A lone surrogate (``\\ud800`` is valid JSON) in what a client says about itself once made
+    the audit event unwritable, and with it every later one: actions ran unaudited."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "execute_shell",
+            "arguments": {"command": "echo surrogate", "server": "db"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "\ud800", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {SECRETS['agent']}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "execute_shell",
+    }
+    async with httpx2.AsyncClient(timeout=60) as http:
+        answer = await http.post(f"{served.base}/mcp", content=json.dumps(body).encode(), headers=headers)
+        assert (
+            answer.status_code == 200
+            and answer.json()["result"]["structuredContent"]["stdout"] == "surrogate\n"
+        )
+    status, jobs = await served.rest("GET", "/jobs", "agent")
+    assert status == 200 and jobs["jobs"]
+    events = [e for e in audit(setup) if e.get("kind") == "command" and e.get("command") == "echo surrogate"]
+    assert len(events) == 1 and events[0]["client"] == "127.0.0.1 (client: ? 1)"
+
+
+async def test_a_host_header_is_echoed_only_when_well_formed(served: Served):
+    async with httpx2.AsyncClient(timeout=30) as http:
+        for host in ("localhost:1@evil.example", 'localhost:x", error="injected', "localhost:80:80"):
+            r = await http.get(
+                f"{served.base}/.well-known/oauth-protected-resource/mcp", headers={"Host": host}
+            )
+            assert r.status_code == 421, host
+        r = await http.get(
+            f"{served.base}/.well-known/oauth-protected-resource/mcp", headers={"Host": "LOCALHOST:8"}
+        )
+        assert r.status_code == 200 and r.json()["resource"] == "http://LOCALHOST:8/mcp"
+
+
+def test_an_approval_question_has_no_unicode_line_breaks():
+    """U+2028 and bidi controls would draw lines or reorder text in the client's dialog."""
+    pending = {
+        "id": "x",
+        "operation": "command",
+        "server": "db",
+        "command": "touch 'u\u2028rule: harmless\u2029reason: fine\u202e'",
+        "rule": "touch *",
+    }
+    message = approval_message(pending)
+    assert not any(c in message for c in "\u2028\u2029\u202e\u0085")
+    assert len(message.splitlines()) == 3 and "\\u2028" in message

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -52,6 +53,7 @@ OAUTH_PATHS = {
     "/register": ("POST", "OPTIONS"),
     "/revoke": ("POST", "OPTIONS"),
 }
+HOST_RE = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
 #: Open MCP sessions one token may hold at once (each costs a server task until it idles out).
 SESSIONS_PER_TOKEN = 64
 GATEWAY_TOKEN_CLAIM = "gtp_token"  # the named token an access token acts as
@@ -127,6 +129,7 @@ class McpHttp:
         self.auth_app: asgi.ASGIApp | None = None
         self.consent: Consent | None = None
         self.oauth_limiter = RateLimiter(5, 60, what="OAuth requests from this address")
+        self.opening: dict[str, int] = {}  # per subject: sessions being opened, and SSE streams open
         settings = api.settings
         if settings.oauth == "external":
             if not self.base or settings.oauth_issuer is None:
@@ -172,10 +175,17 @@ class McpHttp:
         return f"{request.scheme}://{request.host}"
 
     def host_allowed(self, host: str) -> bool:
+        """``host`` (a Host header) is a well-formed name or address, with a numeric port if any,
+        that the DNS rebinding check accepts: only then may it be echoed into a URL."""
+        match = HOST_RE.fullmatch(host)
+        if match is None:
+            return False
+        name, port = match.group("name").lower(), match.group("port")
         for allowed in self.security.allowed_hosts:
-            if allowed.endswith(":*") and host.rpartition(":")[0] == allowed[:-2]:
+            wanted = allowed.lower()
+            if wanted.endswith(":*") and port is not None and name == wanted[:-2]:
                 return True
-            if host == allowed:
+            if (f"{name}:{port}" if port else name) == wanted:
                 return True
         return False
 
@@ -252,12 +262,18 @@ class McpHttp:
             raise
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        subject = None
         try:
             user = await self.identify(request)
             name = (user.access_token.claims or {})[GATEWAY_TOKEN_CLAIM]
-            self.api.limiter.check(name)  # every MCP request counts, as every REST one does
-            if request.path == MCP_PATH and "mcp-session-id" not in request.headers:
-                self.check_sessions(name, user.access_token.subject)
+            if self.opens_session(request):
+                # Tool calls and resource reads count against the rate limit where they run
+                # (tools.py); the requests that carry answers, notifications or a session's
+                # stream do not. Opening a session counts, and is capped per token.
+                self.api.limiter.check(name)
+                subject = user.access_token.subject or name
+                self.check_sessions(name, subject)
+                self.opening[subject] = self.opening.get(subject, 0) + 1
         except (UnauthorizedError, RateLimitedError) as exc:
             return await self.refuse(request, exc)
         app = self.streamable if request.path == MCP_PATH else self.sse
@@ -266,6 +282,20 @@ class McpHttp:
             return await asgi.serve(_with_user(app, user), request)
         finally:
             auth_context_var.reset(reset)
+            if subject is not None:  # opened (now the SDK's to count) or not: no longer opening
+                self.opening[subject] -= 1
+                if not self.opening[subject]:
+                    del self.opening[subject]
+
+    @staticmethod
+    def opens_session(request: web.Request) -> bool:
+        """A request that opens a session: an SSE stream (held open while it lives), or a
+        Streamable HTTP request without a session in the 2025 protocol (the 2026 one has none)."""
+        if request.path == SSE_PATH:
+            return True
+        if request.path != MCP_PATH or request.method != "POST" or "mcp-session-id" in request.headers:
+            return False
+        return request.headers.get("mcp-protocol-version", "") < "2026-07-28"
 
     def check_sessions(self, name: str, subject: str | None) -> None:
         """A request that would open a session, by a token (or an IdP's user) that holds
@@ -273,6 +303,7 @@ class McpHttp:
         has room for."""
         owners = getattr(self.server.session_manager, "_session_owners", {})  # the SDK keeps no count
         held = sum(1 for owner in owners.values() if owner.get("subject") == subject)
+        held += self.opening.get(subject or "", 0)  # being opened now, SSE streams while they last
         if held >= SESSIONS_PER_TOKEN:
             raise RateLimitedError(
                 f"token '{name}' has {held} open MCP sessions, the most one token may hold",

@@ -57,6 +57,7 @@ log = logging.getLogger("gtp_remote.mcp")
 #: Who calls: from the request's bearer or OAuth token (HTTP), or GTP_TOKEN (stdio). The context
 #: is None where the SDK gives none (a static resource); the credential is then the request's own.
 Who = Callable[[Context | None], Principal]
+ELICIT_SECONDS = 120.0  # a specialist's step asked mid-call waits this long for an answer
 SPENT_SECONDS = 900.0  # longer than the SDK lets a retry state live (600 s)
 SPENT_KEPT = 10_000
 PROGRESS_EVERY = 2.0  # seconds between progress notifications while a job runs
@@ -483,7 +484,7 @@ class GatewayTools:
                 if call_open:
                     try:
                         return await asking(pending)
-                    except Exception as exc:  # the client could not be asked after all
+                    except Exception as exc:  # the client could not be asked after all, or did not answer
                         log.info("MCP elicitation failed (%s); the step waits in job %s", exc, job.id)
                 return await in_job(pending)
 
@@ -686,15 +687,20 @@ def client_name(ctx: Context) -> str | None:
         info = ctx.session.client_params.client_info  # type: ignore[union-attr]
     except (AttributeError, ValueError):
         info = None
-    name = (f"{info.name} {info.version}" if info.version else info.name)[:200] if info else None
+    name = _printable(f"{info.name} {info.version}" if info.version else info.name) if info else None
     try:
         request = ctx.request_context.request
         address = request.client.host if request is not None and request.client else None  # type: ignore[union-attr]
     except (AttributeError, ValueError):
         address = None
-    if address:
-        return f"{name or 'unnamed client'} from {address}"
+    if address:  # the address first: it is ours; the name is whatever the client says it is
+        return f"{address} (client: {name or 'unnamed'})"
     return name
+
+
+def _printable(text: str) -> str:
+    """A client's self-chosen name, as the audit log shows it: printable, short."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:100]
 
 
 def may_elicit(ctx: Context, caller: Principal) -> bool:
@@ -721,8 +727,9 @@ def elicit_approver(
     by = f"{caller.name} (MCP elicitation, {meta.client or 'client'})"
 
     async def approver(pending: dict[str, Any]) -> tuple[bool, str]:
-        answer = await ctx.elicit(approval_message(pending), Confirm)
-        return isinstance(answer, AcceptedElicitation) and answer.data.approve, by
+        async with asyncio.timeout(ELICIT_SECONDS):  # unanswered: the caller falls back to the job
+            answer = await ctx.elicit(approval_message(pending), Confirm)
+        return isinstance(answer, AcceptedElicitation) and answer.data.approve is True, by
 
     return approver
 
@@ -731,11 +738,11 @@ def approval_message(pending: dict[str, Any]) -> str:
     """The question a person answers: the whole action (what runs, where, the hosts of a
     fan-out), and the rule that asks and why."""
     where = pending.get("servers") or [pending.get("server")]
-    lines = [f"Approve this {pending.get('operation')} on {', '.join(map(str, where))}?"]
+    lines = [f"Approve this {pending.get('operation')} on {', '.join(map(str, where))}?"]  # names: inventory
     for key, value in pending.items():
         if key in ("id", "operation", "server", "servers"):
             continue
         # JSON, strings too: a newline in a command is shown as \n, so no value can draw lines
         # of its own (a fake "rule:") or push the rest out of sight
-        lines.append(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+        lines.append(f"{key}: {json.dumps(value, ensure_ascii=True)}")  # no raw U+2028, bidi controls
     return "\n".join(lines)
