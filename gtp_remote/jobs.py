@@ -364,6 +364,8 @@ class JobManager:
         self.store.save(job)
         self._live[job.id] = job
         job.task = asyncio.ensure_future(self._run(job, work))
+        if self._on_event is not None:
+            self._on_event(job, "running")
         return job
 
     async def _run(self, job: Job, work: Work) -> None:

@@ -34,6 +34,8 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Principal)
 #: Paths that check their callers themselves (MCP's): the REST token check lets them by.
 OWN_AUTH = web.AppKey("own_auth", frozenset)
+#: Path prefixes that do the same (the console's ``/ui``, with its own sessions).
+OWN_AUTH_PREFIXES = web.AppKey("own_auth_prefixes", tuple)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -17,6 +17,7 @@ from gtp_remote.api.http import (
     BODY_LIMIT,
     CALLER,
     OWN_AUTH,
+    OWN_AUTH_PREFIXES,
     REQUEST_ID,
     ClientGone,
     error_response,
@@ -145,6 +146,9 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.monotonic()
     if request.path in PUBLIC_PATHS or request.path in request.app.get(OWN_AUTH, ()):
         return await handler(request)
+    for prefix in request.app.get(OWN_AUTH_PREFIXES, ()):
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return await handler(request)
     caller = None
     status = 500
     counted = False  # over its address's limit of refusals: counted, not a line of its own

@@ -17,7 +17,7 @@ from gtp_remote.api import models as m
 from gtp_remote.api.commands import execute_code, execute_shell
 from gtp_remote.api.delegation import execute_llm, llm_models
 from gtp_remote.api.files import file_list, file_patch, file_read, file_write
-from gtp_remote.api.http import BODY_LIMIT
+from gtp_remote.api.http import BODY_LIMIT, OWN_AUTH_PREFIXES
 from gtp_remote.api.jobs import job_approve, job_cancel, job_get, job_reject, jobs_list
 from gtp_remote.api.middlewares import auth_mw, cors_mw, errors_mw, metrics_mw, request_id_mw
 from gtp_remote.api.servers import health, metrics, openapi_json, openapi_yaml, server_list, server_set
@@ -236,6 +236,7 @@ def create_app(api: Api, listen_hosts: tuple[str, ...] = (), base: str | None = 
     """The HTTP app: the REST API, and MCP on the same port (``listen_hosts``: the addresses
     served, whose Host headers MCP accepts besides localhost and the public URL; ``base``: where
     clients reach the server when GTP_PUBLIC_URL is unset, for OAuth's URLs)."""
+    from gtp_remote.console import views as console
     from gtp_remote.mcpapi.http import mount
 
     app = web.Application(
@@ -245,6 +246,8 @@ def create_app(api: Api, listen_hosts: tuple[str, ...] = (), base: str | None = 
     app[API] = api
     api.base_url = (api.settings.public_url or base or "").rstrip("/") or None
     mount(app, listen_hosts, base)
+    app[OWN_AUTH_PREFIXES] = console.mount(app)
+    api.job_listeners.append(lambda job, event: console.announce(app, job, event))
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app.router.add_get("/openapi.json", openapi_json)

@@ -53,6 +53,27 @@ async def servers_view(api: Api, caller: Principal, check: bool) -> dict[str, An
     return {"current": current, "servers": rows}
 
 
+def specialists_view(api: Api, caller: Principal) -> dict[str, Any]:
+    """The specialists on servers ``caller`` may use (others are as unknown as none): their
+    server, model, tools and policy."""
+    inventory = api.gateway.inventory
+    shown = {}
+    for name, spec in inventory.specialists.items():
+        if not caller.may_use(inventory, spec.server):
+            continue
+        llm = inventory.servers[spec.server].llm
+        shown[name] = {
+            "server": spec.server,
+            "description": spec.description,
+            "provider": spec.provider or (llm.provider if llm else None),
+            "model": spec.model or (llm.model if llm else None),
+            "tools": spec.tools,
+            "policy": spec.policy.model_dump(mode="json", exclude_defaults=True),
+            "max_steps": spec.max_steps,
+        }
+    return shown
+
+
 async def server_list(request: web.Request) -> web.StreamResponse:
     check = request.query.get("check") in ("1", "true")
     return json_response(await servers_view(request.app[API], request[CALLER], check))

@@ -67,7 +67,9 @@ class Api:
         self.store.mark_interrupted()
         self.base_url: str | None = self.settings.public_url  # where clients reach us (see create_app)
         self.notifier = Notifier(gateway.inventory.webhooks, lambda: self.base_url, self.record)
-        self.jobs = JobManager(self.store, on_finish=self._audit_job, on_event=self.notifier.job_event)
+        #: Told when a job starts, waits for approval, or ends: the notifier, the console's streams.
+        self.job_listeners: list[Callable[[Job, str], None]] = [self.notifier.job_event]
+        self.jobs = JobManager(self.store, on_finish=self._audit_job, on_event=self._job_event)
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst)
         # Refused tokens, per client address: past this a client is answered 429 and its refused
         # requests are counted, one audit line per address a second, so nobody without a token
@@ -90,6 +92,10 @@ class Api:
         await self.audit_writer.record(event)
         self.metrics.audit_seconds.observe(time.monotonic() - started)
         self.metrics.observe(event)
+
+    def _job_event(self, job: Job, event: str) -> None:
+        for listener in self.job_listeners:
+            listener(job, event)
 
     def _live_state(self) -> dict[str, Any]:
         """What the metrics read at each scrape: the pools, and the jobs running or waiting."""

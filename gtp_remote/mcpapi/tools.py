@@ -46,7 +46,7 @@ from gtp_remote.api.delegation import models_view
 from gtp_remote.api.errors import status_of
 from gtp_remote.api.jobs import cancel_job, visible_job
 from gtp_remote.api.models import validate
-from gtp_remote.api.servers import servers_view
+from gtp_remote.api.servers import servers_view, specialists_view
 from gtp_remote.api.state import Api, Meta
 from gtp_remote.errors import ConflictError, GtpError
 from gtp_remote.gateway import Approver
@@ -654,23 +654,7 @@ class GatewayTools:
             await self.audit_call(caller, meta, uri, status, started, method="resources/read")
 
     def specialists(self, caller: Principal) -> dict[str, Any]:
-        """The specialists on servers ``caller`` may use (others are as unknown as none)."""
-        inventory = self.api.gateway.inventory
-        shown = {}
-        for name, spec in inventory.specialists.items():
-            if not caller.may_use(inventory, spec.server):
-                continue
-            llm = inventory.servers[spec.server].llm
-            shown[name] = {
-                "server": spec.server,
-                "description": spec.description,
-                "provider": spec.provider or (llm.provider if llm else None),
-                "model": spec.model or (llm.model if llm else None),
-                "tools": spec.tools,
-                "policy": spec.policy.model_dump(mode="json", exclude_defaults=True),
-                "max_steps": spec.max_steps,
-            }
-        return shown
+        return specialists_view(self.api, caller)
 
 
 def _json(data: Any) -> str:
