@@ -47,10 +47,14 @@ HEADERS = {
 }
 STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
 HEARTBEAT = 15.0
+VERIFY_SECONDS = 30.0  # how old the audit chain's check on the audit page may be
+STREAMS_PER_SESSION = 8  # live streams (tabs) one session may hold
+MAX_STREAMS = 500
 
 Page = Callable[[web.Request, Principal, Session], Awaitable[web.StreamResponse]]
 SESSIONS = web.AppKey("console_sessions", Sessions)
 WATCHERS = web.AppKey("console_watchers", set)
+VERIFIED = web.AppKey("console_verified", dict)
 
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
@@ -303,8 +307,28 @@ async def audit(request: web.Request, caller: Principal, session: Session) -> we
             if value.lower() in str(e.get(key) or e.get("path" if key == "operation" else key) or "").lower()
         ]
     events = list(reversed(events))[:300]
-    checked = await asyncio.to_thread(audit_log.verify, path)
-    return _page(request, caller, session, "audit.html", events=events, wanted=wanted, checked=checked)
+    checked, checked_ago = await _verified(request.app, path)
+    return _page(
+        request,
+        caller,
+        session,
+        "audit.html",
+        events=events,
+        wanted=wanted,
+        checked=checked,
+        checked_ago=checked_ago,
+    )
+
+
+async def _verified(app: web.Application, path: Path) -> Any:
+    """The chain's check, at most VERIFY_SECONDS old: walking millions of lines on every page
+    load would let anyone signed in keep a core busy. (One check at a time, in a thread.)"""
+    cache = app[VERIFIED]
+    async with cache.setdefault("lock", asyncio.Lock()):
+        if "result" not in cache or time.monotonic() - cache["at"] > VERIFY_SECONDS:
+            cache["result"] = await asyncio.to_thread(audit_log.verify, path)
+            cache["at"] = time.monotonic()
+    return cache["result"], round(time.monotonic() - cache["at"])
 
 
 # -- live ----------------------------------------------------------------------------------------
@@ -313,8 +337,12 @@ async def audit(request: web.Request, caller: Principal, session: Session) -> we
 async def events(request: web.Request, caller: Principal, session: Session) -> web.StreamResponse:
     """Server-sent events: ``changed`` when any job starts, waits, or ends (the page then asks
     for its list again, which shows only what this token may see)."""
-    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
     watchers = request.app[WATCHERS]
+    mine = sum(1 for q in watchers if getattr(q, "session", None) == session.id)
+    if mine >= STREAMS_PER_SESSION or len(watchers) >= MAX_STREAMS:
+        raise RateLimitedError("too many live streams open for this session", retry_after=30)
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
+    queue.session = session.id  # type: ignore[attr-defined]
     watchers.add(queue)
     response = web.StreamResponse(
         headers={**HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
@@ -357,6 +385,7 @@ def mount(app: web.Application) -> tuple[str, ...]:
     """The console's routes on ``app``; returns the path prefix it authenticates itself."""
     app[SESSIONS] = Sessions()
     app[WATCHERS] = set()
+    app[VERIFIED] = {}
     r = app.router
     r.add_get(f"{PREFIX}/login", login_form)
     r.add_post(f"{PREFIX}/login", login)
