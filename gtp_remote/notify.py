@@ -52,7 +52,7 @@ class Notifier:
         where = ", ".join(pending.get("servers") or [pending.get("server") or job.server or "?"])
         what = pending.get("command") or pending.get("path") or pending.get("code") or job.operation
         base = self.base_url()
-        link = f"{base}/jobs/{job.id}" if base else None
+        link = f"{base}/ui/jobs/{job.id}" if base else None  # the console's page of the job
         if event == "awaiting_approval":
             title = f"gtp-remote: {pending.get('principal', job.token)} asks to run this on {where}"
             detail = f"rule {pending.get('rule')!s} ({pending.get('layer')}): {pending.get('reason', '')}"

@@ -10,6 +10,7 @@ import socket
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -102,10 +103,13 @@ async def test_webhooks_tell_people_and_never_touch_the_job(setup: Setup, bed, m
         assert event["event"] == "awaiting_approval" and event["job_id"] == pending["job_id"]
         assert "touch mcp/hooked" in event["text"] and "db" in event["text"] and "touch *" in event["text"]
         assert event["blocks"][0]["type"] == "section"  # Slack's block format
-        assert event["link"] == f"{served.base}/jobs/{pending['job_id']}"
-        status, view = await served.rest(
-            "GET", event["link"].removeprefix(served.base), "ops"
-        )  # the link works
+        assert event["link"] == f"{served.base}/ui/jobs/{pending['job_id']}"
+        # the link works: an approver signs in and opens it (unsafe: the jar takes cookies from an IP)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+            await browser.post(f"{served.base}/ui/login", data={"token": SECRETS["ops"]})
+            async with browser.get(event["link"]) as page:
+                assert page.status == 200 and "awaiting_approval" in await page.text()
+        status, view = await served.rest("GET", f"/jobs/{pending['job_id']}", "ops")
         assert status == 200 and view["status"] == "awaiting_approval"
         assert flaky.attempts == 3 and flaky.got[0]["job_id"] == pending["job_id"]  # retried past two 503s
 
