@@ -507,44 +507,67 @@ class VerifyResult:
     line: int | None = None
 
 
-def verify(path: Path) -> VerifyResult:
+def verify(path: Path, *, snapshot: bool = False) -> VerifyResult:
     """Walk the chain; the first broken line is reported with what is wrong with it.
 
     Each line is checked for its own hash first, so an edited line is named as edited even when
     the edit was to ``seq`` or ``prev``; an intact line in the wrong place fails ``seq`` or
     ``prev``.
+
+    The walk holds a shared lock, which keeps writers (and so every audited request) waiting on a
+    long log. With ``snapshot`` the lock is held only to read the head file and the log's size;
+    the lines up to that size are then walked without it: writers only append past it, and the
+    head file is never ahead of the lines (what the console uses, so a page load stalls nobody).
     """
     head_file = head_path(path)
     if not path.exists():  # a deleted log is fine only if no head says it had lines
         return _check_head(0, _read_head(path), None, head_file)
-    prev, count = GENESIS, 0
-    head_seen: str | None = None  # the hash of the line the head file points at
+    if snapshot:
+        with _shared(path) as f:
+            head = _read_head(path)
+            size = os.fstat(f.fileno()).st_size
+        with open(path, "rb") as f:
+            return _walk(_lines_up_to(f, size), head, head_file)
     with _shared(path) as f:
         head = _read_head(path)
-        for number, raw in enumerate(f, 1):
-            count = number
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                return _broken(number, f"line {number}: not valid JSON (the line was edited or cut)")
-            if not isinstance(event, dict):
-                return _broken(number, f"line {number}: not a JSON object (the line was edited)")
-            if event.get("hash") != _hash(event):
-                return _broken(number, f"line {number}: hash mismatch (the line was edited)")
-            if event.get("seq") != number:
-                return _broken(
-                    number,
-                    f"line {number}: seq is {event.get('seq')}, expected {number} "
-                    "(a line was removed or reordered)",
-                )
-            if event.get("prev") != prev:
-                what = "the start of the chain" if number == 1 else f"line {number - 1}'s hash"
-                return _broken(
-                    number, f"line {number}: prev does not match {what} (a line was removed or reordered)"
-                )
-            prev = event["hash"]
-            if head is not None and number == head[0]:
-                head_seen = prev
+        return _walk(f, head, head_file)
+
+
+def _lines_up_to(f: IO[bytes], size: int) -> Iterator[bytes]:
+    while f.tell() < size:
+        line = f.readline(size - f.tell())
+        if not line:
+            return
+        yield line
+
+
+def _walk(lines: Iterable[bytes], head: tuple[int, str] | None, head_file: Path) -> VerifyResult:
+    prev, count = GENESIS, 0
+    head_seen: str | None = None  # the hash of the line the head file points at
+    for number, raw in enumerate(lines, 1):
+        count = number
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            return _broken(number, f"line {number}: not valid JSON (the line was edited or cut)")
+        if not isinstance(event, dict):
+            return _broken(number, f"line {number}: not a JSON object (the line was edited)")
+        if event.get("hash") != _hash(event):
+            return _broken(number, f"line {number}: hash mismatch (the line was edited)")
+        if event.get("seq") != number:
+            return _broken(
+                number,
+                f"line {number}: seq is {event.get('seq')}, expected {number} "
+                "(a line was removed or reordered)",
+            )
+        if event.get("prev") != prev:
+            what = "the start of the chain" if number == 1 else f"line {number - 1}'s hash"
+            return _broken(
+                number, f"line {number}: prev does not match {what} (a line was removed or reordered)"
+            )
+        prev = event["hash"]
+        if head is not None and number == head[0]:
+            head_seen = prev
     return _check_head(count, head, head_seen, head_file)
 
 

@@ -8,6 +8,7 @@ screenshots are written to docs/screenshots/ for the README.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -184,3 +185,62 @@ async def test_the_console_is_refused_without_a_session(served: Served):
             assert r.status == 401
         async with session.get(f"{served.base}/ui/jobs", allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"] == "/ui/login"
+
+
+async def test_what_the_red_team_found_stays_fixed(served: Served, setup: Setup):
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as web:
+        # a sign-in posted from elsewhere (no form value, or another Origin) is refused
+        async with web.post(f"{served.base}/ui/login", data={"token": SECRETS["dbonly"]}) as r:
+            assert r.status == 403
+        async with web.get(f"{served.base}/ui/login") as r:
+            value = (await r.text()).split('name="login_csrf" value="')[1].split('"')[0]
+        async with web.post(
+            f"{served.base}/ui/login",
+            data={"token": SECRETS["dbonly"], "login_csrf": value},
+            headers={"Origin": "http://evil.example"},
+        ) as r:
+            assert r.status == 403
+        # a malformed form is a 400, never a 500, signed in or not
+        bad = {"Content-Type": "multipart/form-data; boundary=x"}
+        async with web.post(f"{served.base}/ui/login", data=b"--y\r\nnonsense", headers=bad) as r:
+            assert r.status in (400, 403)
+        async with web.post(
+            f"{served.base}/ui/login", data={"token": SECRETS["dbonly"], "login_csrf": value}
+        ) as r:
+            assert r.status == 200 and "/ui/" in str(r.url)
+        async with web.post(f"{served.base}/ui/hosts/check", data=b"--y\r\nnonsense", headers=bad) as r:
+            assert r.status == 400
+        # a non-admin's audit page shows its own events, and nothing about the whole log
+        async with web.get(f"{served.base}/ui/audit") as r:
+            page = await r.text()
+            assert r.status == 200 and "Hash chain intact" not in page and "shown to admins" in page
+    _, asked = await served.rest(
+        "POST",
+        "/command/execute-shell",
+        "agent",
+        {"command": f"mkdir {SANDBOX}/long", "server": "db", "wait_seconds": 0},
+    )
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as web:
+        async with web.get(f"{served.base}/ui/login") as r:
+            value = (await r.text()).split('name="login_csrf" value="')[1].split('"')[0]
+        async with web.post(
+            f"{served.base}/ui/login", data={"token": SECRETS["ops"], "login_csrf": value}
+        ) as r:
+            assert r.status == 200
+        async with web.get(f"{served.base}/ui/approvals") as r:
+            csrf = (await r.text()).split('name="csrf" value="')[1].split('"')[0]
+        async with web.post(
+            f"{served.base}/ui/jobs/{asked['job_id']}/approve", data={"csrf": csrf, "pending_id": "x" * 500}
+        ) as r:
+            assert r.status == 400  # a pending_id past its limit: a clear refusal, not a 500
+        async with web.post(
+            f"{served.base}/ui/jobs/{asked['job_id']}/reject",
+            data={"csrf": csrf, "pending_id": asked["pending_action"]["id"]},
+        ) as r:
+            assert r.status == 200
+    lines = [json.loads(line) for line in (setup.state / "audit.jsonl").read_text().splitlines()]
+    posts = [e for e in lines if e.get("front_end") == "console" and e.get("method") == "POST"]
+    assert any(e["path"].endswith("/reject") and e["token"] == "ops" for e in posts)
+    assert any(e.get("kind") == "approval" and e.get("front_end") == "console" for e in lines)

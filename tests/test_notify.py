@@ -106,7 +106,11 @@ async def test_webhooks_tell_people_and_never_touch_the_job(setup: Setup, bed, m
         assert event["link"] == f"{served.base}/ui/jobs/{pending['job_id']}"
         # the link works: an approver signs in and opens it (unsafe: the jar takes cookies from an IP)
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-            await browser.post(f"{served.base}/ui/login", data={"token": SECRETS["ops"]})
+            async with browser.get(f"{served.base}/ui/login") as form:
+                login_csrf = (await form.text()).split('name="login_csrf" value="')[1].split('"')[0]
+            await browser.post(
+                f"{served.base}/ui/login", data={"token": SECRETS["ops"], "login_csrf": login_csrf}
+            )
             async with browser.get(event["link"]) as page:
                 assert page.status == 200 and "awaiting_approval" in await page.text()
         status, view = await served.rest("GET", f"/jobs/{pending['job_id']}", "ops")

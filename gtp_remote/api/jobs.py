@@ -91,8 +91,11 @@ def _sees(api: Api, caller: Principal, job: Job) -> bool:
 
 def _may_decide(api: Api, caller: Principal, job: Job) -> bool:
     """The job waits for approval on servers the caller may use: it is theirs to decide on."""
-    if job.status != "awaiting_approval":
-        return False
+    return job.status == "awaiting_approval" and on_their_servers(api, caller, job)
+
+
+def on_their_servers(api: Api, caller: Principal, job: Job) -> bool:
+    """Every server the job acts on is one the caller may use."""
     inventory = api.gateway.inventory
     return all(caller.may_use(inventory, s) for s in _servers_of(job))
 
