@@ -311,6 +311,30 @@ class GatewayTools:
             }
         )
 
+    async def answered(
+        self,
+        tool: str,
+        meta: Meta,
+        caller: Callable[[], Principal | None],
+        work: Callable[[], Awaitable[ops.Answer]],
+    ) -> CallToolResult:
+        """A tool call's answer as a tool result (a gateway error too), audited once with its
+        status, whoever called (``caller()``: known once the call got that far)."""
+        started = time.monotonic()
+        status = 500
+        try:
+            outcome = await work()
+            status = outcome.status
+            return tool_result(outcome.status, outcome.body)
+        except GtpError as exc:
+            status = status_of(exc)
+            return error_result(exc)
+        except asyncio.CancelledError:
+            status = 499  # the client left or cancelled: any job it started goes on
+            raise
+        finally:
+            await self.audit_call(caller(), meta, tool, status, started)
+
     async def follow(self, ctx: Context, job: Job, wait: float) -> ops.Answer:
         """Wait up to ``wait`` seconds for a job, telling the client how it goes (progress
         notifications, when it sent a progress token); then its answer, or how to follow it."""
@@ -361,37 +385,27 @@ class GatewayTools:
             answer: Annotated[ElicitationResult[Confirm], Resolve(ask)],
             arguments: dict[str, Any],
         ) -> CallToolResult:
-            started = time.monotonic()
-            caller, meta = planned.caller, planned.meta
-            status = 500
-            try:
+            async def work() -> ops.Answer:
                 if planned.error is not None:
                     raise planned.error
                 prepared = planned.prepared
                 assert prepared is not None
                 approver = None
-                if prepared.confirm and may_elicit(ctx, caller):  # asked: the person's answer decides
+                if prepared.confirm and may_elicit(ctx, planned.caller):  # asked: the person's answer decides
                     tools.spend(ctx)  # an answer carried in a retry's state counts once
                     data = answer.data if isinstance(answer, AcceptedElicitation) else None
                     yes = isinstance(data, Confirm) and data.approve is True
-                    by = f"{caller.name} (MCP elicitation, {meta.client or 'client'})"
+                    by = f"{planned.caller.name} (MCP elicitation, {planned.meta.client or 'client'})"
 
                     async def approver(pending: dict[str, Any]) -> tuple[bool, str | None]:
                         return yes, by
 
-                outcome = await ops.run(tools.api, prepared, meta, approver=approver)
+                outcome = await ops.run(tools.api, prepared, planned.meta, approver=approver)
                 if isinstance(outcome, Job):
                     outcome = await tools.follow(ctx, outcome, prepared.wait or 0.0)
-                status = outcome.status
-                return tool_result(outcome.status, outcome.body)
-            except GtpError as exc:
-                status = status_of(exc)
-                return error_result(exc)
-            except asyncio.CancelledError:
-                status = 499  # the client left or cancelled: any job it started goes on
-                raise
-            finally:
-                await tools.audit_call(caller, meta, spec.name, status, started)
+                return outcome
+
+            return await tools.answered(spec.name, planned.meta, lambda: planned.caller, work)
 
         # The SDK keys resolvers by qualified name and reads their annotations: name each tool's
         # own, and give real objects (this module's annotations are postponed strings naming
@@ -425,25 +439,18 @@ class GatewayTools:
         tools = self
 
         async def run(ctx: Context, arguments: dict[str, Any]) -> CallToolResult:
-            started = time.monotonic()
             meta = Meta(f"mcp-{secrets.token_hex(6)}", client_name(ctx))
-            caller = None
-            status = 500
-            try:
-                caller = tools.caller(ctx)
-                outcome = await work(caller, _arguments(model, arguments), meta, ctx)
-                if not isinstance(outcome, ops.Answer):
-                    outcome = ops.Answer(200, outcome)
-                status = outcome.status
-                return tool_result(outcome.status, outcome.body)
-            except GtpError as exc:
-                status = status_of(exc)
-                return error_result(exc)
-            except asyncio.CancelledError:
-                status = 499  # the client left or cancelled: any job it started goes on
-                raise
-            finally:
-                await tools.audit_call(caller, meta, name, status, started)
+            called: list[Principal] = []
+
+            def caller() -> Principal | None:
+                return called[0] if called else None
+
+            async def answer() -> ops.Answer:
+                called.append(tools.caller(ctx))
+                outcome = await work(called[0], _arguments(model, arguments), meta, ctx)
+                return outcome if isinstance(outcome, ops.Answer) else ops.Answer(200, outcome)
+
+            return await tools.answered(name, meta, caller, answer)
 
         run.__annotations__ = {"ctx": Context, "arguments": dict[str, Any], "return": CallToolResult}
         return run
@@ -614,7 +621,7 @@ class GatewayTools:
         )
         async def specialists() -> str:
             async with tools.reading("gtp://specialists", None) as caller:
-                return _json({"specialists": tools.specialists(caller)})
+                return _json({"specialists": specialists_view(tools.api, caller)})
 
         @server.resource(
             "gtp://specialists/{name}",
@@ -625,7 +632,7 @@ class GatewayTools:
         )
         async def one_specialist(name: str, ctx: Context) -> str:
             async with tools.reading(f"gtp://specialists/{name}", ctx) as caller:
-                shown = tools.specialists(caller)
+                shown = specialists_view(tools.api, caller)
                 if name not in shown:
                     raise ResourceError(f"no specialist '{name}'; yours: {', '.join(shown) or 'none'}")
                 return _json(shown[name])
@@ -652,9 +659,6 @@ class GatewayTools:
             raise
         finally:
             await self.audit_call(caller, meta, uri, status, started, method="resources/read")
-
-    def specialists(self, caller: Principal) -> dict[str, Any]:
-        return specialists_view(self.api, caller)
 
 
 def _json(data: Any) -> str:
