@@ -16,10 +16,12 @@ names the environment variable that holds its key (``apiKeyEnv``).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -31,11 +33,14 @@ from pydantic import (
     BeforeValidator,
     Field,
     ValidationError,
+    create_model,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from gtp_remote.ansible_inventory import add_ansible, inventory_sources
 from gtp_remote.errors import InventoryError, UnknownServerError
+from gtp_remote.patterns import Universe, group_hint, select
 from gtp_remote.policy import PolicyConfig, rule_warnings
 from gtp_remote.schema import INVENTORY_CONFIG
 from gtp_remote.settings import Settings
@@ -146,6 +151,13 @@ class Server(BaseModel):
     )
     env: dict[str, str] = {}
     cwd: str | None = None
+    become: bool = Field(
+        False, description="run every command as become_user through become_method (sudo -n): for everyone"
+    )
+    become_user: str = Field("root", pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*$", description="who to become")
+    become_method: Literal["sudo"] = Field(
+        "sudo", description="how: sudo, non-interactive (a NOPASSWD rule for the login user)"
+    )
     root: str | None = Field(None, description="file operations are confined below this path")
     files: Literal["auto", "confined", "sftp"] = Field(
         "auto",
@@ -163,6 +175,10 @@ class Server(BaseModel):
         object.__setattr__(self, "protocol", protocol)
         if protocol == "ssh" and not self.host:
             object.__setattr__(self, "host", self.name)
+        if self.host and (self.host.startswith("-") or any(c.isspace() or c == "\0" for c in self.host)):
+            raise PydanticCustomError(  # never an option to whatever reads it, never two words
+                "host", "must be a host name or address, got {got}", {"got": json.dumps(self.host)}
+            )
         for key in self.env:
             if not ENV_NAME_RE.match(key):
                 raise PydanticCustomError(
@@ -181,12 +197,38 @@ class Server(BaseModel):
         return f"{user}{self.host}{port}{via}"
 
 
-class GroupConfig(BaseModel):
-    """Settings of a group of servers (``groups.NAME``), which its servers inherit."""
+#: Server settings a ``defaults:`` block or a group cannot give: they say which server it is.
+NOT_INHERITED = ("name", "host", "groups")
 
-    model_config = INVENTORY_CONFIG
 
-    description: str | None = None
+def _optional_settings(model: type[BaseModel], exclude: tuple[str, ...]) -> dict[str, Any]:
+    """``model``'s fields, each optional with no default, so that what a block *sets* is known
+    (``model_fields_set``) and is validated exactly as on a server (same types and bounds)."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name in exclude:
+            continue
+        annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        out[name] = (
+            annotation | None,
+            Field(None, validation_alias=info.validation_alias, description=info.description),
+        )
+    return out
+
+
+ServerSettings = create_model(
+    "ServerSettings",
+    __config__=INVENTORY_CONFIG,
+    __doc__="Server settings given to many servers (``defaults:``, ``groups.NAME``); unset is None.",
+    **_optional_settings(Server, NOT_INHERITED),
+)
+
+
+class GroupConfig(ServerSettings):  # type: ignore[misc, valid-type]
+    """Settings of a group of servers (``groups.NAME``), which its servers inherit: any server
+    setting, plus ``description`` and ``policy``. The policy is not inherited into the server's
+    own: it stays the group's layer (``Inventory.policies``)."""
+
     policy: PolicyConfig | None = Field(None, description="rules every action on the group's servers passes")
 
 
@@ -225,6 +267,7 @@ class InventoryFile(BaseModel):
     model_config = INVENTORY_CONFIG
 
     servers: dict[str, dict[str, Any]] = {}
+    defaults: ServerSettings | None = None  # type: ignore[valid-type]
     groups: dict[str, GroupConfig] = {}
     notifications: Notifications | None = None
     llm: LLMProviders | None = None
@@ -245,21 +288,43 @@ class Inventory:
     sources: dict[str, str] = field(default_factory=dict)
     #: Legal but probably unintended settings (a rule glob ending inside a word), with where.
     warnings: list[str] = field(default_factory=list)
+    #: An Ansible group's hosts in Ansible's own order (``ansible_inventory.host_order``).
+    group_order: dict[str, list[str]] = field(default_factory=dict)
     #: Where prompt templates are looked up, first match wins (see ``template_dirs``).
     template_dirs: list[Path] = field(default_factory=list)
+    #: The ``defaults:`` block (every server inherits it), and the file it is in.
+    defaults: Any = None
+    defaults_source: str | None = None
+    #: Policy layers every server passes: ``defaults.policy``, an Ansible ``all`` group's ``gtp_policy``.
+    default_policies: list[tuple[str, PolicyConfig]] = field(default_factory=list)
 
     def get(self, name: str) -> Server:
         try:
             return self.servers[name]
         except KeyError:
-            raise UnknownServerError(f"unknown server '{name}'", hint=self._suggest(name)) from None
+            hint = group_hint(name, self.universe()) or self._suggest(name)
+            raise UnknownServerError(f"unknown server '{name}'", hint=hint) from None
 
     def groups(self) -> dict[str, list[str]]:
+        """Each group's servers, in Ansible's order for a group of an Ansible inventory (what
+        ``web[0]`` counts), else in inventory order; a group known only from ``groups:``
+        settings is there too, with no member (patterns may name it)."""
         out: dict[str, list[str]] = {}
         for server in self.servers.values():
             for group in server.groups:
                 out.setdefault(group, []).append(server.name)
+        for group in self.group_settings:
+            out.setdefault(group, [])
+        for group, order in self.group_order.items():
+            if group in out:
+                members = set(out[group])
+                ranked = [n for n in order if n in members]
+                out[group] = ranked + [n for n in out[group] if n not in set(ranked)]
         return out
+
+    def universe(self) -> Universe:
+        """Every server and group, as host patterns see them (see ``gtp_remote.patterns``)."""
+        return Universe.of(self.servers, self.groups(), servers_label="known servers", groups_label="groups")
 
     def server_groups(self, name: str) -> list[str]:
         server = self.servers.get(name)
@@ -273,31 +338,15 @@ class Inventory:
             settings = self.group_settings.get(group)
             if settings is not None and settings.policy is not None:
                 out.append((f"group {group}", settings.policy))
-        return out
+        return out + self.default_policies
 
-    def resolve(self, target: str) -> list[Server]:
-        """Turn ``NAME``, ``group:NAME``, ``all`` or a comma list of those into servers.
+    def resolve(self, target: str, limit: str | None = None) -> list[Server]:
+        """The servers an Ansible host pattern selects (``web*:!web3``, ``group:NAME``, ``all``,
+        a comma list; see ``gtp_remote.patterns``), within ``limit`` if given.
 
-        The order follows the target; a server named twice is returned once.
+        The order follows the pattern; a server named twice is returned once.
         """
-        names: list[str] = []
-        parts = [p.strip() for p in target.split(",") if p.strip()]
-        if not parts:
-            raise UnknownServerError("empty target", hint="name a server, group:NAME or all")
-        groups: dict[str, list[str]] | None = None  # built only when a group is named
-        for part in parts:
-            if part == "all":
-                names.extend(self.servers)
-            elif part.startswith("group:"):
-                groups = self.groups() if groups is None else groups
-                group = part.removeprefix("group:")
-                if group not in groups:
-                    known = ", ".join(sorted(groups)) or "none defined"
-                    raise UnknownServerError(f"unknown group '{group}'", hint=f"groups: {known}")
-                names.extend(groups[group])
-            else:
-                names.append(self.get(part).name)
-        return [self.servers[n] for n in dict.fromkeys(names)]
+        return [self.servers[n] for n in select(target, self.universe(), limit=limit)]
 
     def _suggest(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self.servers), n=1)
@@ -305,28 +354,63 @@ class Inventory:
         return (f"did you mean '{close[0]}'? " if close else "") + f"known servers: {known}"
 
 
-def load_inventory(path: str | os.PathLike[str] | None = None, settings: Settings | None = None) -> Inventory:
+class _Problems:
+    """Where the loader's errors go: raised at the first (a server must not start on a set-up
+    it misreads), or, for ``gtp-remote check``, collected so every one is listed at once; then
+    what failed is left out and the loading goes on with the rest."""
+
+    def __init__(self, sink: list[str] | None):
+        self.sink = sink
+
+    @contextlib.contextmanager
+    def each(self) -> Iterator[None]:
+        if self.sink is None:
+            yield
+            return
+        try:
+            yield
+        except InventoryError as exc:
+            self.sink.append(str(exc))
+
+
+def load_inventory(
+    path: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    *,
+    problems: list[str] | None = None,
+) -> Inventory:
     """Load and validate every inventory file under ``path`` (a folder or one file); without a
-    path, the settings' (``GTP_INVENTORY``), else ``./hosts``."""
+    path, the settings' (``GTP_INVENTORY``), else ``./hosts``, else the user's config folder's.
+
+    With ``problems`` (a list), errors are appended to it instead of raised, and the inventory
+    holds what loaded (``gtp-remote check``); a missing inventory is still raised."""
     settings = settings or Settings.from_env()
-    root = Path(path) if path is not None else settings.inventory or Path("hosts")
+    collect = _Problems(problems)
+    root = Path(path) if path is not None else settings.inventory_path()
     if root.is_dir():
-        files = sorted(p for p in root.iterdir() if p.suffix in INVENTORY_SUFFIXES and p.is_file())
-        if not files:
+        files, ansible_files = inventory_sources(root)
+        if not files and not ansible_files:
             raise InventoryError(
-                f"{root}: no inventory files (*.yaml, *.yml, *.json)",
+                f"{root}: no inventory files (*.yaml, *.yml, *.json, or an Ansible inventory)",
                 hint="create one, or point --inventory / GTP_INVENTORY at the right folder",
             )
     elif root.is_file():
-        files = [root]
+        files, ansible_files = inventory_sources(root)
     else:
+        looked = "" if path is not None or settings.inventory else f" (nor {settings.config_inventory})"
         raise InventoryError(
-            f"{root}: inventory not found", hint="pass --inventory PATH or set GTP_INVENTORY"
+            f"{root}: inventory not found{looked}", hint="pass --inventory PATH or set GTP_INVENTORY"
         )
     inventory = Inventory(template_dirs=template_dirs(root, settings.templates))
     for file in files:
-        _merge(inventory, file, _load_file(file))
-    _check_references(inventory)
+        with collect.each():
+            _merge(inventory, file, _load_file(file, collect))
+    if ansible_files:
+        with collect.each():
+            add_ansible(inventory, ansible_files, root)
+    with collect.each():
+        _inherit(inventory)
+    _check_references(inventory, collect)
     return inventory
 
 
@@ -365,7 +449,8 @@ def _read(file: Path) -> Any:
 SINGLE_SERVER_KEYS = {"hostname", "host", "protocol"}
 
 
-def _load_file(file: Path) -> tuple[InventoryFile, dict[str, Server]]:
+def _load_file(file: Path, collect: _Problems | None = None) -> tuple[InventoryFile, dict[str, Server]]:
+    collect = collect or _Problems(None)
     doc = _read(file)
     if doc is None:
         doc = {}
@@ -381,11 +466,12 @@ def _load_file(file: Path) -> tuple[InventoryFile, dict[str, Server]]:
         raise InventoryError(_format_errors(file, exc, (), InventoryFile)) from None
     servers = {}
     for name, body in parsed.servers.items():
-        if not isinstance(body, dict):
-            raise InventoryError(
-                f"{file}: servers.{name}: must be a mapping of settings, got {json.dumps(body)}"
-            )
-        servers[name] = _validate_server(file, name, dict(body), prefix=("servers", name))
+        with collect.each():
+            if not isinstance(body, dict):
+                raise InventoryError(
+                    f"{file}: servers.{name}: must be a mapping of settings, got {json.dumps(body)}"
+                )
+            servers[name] = _validate_server(file, name, dict(body), prefix=("servers", name))
     return parsed, servers
 
 
@@ -413,8 +499,16 @@ def _merge(inv: Inventory, file: Path, loaded: tuple[InventoryFile, dict[str, Se
         if name in inv.group_settings:
             raise InventoryError(f"{file}: groups.{name}: defined in two files")
         inv.group_settings[name] = group
+        inv.sources[f"groups.{name}"] = str(file)  # named by add_ansible's conflict errors
         if group.policy is not None:
             inv.warnings += [f"{file}: groups.{name}.policy.{w}" for w in rule_warnings(group.policy)]
+    if parsed.defaults is not None:
+        if inv.defaults is not None:
+            raise InventoryError(f"{file}: defaults: defined in two files, also in {inv.defaults_source}")
+        inv.defaults, inv.defaults_source = parsed.defaults, str(file)
+        if parsed.defaults.policy is not None:
+            inv.default_policies.append(("defaults", parsed.defaults.policy))
+            inv.warnings += [f"{file}: defaults.policy.{w}" for w in rule_warnings(parsed.defaults.policy)]
     for name, server in servers.items():
         if server.policy is not None:
             inv.warnings += [f"{file}: servers.{name}.policy.{w}" for w in rule_warnings(server.policy)]
@@ -448,29 +542,92 @@ def _merge(inv: Inventory, file: Path, loaded: tuple[InventoryFile, dict[str, Se
         inv.tools[name] = tool
 
 
-def _check_references(inv: Inventory) -> None:
+def _inherit(inv: Inventory) -> None:
+    """Give each server the settings of ``defaults:`` and of its groups that it does not set
+    itself: defaults < group < the server's own value; ``env`` merges by key.
+
+    Two groups of one server setting one key to different values is an error naming both,
+    since no order between them would be obvious. Policies are not merged here: each stays a
+    layer of its own (``Inventory.policies``), because a layer can only add restrictions.
+    """
+    layers: list[tuple[str, Any]] = []
+    if inv.defaults is not None:
+        layers.append(("defaults", inv.defaults))
+    if not layers and not any(_settings_of(g) for g in inv.group_settings.values()):
+        return
+    for name, server in list(inv.servers.items()):
+        inherited: dict[str, Any] = {}
+        if inv.defaults is not None:
+            inherited = _settings_of(inv.defaults)
+        from_group: dict[str, tuple[str, Any]] = {}
+        for group in server.groups:
+            settings = inv.group_settings.get(group)
+            for key, value in (_settings_of(settings) if settings is not None else {}).items():
+                if key in from_group and from_group[key][1] != value:
+                    other = from_group[key][0]
+                    raise InventoryError(
+                        f"{inv.sources[name]}: servers.{name}: groups {other} and {group} both set "
+                        f"{key}, to different values",
+                        hint=f"set {key} on the server itself, or in only one of the groups",
+                    )
+                from_group[key] = (group, value)
+        for key, (_, value) in from_group.items():
+            inherited[key] = {**inherited.get(key, {}), **value} if key == "env" else value
+        if not inherited:
+            continue
+        own = server.model_dump(include=server.model_fields_set, exclude={"policy"})
+        body = {k: v for k, v in inherited.items() if k not in own}
+        if "env" in own and "env" in inherited:
+            body["env"] = {**inherited["env"], **own["env"]}
+        if not body:
+            continue
+        merged = {**own, **body, "name": name}
+        if server.policy is not None:
+            merged["policy"] = server.policy
+        try:
+            inv.servers[name] = Server.model_validate(merged)
+        except ValidationError as exc:
+            message = _format_errors(Path(inv.sources[name]), exc, ("servers", name), Server)
+            raise InventoryError(f"{message} (with the settings it inherits)") from None
+
+
+def _settings_of(block: BaseModel) -> dict[str, Any]:
+    """What a defaults or group block sets for its servers (not its description and policy)."""
+    skip = {"policy", "description"} if isinstance(block, GroupConfig) else {"policy"}
+    return block.model_dump(include=block.model_fields_set - skip, exclude_none=False)
+
+
+def _check_references(inv: Inventory, collect: _Problems | None = None) -> None:
     """Cross-file checks: a server's provider exists, jump chains end."""
+    collect = collect or _Problems(None)
     for server in inv.servers.values():
-        where = f"{inv.sources[server.name]}: servers.{server.name}"
-        if server.llm and server.llm.provider not in inv.providers | DEFAULT_BASE_URLS:
-            known = ", ".join(sorted(set(inv.providers) | set(DEFAULT_BASE_URLS)))
-            raise InventoryError(
-                f"{where}.llm.provider: unknown provider {json.dumps(server.llm.provider)}",
-                hint=f"known providers: {known}",
-            )
-        if server.jump and server.protocol != "ssh":
-            raise InventoryError(f"{where}.jump: only ssh servers can use a jump host")
-        seen = [server.name]
-        hop = server.jump
-        while hop in inv.servers:
-            if hop in seen:
-                raise InventoryError(f"{where}.jump: jump hosts form a loop: {' -> '.join([*seen, hop])}")
-            if inv.servers[hop].protocol != "ssh":
-                raise InventoryError(f"{where}.jump: jump host '{hop}' is not an ssh server")
-            seen.append(hop)
-            hop = inv.servers[hop].jump
+        with collect.each():
+            _check_server_references(inv, server)
     for name, spec in inv.specialists.items():
-        _check_specialist(inv, name, spec)
+        with collect.each():
+            _check_specialist(inv, name, spec)
+
+
+def _check_server_references(inv: Inventory, server: Server) -> None:
+    """A server's provider exists, and its jump chain ends at an ssh server."""
+    where = f"{inv.sources[server.name]}: servers.{server.name}"
+    if server.llm and server.llm.provider not in inv.providers | DEFAULT_BASE_URLS:
+        known = ", ".join(sorted(set(inv.providers) | set(DEFAULT_BASE_URLS)))
+        raise InventoryError(
+            f"{where}.llm.provider: unknown provider {json.dumps(server.llm.provider)}",
+            hint=f"known providers: {known}",
+        )
+    if server.jump and server.protocol != "ssh":
+        raise InventoryError(f"{where}.jump: only ssh servers can use a jump host")
+    seen = [server.name]
+    hop = server.jump
+    while hop in inv.servers:
+        if hop in seen:
+            raise InventoryError(f"{where}.jump: jump hosts form a loop: {' -> '.join([*seen, hop])}")
+        if inv.servers[hop].protocol != "ssh":
+            raise InventoryError(f"{where}.jump: jump host '{hop}' is not an ssh server")
+        seen.append(hop)
+        hop = inv.servers[hop].jump
 
 
 def _check_specialist(inv: Inventory, name: str, spec: SpecialistConfig) -> None:

@@ -7,7 +7,9 @@ is read from its environment variable where it is used, and never stored here.
 * ``GTP_STATE_DIR``: the state folder (token, pinned host keys, jobs, audit log). Default
   ``$XDG_STATE_HOME/gtp-remote``, i.e. ``~/.local/state/gtp-remote``.
 * ``GTP_SSH_CONFIG``: the OpenSSH client config to honour. Default ``~/.ssh/config``.
-* ``GTP_INVENTORY``: the inventory folder or file. Default ``./hosts``.
+* ``GTP_INVENTORY``: the inventory folder or file. Default ``./hosts`` when it exists, else
+  ``$XDG_CONFIG_HOME/gtp-remote/hosts`` (``~/.config/gtp-remote/hosts``): a project's own
+  inventory wins, and an operator's lives outside any checkout.
 * ``GTP_TEMPLATES``: extra prompt-template folders (``os.pathsep``-separated).
 * ``GTP_TOKENS_FILE``: the tokens file. Default ``tokens.yaml`` in the state folder.
 * ``GTP_CORS_ORIGINS``, ``GTP_RATE_LIMIT``, ``GTP_RATE_BURST``, ``GTP_PUBLIC_URL``,
@@ -38,6 +40,8 @@ class Settings:
     state_dir: Path
     ssh_config: Path | None = None
     inventory: Path | None = None
+    #: Where the inventory is looked for when neither --inventory nor GTP_INVENTORY names one.
+    config_inventory: Path = Path(os.path.expanduser("~/.config/gtp-remote/hosts"))
     templates: tuple[Path, ...] = ()
     tokens_file: Path | None = None
     cors_origins: tuple[str, ...] = DEFAULT_ORIGINS
@@ -59,6 +63,7 @@ class Settings:
         env = os.environ if environ is None else environ
         xdg = env.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
         state = env.get("GTP_STATE_DIR") or os.path.join(xdg, "gtp-remote")
+        xdg_config = env.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
         origins = env.get("GTP_CORS_ORIGINS")
         try:
             rate = float(env.get("GTP_RATE_LIMIT", "20"))
@@ -85,6 +90,7 @@ class Settings:
             state_dir=Path(state),
             ssh_config=_path(env.get("GTP_SSH_CONFIG")),
             inventory=_path(env.get("GTP_INVENTORY")),
+            config_inventory=Path(xdg_config) / "gtp-remote" / "hosts",
             templates=tuple(Path(p) for p in env.get("GTP_TEMPLATES", "").split(os.pathsep) if p),
             tokens_file=_path(env.get("GTP_TOKENS_FILE")),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip())
@@ -101,6 +107,17 @@ class Settings:
             oauth_claim=env.get("GTP_OAUTH_CLAIM") or "gtp_token",
             allowed_hosts=tuple(h.strip() for h in env.get("GTP_ALLOWED_HOSTS", "").split(",") if h.strip()),
         )
+
+    def inventory_path(self) -> Path:
+        """The inventory to load when no ``--inventory`` is given: ``GTP_INVENTORY``, else
+        ``./hosts`` if it exists, else the user's config folder's ``hosts`` if that exists, else
+        ``./hosts`` (whose absence the loader reports, naming both places)."""
+        if self.inventory is not None:
+            return self.inventory
+        local = Path("hosts")
+        if not local.exists() and self.config_inventory.exists():
+            return self.config_inventory
+        return local
 
     @property
     def known_hosts(self) -> Path:
