@@ -20,8 +20,12 @@ from gtp_remote.policy import PolicyConfig
 
 #: What a principal may be allowed to do. ``llm`` delegates to specialists (whose tools run
 #: commands), ``approve`` decides on actions awaiting approval, ``admin`` sees every token's jobs,
-#: ``metrics`` reads ``/metrics`` (so does ``admin``).
-OPERATIONS = ("exec", "files.read", "files.write", "llm", "approve", "admin", "metrics")
+#: ``metrics`` reads ``/metrics`` (so does ``admin``), ``become`` asks for a command to run as
+#: the server's ``become_user`` (root by default, via sudo): it turns ``exec`` into root's exec.
+OPERATIONS = ("exec", "files.read", "files.write", "llm", "approve", "admin", "metrics", "become")
+#: A token listed without ``operations`` gets these: all but ``become``, which is granted by
+#: name only (a tokens file written before it existed must not gain root by an upgrade).
+DEFAULT_OPERATIONS = tuple(op for op in OPERATIONS if op != "become")
 
 
 @dataclass(frozen=True)

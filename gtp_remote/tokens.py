@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gtp_remote.access import OPERATIONS, Principal
+from gtp_remote.access import DEFAULT_OPERATIONS, OPERATIONS, Principal
 from gtp_remote.errors import InventoryError, UnauthorizedError
 from gtp_remote.policy import PolicyConfig, rule_warnings
 from gtp_remote.settings import Settings, private_dir
@@ -34,7 +34,9 @@ class _TokenEntry(BaseModel):
     env: str | None = Field(None, description="environment variable holding the token")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
     servers: list[str] | None = Field(None, description="server names or group:NAME; all when absent")
-    operations: list[str] = Field(list(OPERATIONS), description=f"any of {', '.join(OPERATIONS)}")
+    operations: list[str] = Field(
+        list(DEFAULT_OPERATIONS), description=f"any of {', '.join(OPERATIONS)}; all but become when absent"
+    )
     policy: PolicyConfig | None = Field(None, description="rules every action of this token passes")
 
     @model_validator(mode="after")

@@ -860,6 +860,19 @@ def _desktop_or_device(values: Values) -> Seen:
     )
 
 
+#: sudo's own tools beside sudo (installed with it for become): a log server, its client, the I/O
+#: log player and the sudoers converter read and send privileged logs and policy, with options
+#: the table does not read. Refused as dynamic.
+_SUDO_TOOLS = ("cvtsudoers", "sudo_logsrvd", "sudo_sendlog", "sudoreplay")
+
+
+@_handles(*_SUDO_TOOLS)
+def _sudo_tool(values: Values) -> Seen:
+    return Seen().mark(
+        f"{_name(values)} reads or sends sudo's logs and policy, with options the policy does not read"
+    )
+
+
 #: Programs GTFOBins lists as running commands or loading code (a shell escape in their input or
 #: their interactive mode, an option naming a program, a plugin, a script language, a pager or
 #: editor they start with options the table does not read), not judged word by word: refused as
@@ -1002,6 +1015,7 @@ _POSIX_SHELLS = {
     "pdksh",
     "oksh",
     "zsh",
+    "rzsh",
 }
 _OTHER_SHELLS = {"fish", "csh", "tcsh", "elvish", "nu", "xonsh", "pwsh", "powershell"}
 
