@@ -164,6 +164,17 @@ class ForbiddenError(GtpError):
     code = "forbidden"
 
 
+class BecomeError(GtpError):
+    """The host would not run the command as the become user: sudo wants a password, the login
+    user may not use it, or it is not installed. The command did not start."""
+
+    code = "become_failed"
+
+    def __init__(self, message: str, *, server: str | None = None, hint: str | None = None, user: str = ""):
+        super().__init__(message, server=server, hint=hint)
+        self.user = user
+
+
 class PolicyDeniedError(ForbiddenError):
     """A policy refused the action; ``decision`` says which rule of whose policy."""
 
@@ -222,6 +233,26 @@ class FileChangedError(ConflictError):
     """A conditional write found the file changed since it was read (a patch raced a writer)."""
 
     code = "file_changed"
+
+
+class UploadOffsetError(ConflictError):
+    """A chunk of an upload sent at another offset than the size staged on the host:
+    ``expected_offset`` is where the upload resumes."""
+
+    def __init__(
+        self, message: str, *, expected_offset: int, server: str | None = None, hint: str | None = None
+    ):
+        super().__init__(message, server=server, hint=hint)
+        self.expected_offset = expected_offset
+
+    def to_dict(self) -> dict[str, object]:  # type: ignore[override]
+        return {**super().to_dict(), "expected_offset": self.expected_offset}
+
+
+class ChecksumMismatchError(ConflictError):
+    """What a write put on the host does not have the sha256 the caller sent: nothing replaced."""
+
+    code = "checksum_mismatch"
 
 
 class ApprovalStaleError(ConflictError):

@@ -65,6 +65,7 @@ async def fan_out(
     cwd: str | None = None,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
     env: dict[str, str] | None = None,
+    become: bool = False,
     on_done: Callable[[HostResult], None] | None = None,
 ) -> FanOutResult:
     """Run ``command`` on every server; results come back in the order of ``servers``."""
@@ -76,7 +77,7 @@ async def fan_out(
             t0 = time.monotonic()
             try:
                 r = await executor_for(server.name).run(
-                    command, timeout=timeout, cwd=cwd, env=env, output_limit=output_limit
+                    command, timeout=timeout, cwd=cwd, env=env, output_limit=output_limit, become=become
                 )
             except GtpError as exc:
                 result = HostResult(

@@ -25,6 +25,7 @@ roots (the API app, the CLI) build both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import fnmatch
 import hashlib
@@ -32,11 +33,11 @@ import os
 import posixpath
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gtp_remote import patch
 from gtp_remote.access import Principal
@@ -56,6 +57,7 @@ from gtp_remote.executors.local import LocalExecutor
 from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, clip_text, json_chars
 from gtp_remote.executors.ssh import ConnectLimits, SSHExecutor
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult, fan_out
+from gtp_remote.patterns import Universe, group_hint, select
 from gtp_remote.policy import Decision, Facts, Layers, Policy, PolicyConfig, hostfacts, strictest
 from gtp_remote.policy import analyse as analyse_command
 from gtp_remote.settings import Settings
@@ -117,6 +119,36 @@ class Written(BaseModel):
     stat: FileStat
 
 
+class Uploaded(BaseModel):
+    """An upload, or one chunk of it: how much is staged and, once final, the file written."""
+
+    server: str
+    path: str
+    offset: int
+    bytes: int = Field(description="Bytes this request wrote (this chunk, or the whole copy).")
+    staged: int = Field(description="Bytes staged so far; the next chunk's offset.")
+    final: bool
+    sha256: str | None = Field(
+        None, description="The final file's SHA-256 as the host computed it after writing it (final only)."
+    )
+    stat: FileStat | None = Field(None, description="The file written (final only).")
+
+
+class Downloaded(BaseModel):
+    """Bytes of a file from ``offset``; ``data`` is kept out of dumps (front ends encode it)."""
+
+    server: str
+    path: str
+    offset: int
+    bytes_read: int
+    size: int
+    eof: bool
+    sha256: str | None = Field(
+        None, description="SHA-256 of the whole file, computed on the host (at eof, or when asked)."
+    )
+    data: bytes = Field(b"", exclude=True)
+
+
 # -- actions ---------------------------------------------------------------------------------------
 
 
@@ -126,7 +158,8 @@ class Command:
 
     command: str
     server: str | None = None
-    target: str | None = None
+    target: str | None = None  # an Ansible host pattern (see gtp_remote.patterns)
+    limit: str | None = None  # with a target: only its servers this pattern selects too (--limit)
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None
@@ -134,6 +167,9 @@ class Command:
     forks: int = DEFAULT_FORKS
     #: Environment from the owner's configuration (a CLI tool's ``env``): set, not judged.
     config_env: dict[str, str] = field(default_factory=dict)
+    #: Run as the server's ``become_user`` (sudo): needs the ``become`` permission. A server
+    #: with ``become`` set runs it so anyway; the policy judges ``command`` as written.
+    become: bool = False
 
     @property
     def environment(self) -> dict[str, str]:
@@ -149,6 +185,7 @@ class Code:
     server: str | None = None
     timeout: float | None = None
     output_limit: int = DEFAULT_OUTPUT_LIMIT
+    become: bool = False  # as for Command
 
 
 @dataclass(frozen=True)
@@ -168,6 +205,49 @@ class FileWrite:
     server: str | None = None
 
 
+#: A local source of an upload's bytes, in pieces (the CLI's copy of a local file).
+Chunks = Callable[[], AsyncGenerator[bytes, None]]
+UPLOAD_CHUNK = 4 << 20  # an upload from ``chunks`` is staged in pieces of about this
+
+
+@dataclass(frozen=True)
+class FileUpload:
+    """Bytes written to a file whole and atomically: one request (``offset`` 0, ``final``), or
+    chunks staged beside it by offset and committed by the final one (``sha256`` then required,
+    checked on the host). With ``chunks`` the gateway stages a whole local source itself, in
+    pieces of :data:`UPLOAD_CHUNK`: one action, one approval, one audit event for the copy."""
+
+    path: str
+    data: bytes = b""
+    server: str | None = None
+    offset: int = 0
+    final: bool = True
+    mode: Literal["create", "overwrite"] = "overwrite"
+    file_mode: int | None = None
+    sha256: str | None = None  # of the whole file
+    chunks: Chunks | None = None
+    size: int | None = None  # with chunks: the source's size, shown to an approver
+    on_sent: Callable[[int], None] | None = None  # with chunks: told the bytes of each piece sent
+
+    @property
+    def total(self) -> int:
+        return self.size if self.chunks is not None and self.size is not None else len(self.data)
+
+
+@dataclass(frozen=True)
+class FileDownload:
+    """Bytes of a file from ``offset`` (``limit`` at most), with the whole file's sha256 at eof
+    (or ``sha256``: always). With ``sink`` the gateway reads the whole file from ``offset`` in
+    pieces of ``limit`` and hands each to it: one action and one audit event for a fetch."""
+
+    path: str
+    server: str | None = None
+    offset: int = 0
+    limit: int = 60000
+    sha256: bool = False
+    sink: Callable[[bytes], Awaitable[None]] | None = None
+
+
 @dataclass(frozen=True)
 class FileList:
     path: str = "."
@@ -184,8 +264,8 @@ class FilePatch:
     server: str | None = None
 
 
-Action = Command | Code | FileRead | FileWrite | FileList | FilePatch
-FileAction = FileRead | FileWrite | FileList | FilePatch
+Action = Command | Code | FileRead | FileWrite | FileList | FilePatch | FileUpload | FileDownload
+FileAction = FileRead | FileWrite | FileList | FilePatch | FileUpload | FileDownload
 FileUse = Literal["read", "write", "list"]
 #: Each file action: its operation, what it does to its path (judged as each, the strictest
 #: verdict wins) and the permissions it needs. A patch reads the file it changes (and a hunk
@@ -195,6 +275,8 @@ _FILE_OPERATIONS: dict[type, tuple[str, tuple[FileUse, ...], tuple[str, ...]]] =
     FileList: ("file.list", ("list",), ("files.read",)),
     FileWrite: ("file.write", ("write",), ("files.write",)),
     FilePatch: ("file.patch", ("write", "read"), ("files.write", "files.read")),
+    FileUpload: ("file.upload", ("write",), ("files.write",)),
+    FileDownload: ("file.download", ("read",), ("files.read",)),
 }
 
 
@@ -220,6 +302,8 @@ class Plan:
     specialist: str | None = None
     layer: SpecialistPolicy | None = None  # the specialist's rules, to judge it again after approval
     env_shown: tuple[str, ...] = ()  # variables whose values an approver sees (see Gateway._shown_env)
+    #: Servers where it runs as another user (the request's become or the server's), and whom.
+    become: dict[str, str] = field(default_factory=dict)
 
     @property
     def fan_out(self) -> bool:
@@ -243,6 +327,7 @@ class Plan:
         else:
             out["server"] = self.server
         out.update(self._what())
+        out.update(self.runs_as())
         if self.specialist:
             out["specialist"] = self.specialist
         decision = self.decision
@@ -252,6 +337,20 @@ class Plan:
         others = sorted({k[3] for d in self.decisions.values() for k in d.asks} - {decision.reason})
         if others:  # every other reason it asks: the approval covers them all
             out["also_asks"] = [str(reason)[:300] for reason in others[:20]]
+        return out
+
+    def runs_as(self) -> dict[str, Any]:
+        """Whom it runs as where that is not the login user: for an approver and the audit log."""
+        if not self.become:
+            return {}
+        users = set(self.become.values())
+        out: dict[str, Any] = {"become": True}
+        if len(users) == 1 and len(self.become) == len(self.servers):
+            out["become_user"] = users.pop()
+            out["runs_as"] = f"{out['become_user']} (via sudo)"
+        else:
+            out["become_users"] = dict(self.become)
+            out["runs_as"] = ", ".join(f"{s}: {u} (via sudo)" for s, u in self.become.items())
         return out
 
     def _what(self) -> dict[str, Any]:
@@ -280,7 +379,34 @@ class Plan:
             out.update(offset=action.offset, limit=action.limit)
         elif isinstance(action, FileList):
             out["recursive"] = action.recursive
+        elif isinstance(action, FileUpload):  # what is written, by size and digest: not the bytes
+            out.update(mode=action.mode, offset=action.offset, final=action.final, size=action.total)
+            if action.chunks is None:
+                out["chunk_sha256"] = hashlib.sha256(action.data).hexdigest()
+                text = _readable(action.data)
+                if text is not None:  # a person decides on what they can read, as for a write
+                    out["content"] = text
+            if action.sha256:
+                out["sha256"] = action.sha256
+            if action.file_mode is not None:
+                out["file_mode"] = f"{action.file_mode:04o}"
+        elif isinstance(action, FileDownload):
+            out.update(offset=action.offset, limit=None if action.sink else action.limit)
         return out
+
+
+def _readable(data: bytes) -> str | None:
+    """An upload's bytes as text an approver can read: UTF-8 without control characters other
+    than tabs and newlines, and short enough to show whole; else None (shown by digest)."""
+    if len(data) > APPROVAL_BUDGET // 2:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if json_size(text) > APPROVAL_BUDGET // 2:
+        return None
+    return text if all(c.isprintable() or c in "\t\n" for c in text) else None
 
 
 class Gateway:
@@ -354,6 +480,7 @@ class Gateway:
         close = difflib.get_close_matches(what, visible, n=1)
         shown = ", ".join(visible) or "none"
         hint = (f"did you mean '{close[0]}'? " if close else "") + f"your servers: {shown}"
+        hint = group_hint(what, self.universe(principal)) or hint
         return UnknownServerError(f"unknown server '{what}'", hint=hint)
 
     def server_for(self, principal: Principal, requested: str | None, *, current: str | None = None) -> str:
@@ -375,34 +502,20 @@ class Gateway:
             raise self._unknown(principal, name)
         return name
 
-    def resolve_target(self, principal: Principal, target: str) -> list[str]:
-        """``NAME``, ``group:NAME``, ``all`` or a comma list of them, as the principal's servers:
-        ``all`` and groups mean "those of mine", and a name outside its scope is unknown."""
-        visible = set(self.visible(principal))
-        names: list[str] = []
-        parts = [p.strip() for p in target.split(",") if p.strip()]
-        if not parts:
-            raise UnknownServerError("empty target", hint="name a server, group:NAME or all")
-        groups = {g: [s for s in members if s in visible] for g, members in self.inventory.groups().items()}
-        groups = {g: members for g, members in groups.items() if members}
-        for part in parts:
-            if part == "all":
-                names.extend(n for n in self.inventory.servers if n in visible)
-            elif part.startswith("group:"):
-                group = part.removeprefix("group:")
-                if group not in groups:
-                    known = ", ".join(sorted(groups)) or "none"
-                    raise UnknownServerError(f"unknown group '{group}'", hint=f"your groups: {known}")
-                names.extend(groups[group])
-            elif part in visible:
-                names.append(part)
-            else:
-                raise self._unknown(principal, part)
-        if not names:
-            raise UnknownServerError(
-                f"target '{target}' names none of your servers", hint="see GET /server/list"
-            )
-        return list(dict.fromkeys(names))
+    def universe(self, principal: Principal) -> Universe:
+        """The servers and groups ``principal`` may see, as host patterns see them: a group
+        with none of its servers in scope is not there at all (its name is not the caller's to
+        learn); the owner sees groups that have no server yet too."""
+        visible = self.visible(principal)
+        groups = self.inventory.groups()
+        return Universe.of(visible, groups, hide_empty=principal.servers is not None)
+
+    def resolve_target(self, principal: Principal, target: str, limit: str | None = None) -> list[str]:
+        """The principal's servers an Ansible host pattern selects (``web*:!web3``,
+        ``group:NAME``, ``all``, a comma list; see ``gtp_remote.patterns``), within ``limit``
+        (Ansible's ``--limit``) if given. ``all``, globs and groups mean "those of mine", and a
+        name outside its scope is as unknown as one that does not exist."""
+        return select(target, self.universe(principal), limit=limit)
 
     # -- judging --------------------------------------------------------------------------------
 
@@ -416,16 +529,28 @@ class Gateway:
             policies.append(Policy(specialist.policy, f"specialist {specialist.name}"))
         return Layers(policies)
 
-    async def home(self, server: str) -> str | None:
-        """The server user's home directory, asked once (``~`` and ``$HOME`` in commands)."""
-        if server not in self._homes:
+    def _become(self, servers: tuple[str, ...], requested: bool) -> dict[str, str]:
+        """Each server where the action runs as another user, and whom (``executors/become.py``)."""
+        out = {}
+        for name in servers:
+            who = self.executor(name).become_as(requested)
+            if who is not None:
+                out[name] = who.user
+        return out
+
+    async def home(self, server: str, become: bool = False) -> str | None:
+        """The home directory of the user commands run as, asked once (``~`` and ``$HOME`` in
+        commands): under become, the become user's, where its commands start."""
+        who = self.executor(server).become_as(become)
+        key = f"{server}\0{who.user}" if who is not None else server
+        if key not in self._homes:
             try:
-                result = await self.executor(server).run('printf "%s" "$HOME"', timeout=15)
+                result = await self.executor(server).run('printf "%s" "$HOME"', timeout=15, become=become)
                 home = result.stdout if result.ok and result.stdout.startswith("/") else None
             except GtpError:
                 return None  # not cached: the host may be back next time
-            self._homes[server] = home
-        return self._homes[server]
+            self._homes[key] = home
+        return self._homes[key]
 
     async def plan(
         self,
@@ -439,10 +564,15 @@ class Gateway:
         """Resolve, check permissions and judge ``action`` (see the module docstring)."""
         if self.audit_check is not None:
             self.audit_check()
-        if isinstance(action, Command):
+        if isinstance(action, Command | Code):
             principal.require("exec")
+            if action.become:  # exec as root is more than exec: its own permission
+                principal.require("become")
+        if isinstance(action, Command):
+            if action.limit is not None and action.target is None:
+                raise InvalidRequestError("limit narrows a target: give target too", hint="e.g. target 'all'")
             if action.target is not None:
-                servers = tuple(self.resolve_target(principal, action.target))
+                servers = tuple(self.resolve_target(principal, action.target, action.limit))
                 operation = "fan-out"
             else:
                 servers = (self.server_for(principal, action.server, current=current),)
@@ -451,7 +581,6 @@ class Gateway:
             plan = Plan(principal, action, operation, servers, _combine(decisions), decisions)
             plan.env_shown = self._shown_env(principal, servers, specialist, action.env)
         elif isinstance(action, Code):
-            principal.require("exec")
             if action.language not in CODE_RUNNERS:
                 raise InvalidRequestError(
                     f"language must be one of {', '.join(CODE_RUNNERS)}, got {action.language!r}"
@@ -488,6 +617,8 @@ class Gateway:
             plan = Plan(principal, action, operation, (server,), decision, {server: decision}, path=path)
         plan.specialist = specialist.name if specialist else None
         plan.layer = specialist
+        if isinstance(action, Command | Code):
+            plan.become = self._become(plan.servers, action.become)
         if plan.decision.action == "deny":
             await self._record(plan, "denied", context, error=None)
             raise self._denied(plan)
@@ -549,10 +680,13 @@ class Gateway:
                 return Decision("allow", "no policy applies")
             cwd = action.cwd or self.inventory.servers[server].cwd
             needs_home = those.needs_home(analysis) or those.has_path_rules or _has_relative_paths(analysis)
-            home = await self.home(server) if needs_home or (cwd and not cwd.startswith("/")) else None
+            if not cwd and (action.become or self.inventory.servers[server].become):
+                cwd = "~"  # under become a command starts in the become user's home
+            relative = bool(cwd and not cwd.startswith("/"))
+            home = await self.home(server, action.become) if needs_home or relative else None
             facts = Facts(home=home, cwd=_base(cwd, home))
             if analysis.error is None and those.asks_host(analysis):
-                facts = await self._probe(server, analysis, facts, those)
+                facts = await self._probe(server, analysis, facts, those, action.become)
             if analysis.size > JUDGE_OFF_LOOP:  # matching long paths against every rule takes a while
                 return await asyncio.to_thread(those.judge_command, analysis, facts, action.env)
             return those.judge_command(analysis, facts, action.env)
@@ -560,15 +694,21 @@ class Gateway:
         decisions = await asyncio.gather(*(judge(s) for s in servers))
         return dict(zip(servers, decisions, strict=True))
 
-    async def _probe(self, server: str, analysis: Any, facts: Facts, layers: Layers) -> Facts:
+    async def _probe(
+        self, server: str, analysis: Any, facts: Facts, layers: Layers, become: bool = False
+    ) -> Facts:
         """Ask the host what the command's paths are (links followed, folders that hold what a
-        rule covers): see ``policy.hostfacts``. Without an answer the judge assumes the worst."""
+        rule covers): see ``policy.hostfacts``. Without an answer the judge assumes the worst.
+
+        The question is asked as the user the command will run as (``become`` included): a
+        login user who cannot enter a 0700 folder would see no link, no glob match and nothing
+        below it, and the judge would miss what the command, run as root, reaches."""
         questions = hostfacts.Questions(analysis, facts, layers)
         script = questions.script()
         if script is None:
             return questions.learn(facts, "")
         try:
-            result = await self.executor(server).run(script, timeout=PROBE_TIMEOUT)
+            result = await self.executor(server).run(script, timeout=PROBE_TIMEOUT, become=become)
         except GtpError:
             return questions.learn(facts, None)
         return questions.learn(facts, result.stdout if result.exit_code == 0 else None)
@@ -709,6 +849,7 @@ class Gateway:
                     cwd=action.cwd,
                     output_limit=action.output_limit,
                     env=action.environment,
+                    become=action.become,
                     on_done=on_done,
                 )
             return await self._stream(
@@ -719,6 +860,7 @@ class Gateway:
                 cwd=action.cwd,
                 env=action.environment,
                 output_limit=action.output_limit,
+                become=action.become,
             )
         if isinstance(action, Code):
             return await self._stream(
@@ -728,6 +870,7 @@ class Gateway:
                 timeout=action.timeout,
                 stdin=action.code,
                 output_limit=action.output_limit,
+                become=action.become,
             )
         path = await self._same_path(plan)
         if isinstance(action, FileRead):
@@ -739,6 +882,10 @@ class Gateway:
             return Written(server=plan.server, stat=stat)
         if isinstance(action, FileList):
             return await self._list(plan.server, path, action)
+        if isinstance(action, FileUpload):
+            return await _to_the_end(self._upload(plan, path, action))
+        if isinstance(action, FileDownload):
+            return await self._download(plan.server, path, action)
         assert isinstance(action, FilePatch)
         return await _to_the_end(self._patch(plan.server, path, action))
 
@@ -747,7 +894,7 @@ class Gateway:
         is pending (a link swapped in), and the approval was for the path judged."""
         action = plan.action
         assert not isinstance(action, Command | Code)
-        must_exist = not isinstance(action, FileWrite)
+        must_exist = not isinstance(action, FileWrite | FileUpload)
         path = await self.executor(plan.server).confine(action.path, must_exist=must_exist)
         if plan.path is not None and path != plan.path:
             raise ChangedWhileWaitingError(
@@ -790,6 +937,99 @@ class Gateway:
             eof=action.offset + len(data) >= stat.size,
             binary=binary,
         )
+
+    async def _upload(self, plan: Plan, path: str, action: FileUpload) -> Uploaded:
+        """One write, one chunk staged, or a whole local source staged chunk by chunk."""
+        executor = self.executor(plan.server)
+        # the staging file's name: who uploads, to where (a resumed upload finds its bytes); the
+        # server too, for hosts that share a folder (NFS homes) and get the same copy at once
+        key = f"{plan.principal.name}\0{plan.server}\0{path}"
+        staging = hashlib.sha256(key.encode()).hexdigest()[:32]
+        common = {"mode": action.mode, "expect": path, "file_mode": action.file_mode, "sha256": action.sha256}
+        out = {"server": plan.server, "path": path, "offset": action.offset}
+        if action.chunks is None:
+            if action.offset == 0 and action.final:
+                stat = await executor.write_file(path, action.data, **common)  # type: ignore[arg-type]
+                staged = stat.size
+            else:
+                if action.final and action.sha256 is None:
+                    raise InvalidRequestError(
+                        f"the final chunk of an upload of {action.path} in several chunks needs sha256",
+                        server=plan.server,
+                        hint="send the SHA-256 (hex) of the whole file with the final chunk",
+                    )
+                if not action.final:
+                    common["sha256"] = None  # checked when the upload is committed
+                staged, stat = await executor.stage_file(
+                    path, action.data, offset=action.offset, final=action.final, staging=staging, **common
+                )
+            sha = stat.sha256 if stat else None
+            return Uploaded(
+                **out, bytes=len(action.data), staged=staged, final=action.final, sha256=sha, stat=stat
+            )
+        offset = 0
+        stat = None
+        async with contextlib.aclosing(action.chunks()) as pieces:  # the source closed, whatever happens
+            piece = await anext(pieces, None)
+            while stat is None:
+                following = await anext(pieces, None) if piece is not None else None
+                data = piece or b""
+                if offset == 0 and following is None:  # one piece: one write through a temp file
+                    stat = await executor.write_file(path, data, **common)  # type: ignore[arg-type]
+                else:
+                    last = following is None
+                    _, stat = await executor.stage_file(
+                        path,
+                        data,
+                        offset=offset,
+                        final=last,
+                        staging=staging,
+                        **{**common, "sha256": action.sha256 if last else None},  # type: ignore[arg-type]
+                    )
+                offset += len(data)
+                if action.on_sent is not None:
+                    action.on_sent(len(data))
+                piece = following
+        return Uploaded(**out, bytes=offset, staged=stat.size, final=True, sha256=stat.sha256, stat=stat)
+
+    async def _download(self, server: str, path: str, action: FileDownload) -> Downloaded:
+        """Up to ``limit`` bytes from ``offset`` and, at eof (or asked), the whole file's sha256;
+        with a ``sink``, every piece from ``offset`` to the end, each handed to it."""
+        executor = self.executor(server)
+        wanted: Literal["always", "eof"] = "always" if action.sha256 else "eof"
+        offset, total, end = action.offset, 0, None
+        while True:
+            stat, data = await executor.read_file_stat(
+                path, offset=offset, limit=action.limit, expect=path, sha256=wanted
+            )
+            # a file growing while it is fetched (a log) ends where it was at the first read; its
+            # sha256 is then not answered, and the fetch says the file changed
+            end = stat.size if end is None else end
+            eof = offset + len(data) >= min(stat.size, end) or not data
+            if action.sink is None:
+                return Downloaded(
+                    server=server,
+                    path=stat.path,
+                    offset=offset,
+                    bytes_read=len(data),
+                    size=stat.size,
+                    eof=eof,
+                    sha256=stat.sha256 if eof or action.sha256 else None,
+                    data=data,
+                )
+            await action.sink(data)
+            offset += len(data)
+            total += len(data)
+            if eof:
+                return Downloaded(
+                    server=server,
+                    path=stat.path,
+                    offset=action.offset,
+                    bytes_read=total,
+                    size=stat.size,
+                    eof=True,
+                    sha256=stat.sha256,
+                )
 
     async def _list(self, server: str, base: str, action: FileList) -> Listing:
         executor = self.executor(server)
@@ -871,6 +1111,8 @@ class Gateway:
         }
         if plan.fan_out:
             event["server"] = getattr(action, "target", None)
+            if isinstance(action, Command) and action.limit is not None:
+                event["limit"] = action.limit
             event["servers"] = list(plan.servers)
         else:
             event["server"] = plan.server
@@ -886,8 +1128,17 @@ class Gateway:
             if isinstance(action, FileWrite):
                 event["operation"] = f"write:{action.mode}"
                 event["bytes"] = len(action.content.encode())
+            elif isinstance(action, FileUpload):
+                event["operation"] = f"upload:{action.mode}"
+                event.update(offset=action.offset, final=action.final, bytes=action.total)
+                if action.file_mode is not None:
+                    event["file_mode"] = f"{action.file_mode:04o}"
+                if action.sha256:
+                    event["sha256_expected"] = action.sha256
             elif isinstance(action, FilePatch):
                 event["dry_run"] = action.dry_run
+        if plan.become:
+            event.update({k: v for k, v in plan.runs_as().items() if k != "runs_as"})
         if plan.specialist:
             event["specialist"] = plan.specialist
         decision = plan.decision
@@ -957,6 +1208,8 @@ _OPERATION_NAMES = {
     "file.list": "list",
     "file.write": "write",
     "file.patch": "patch",
+    "file.upload": "upload",
+    "file.download": "download",
 }
 
 
@@ -1018,6 +1271,10 @@ def _details(result: Any) -> dict[str, Any]:
         return {"entries": len(result.entries)}
     if isinstance(result, PatchResult):
         return {"hunks": result.hunks}
+    if isinstance(result, Uploaded):
+        return {"bytes": result.bytes, "staged": result.staged, "sha256": result.sha256}
+    if isinstance(result, Downloaded):
+        return {"bytes": result.bytes_read, "size": result.size, "sha256": result.sha256}
     return {}
 
 

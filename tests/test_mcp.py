@@ -235,6 +235,8 @@ async def test_tools_are_the_rest_operations_with_their_schemas(setup: Setup, se
         "write_file",
         "list_files",
         "patch_file",
+        "upload_file",
+        "download_file",
         "list_servers",
         "execute_llm",
         "list_models",

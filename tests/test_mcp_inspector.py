@@ -75,7 +75,7 @@ async def test_the_inspector_over_stdio(setup: Setup, bed: Bed):
     flags = [x for pair in zip(["-e"] * len(env), env, strict=True) for x in pair]
     code, listed, err = await inspector(*flags, "--cwd", str(ROOT), *command, "--method", "tools/list")
     assert code == 0, err
-    assert len(listed["tools"]) == 11
+    assert len(listed["tools"]) == 13  # the REST operations, upload and download included
     code, called, err = await inspector(
         *flags,
         "--cwd",

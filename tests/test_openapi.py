@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 from gtp_remote.api.openapi import build
 from tests.conftest import Bed, start_serve
 
-READS = {"readFile", "listFiles", "listServers", "listJobs", "getJob", "health", "listModels"}
+READS = {"readFile", "downloadFile", "listFiles", "listServers", "listJobs", "getJob", "health", "listModels"}
 
 
 def operations(spec: dict) -> list[dict]:
@@ -49,6 +49,8 @@ def test_operation_ids_are_stable():
         "writeFile",
         "listFiles",
         "patchFile",
+        "uploadFile",
+        "downloadFile",
         "listServers",
         "setServer",
         "listJobs",

@@ -12,6 +12,7 @@ STATUS: list[tuple[type[e.GtpError], int]] = [
     (e.ApprovalRejectedError, 403),
     (e.SelfApprovalError, 403),
     (e.ForbiddenError, 403),
+    (e.BecomeError, 403),  # the host refuses the privilege; the hint says how to grant it
     (e.PathNotAllowedError, 403),
     (e.FilePermissionError, 403),
     (e.UnknownServerError, 404),

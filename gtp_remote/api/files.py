@@ -33,3 +33,11 @@ async def file_list(request: web.Request) -> web.StreamResponse:
 
 async def file_patch(request: web.Request) -> web.StreamResponse:
     return await _perform(request, m.FilePatch)
+
+
+async def file_upload(request: web.Request) -> web.StreamResponse:
+    return await _perform(request, m.FileUpload)
+
+
+async def file_download(request: web.Request) -> web.StreamResponse:
+    return await _perform(request, m.FileDownload)

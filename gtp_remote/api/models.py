@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gtp_remote.errors import InvalidRequestError
 from gtp_remote.executors.base import FileStat
 from gtp_remote.fanout import HostResult, Summary
-from gtp_remote.gateway import FileContent, Language, Listing, PatchResult
+from gtp_remote.gateway import FileContent, Language, Listing, PatchResult, Uploaded
 
 M = TypeVar("M", bound=BaseModel)
 MAX_WAIT = 40.0
@@ -49,19 +49,33 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+BECOME_FIELD = Field(
+    False,
+    description="Run as the server's become_user (root unless the inventory says otherwise) via "
+    "non-interactive sudo; needs the 'become' permission. The policy judges the command as written.",
+)
+
+
 class ExecuteShell(Request):
     command: str = Field(..., min_length=1, max_length=20000, description="Shell command run on the server.")
     server: str | None = SERVER_FIELD
     target: str | None = Field(
         None,
         max_length=2000,
-        description="Several servers at once: 'all', 'group:NAME' or a comma list. Replaces server.",
+        description="Several servers at once, an Ansible host pattern: 'all', 'web*', 'group:NAME', "
+        "'a,b', 'web:!web3', 'web:&prod', '~regex', 'web[0]'. Unknown names are refused. Replaces server.",
+    )
+    limit: str | None = Field(
+        None,
+        max_length=2000,
+        description="With target: only its servers this pattern also selects (Ansible's --limit).",
     )
     timeout: float = Field(300, ge=1, le=86400, description="Seconds before the command is killed.")
     cwd: str | None = Field(None, max_length=4096, description="Working directory on the server.")
     env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)], str] = Field(
         {}, description="Extra environment variables for the command."
     )
+    become: bool = BECOME_FIELD
     wait_seconds: float = WAIT_FIELD
 
 
@@ -70,6 +84,7 @@ class ExecuteCode(Request):
     language: Language = Field(..., description="Interpreter: python (python3), bash, sh or node.")
     server: str | None = SERVER_FIELD
     timeout: float = Field(300, ge=1, le=86400, description="Seconds before the program is killed.")
+    become: bool = BECOME_FIELD
     wait_seconds: float = WAIT_FIELD
 
 
@@ -92,6 +107,51 @@ class FileWrite(Request):
 class FileList(Request):
     path: str = Field(".", min_length=1, max_length=4096, description="Directory on the server.")
     recursive: bool = Field(False, description="Descend into subdirectories (500 entries at most).")
+    server: str | None = SERVER_FIELD
+
+
+UPLOAD_CHUNK_CHARS = 1_000_000  # base64 characters in one upload request: 750,000 bytes, under 1 MiB
+DOWNLOAD_MAX = 60000  # bytes in one download answer: 80,000 characters of base64, inside the budget
+
+
+class FileUpload(Request):
+    path: str = Field(..., min_length=1, max_length=4096, description="File path on the server.")
+    content_base64: str = Field(
+        ...,
+        max_length=UPLOAD_CHUNK_CHARS,
+        description="The bytes, base64 (750000 bytes at most per request; send larger files in chunks).",
+    )
+    offset: int = Field(
+        0,
+        ge=0,
+        le=2**62,
+        description="Where this chunk goes: 0 for the first, then the bytes sent so far (staged).",
+    )
+    final: bool = Field(True, description="The last chunk: the file is checked and renamed into place.")
+    mode: Literal["create", "overwrite"] = Field(
+        "overwrite", description="create fails if the file exists; overwrite replaces it atomically."
+    )
+    file_mode: str | None = Field(
+        None,
+        pattern=r"^0?[0-7]{3}$",
+        description="Permission bits in octal, e.g. 0644 (default: kept); no setuid, setgid or sticky.",
+    )
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="SHA-256 (hex) of the whole file, checked on the server before it replaces the "
+        "file; required on the final chunk of a chunked upload.",
+    )
+    server: str | None = SERVER_FIELD
+
+
+class FileDownload(Request):
+    path: str = Field(..., min_length=1, max_length=4096, description="File path on the server.")
+    offset: int = Field(0, ge=0, le=2**62, description="Byte offset to start at.")
+    limit: int = Field(
+        DOWNLOAD_MAX, ge=1, le=DOWNLOAD_MAX, description=f"Bytes at most ({DOWNLOAD_MAX} max per call)."
+    )
+    sha256: bool = Field(False, description="Also answer the whole file's SHA-256 before eof.")
     server: str | None = SERVER_FIELD
 
 
@@ -283,6 +343,23 @@ class FileWritten(BaseModel):
     stat: FileStat
 
 
+class FileUploaded(Uploaded):
+    pass
+
+
+class FileDownloaded(BaseModel):
+    server: str
+    path: str
+    offset: int
+    bytes_read: int
+    size: int = Field(description="The file's size now.")
+    eof: bool = Field(description="This piece reaches the end: offset + bytes_read >= size.")
+    sha256: str | None = Field(
+        None, description="SHA-256 of the whole file, computed on the server (at eof, or when asked)."
+    )
+    content_base64: str
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -313,6 +390,8 @@ RESPONSES = [
     ServerSelected,
     FileContent,
     FileWritten,
+    FileUploaded,
+    FileDownloaded,
     Listing,
     PatchResult,
     ErrorBody,
@@ -326,6 +405,8 @@ REQUESTS = [
     FileWrite,
     FileList,
     FilePatch,
+    FileUpload,
+    FileDownload,
     ServerSet,
     JobDecision,
 ]

@@ -10,6 +10,8 @@ sends as is and MCP turns into a tool result).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import json
@@ -22,7 +24,7 @@ from gtp_remote.access import Principal
 from gtp_remote.api import models as m
 from gtp_remote.api.state import Api, Meta, Shape
 from gtp_remote.budget import OUTPUT_BUDGET, RUN_OUTPUT_LIMIT, clip_llm, clip_run, compact_fan_out
-from gtp_remote.errors import GtpError
+from gtp_remote.errors import GtpError, InvalidRequestError
 from gtp_remote.executors.base import RunResult
 from gtp_remote.fanout import FanOutResult
 from gtp_remote.gateway import Approver, Plan
@@ -43,6 +45,10 @@ def shape_model(result: Any) -> dict[str, Any]:
     return result.model_dump()
 
 
+def shape_download(result: g.Downloaded) -> dict[str, Any]:
+    return result.model_dump() | {"content_base64": base64.b64encode(result.data).decode()}
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A planned gateway action and how its answer is shaped and recorded."""
@@ -59,7 +65,16 @@ class Prepared:
 
 
 #: Each gateway request model: its job name, and how the action is built from the body.
-GATEWAY_REQUESTS = (m.ExecuteShell, m.ExecuteCode, m.FileRead, m.FileWrite, m.FileList, m.FilePatch)
+GATEWAY_REQUESTS = (
+    m.ExecuteShell,
+    m.ExecuteCode,
+    m.FileRead,
+    m.FileWrite,
+    m.FileList,
+    m.FilePatch,
+    m.FileUpload,
+    m.FileDownload,
+)
 
 
 def _action(body: Any) -> tuple[g.Action, str]:
@@ -68,15 +83,22 @@ def _action(body: Any) -> tuple[g.Action, str]:
             body.command,
             server=None if body.target else body.server,
             target=body.target,
+            limit=body.limit,
             cwd=body.cwd,
             env=body.env,
             timeout=body.timeout,
             output_limit=RUN_OUTPUT_LIMIT,
+            become=body.become,
         )
         return action, "execute-shell"
     if isinstance(body, m.ExecuteCode):
         action = g.Code(
-            body.code, body.language, server=body.server, timeout=body.timeout, output_limit=RUN_OUTPUT_LIMIT
+            body.code,
+            body.language,
+            server=body.server,
+            timeout=body.timeout,
+            output_limit=RUN_OUTPUT_LIMIT,
+            become=body.become,
         )
         return action, "execute-code"
     if isinstance(body, m.FileRead):
@@ -89,7 +111,32 @@ def _action(body: Any) -> tuple[g.Action, str]:
         return g.FileList(body.path, body.server, body.recursive, max_entries=500), "file-list"
     if isinstance(body, m.FilePatch):
         return g.FilePatch(body.path, body.diff, body.dry_run, body.server), "file-patch"
+    if isinstance(body, m.FileUpload):
+        action = g.FileUpload(
+            body.path,
+            _base64("content_base64", body.content_base64),
+            server=body.server,
+            offset=body.offset,
+            final=body.final,
+            mode=body.mode,
+            file_mode=int(body.file_mode, 8) if body.file_mode is not None else None,
+            sha256=body.sha256.lower() if body.sha256 is not None else None,
+        )
+        return action, "file-upload"
+    if isinstance(body, m.FileDownload):
+        return g.FileDownload(body.path, body.server, body.offset, body.limit, body.sha256), "file-download"
     raise TypeError(f"not a gateway request: {type(body).__name__}")
+
+
+def _base64(field: str, text: str) -> bytes:
+    """Strict base64 (the standard alphabet, padded), or a 400 naming the field."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequestError(
+            f"{field}: not valid base64 ({exc})",
+            hint="encode the bytes with standard base64: A-Z a-z 0-9 + /, padded with =",
+        ) from None
 
 
 def _record(body: Any, plan: Plan) -> dict[str, Any]:
@@ -97,7 +144,7 @@ def _record(body: Any, plan: Plan) -> dict[str, Any]:
     if isinstance(body, m.ExecuteShell):
         return body.model_dump(exclude={"env"}) | {"env": sorted(body.env)}
     if isinstance(body, m.ExecuteCode):
-        return {"language": body.language, "code": body.code[:2000]}
+        return {"language": body.language, "code": body.code[:2000], "become": body.become}
     return {"path": body.path, "server": plan.server}
 
 
@@ -112,7 +159,7 @@ async def prepare(api: Api, caller: Principal, body: Any, meta: Meta) -> Prepare
         shape: Shape = shape_fan_out if plan.fan_out else shape_run
         wait: float | None = body.wait_seconds
     else:
-        shape, wait = shape_model, None
+        shape, wait = (shape_download if isinstance(body, m.FileDownload) else shape_model), None
     return Prepared(plan, shape, _record(body, plan), name, wait)
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from gtp_remote.api import models as m
 from gtp_remote.api.commands import execute_code, execute_shell
 from gtp_remote.api.delegation import execute_llm, llm_models
-from gtp_remote.api.files import file_list, file_patch, file_read, file_write
+from gtp_remote.api.files import file_download, file_list, file_patch, file_read, file_upload, file_write
 from gtp_remote.api.http import BODY_LIMIT, OWN_AUTH_PREFIXES
 from gtp_remote.api.jobs import job_approve, job_cancel, job_get, job_reject, jobs_list
 from gtp_remote.api.middlewares import auth_mw, cors_mw, errors_mw, metrics_mw, request_id_mw
@@ -131,6 +131,30 @@ ROUTES: list[Route] = [
         m.FilePatch,
         {200: m.PatchResult, 202: m.JobAccepted},
         consequential=True,
+        errors=(400, 401, 403, 404, 429, 502),
+    ),
+    Route(
+        "POST",
+        "/file/upload",
+        file_upload,
+        "uploadFile",
+        "Write bytes (base64) to a file on a server, atomically. Over 750000 bytes: chunks by offset "
+        "(0, then the bytes staged), final: true with the whole file's sha256 checked on the server; "
+        "a wrong offset answers 409 with expected_offset.",
+        m.FileUpload,
+        {200: m.FileUploaded, 202: m.JobAccepted},
+        consequential=True,
+        errors=(400, 401, 403, 404, 409, 429, 502),
+    ),
+    Route(
+        "POST",
+        "/file/download",
+        file_download,
+        "downloadFile",
+        "Read any file's bytes (base64), 60000 at most per call (offset, limit); at eof the answer "
+        "has the whole file's sha256, computed on the server.",
+        m.FileDownload,
+        {200: m.FileDownloaded, 202: m.JobAccepted},
         errors=(400, 401, 403, 404, 429, 502),
     ),
     Route(

@@ -18,12 +18,13 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
 
 from gtp_remote.config import Server
 from gtp_remote.errors import (
+    ChecksumMismatchError,
     CommandTimeoutError,
     FileChangedError,
     FileExistsConflictError,
@@ -35,8 +36,12 @@ from gtp_remote.errors import (
     PathNotAllowedError,
     PayloadTooLargeError,
     RemoteFileError,
+    UploadOffsetError,
 )
 from gtp_remote.executors.output import DEFAULT_OUTPUT_LIMIT, OutputBuffer
+
+if TYPE_CHECKING:
+    from gtp_remote.executors.become import Become
 
 StreamName = Literal["stdout", "stderr"]
 
@@ -76,6 +81,9 @@ class FileStat(BaseModel):
     size: int
     mode: str
     mtime: float
+    sha256: str | None = Field(
+        None, description="SHA-256 of the whole file, computed on the host (after a write: as written)."
+    )
     _version: str | None = PrivateAttr(default=None)
 
     @property
@@ -138,7 +146,13 @@ FILE_ERRORS: dict[str, tuple[type[GtpError], str, str | None]] = {
     "missing": (FileMissingError, "{name}: {path}: {message}", None),
     "exists": (FileExistsConflictError, "{name}: {path}: {message}", None),
     "permission": (FilePermissionError, "{name}: {path}: {message}", None),
+    "checksum": (
+        ChecksumMismatchError,
+        "{path} on {name} {message}",
+        "the bytes that arrived differ from the sha256 sent (the old file is intact); send it again",
+    ),
 }
+Staged = tuple[int, "FileStat | None"]  # ``stage_file``: bytes staged, and the file once committed
 
 
 def _check_command(command: str, cwd: str | None, env: dict[str, str]) -> None:
@@ -200,14 +214,17 @@ class Executor(abc.ABC):
         env: dict[str, str] | None = None,
         stdin: bytes | str | None = None,
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        become: bool = False,
     ) -> RunResult:
         """Run ``command`` through the server's shell and collect its output.
 
         On timeout the whole process tree is killed and ``timed_out`` is set; output up to
         then is kept. Each stream keeps at most ``output_limit`` bytes (head and tail).
-        Cancelling the caller also kills the command: nothing is left running.
+        Cancelling the caller also kills the command: nothing is left running. With
+        ``become`` (or the server's own ``become``) it runs as the server's ``become_user``
+        (``become.py``); a host that refuses raises ``BecomeError``.
         """
-        return await self._execute(command, timeout, cwd, env, stdin, output_limit, None)
+        return await self._execute(command, timeout, cwd, env, stdin, output_limit, None, become)
 
     async def stream(
         self,
@@ -218,6 +235,7 @@ class Executor(abc.ABC):
         env: dict[str, str] | None = None,
         stdin: bytes | str | None = None,
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        become: bool = False,
     ) -> AsyncIterator[Output | RunResult]:
         """Like ``run`` but yields ``Output`` pieces as they arrive, then the ``RunResult``."""
         queue: asyncio.Queue[Output | None] = asyncio.Queue()
@@ -229,7 +247,7 @@ class Executor(abc.ABC):
                 queue.put_nowait(Output(stream, text))
 
         task = asyncio.ensure_future(
-            self._execute(command, timeout, cwd, env, stdin, output_limit, on_output)
+            self._execute(command, timeout, cwd, env, stdin, output_limit, on_output, become)
         )
         task.add_done_callback(lambda _: queue.put_nowait(None))
         try:
@@ -250,6 +268,7 @@ class Executor(abc.ABC):
         stdin: bytes | str | None,
         output_limit: int,
         on_output: Callable[[StreamName, bytes], None] | None,
+        become: bool = False,
     ) -> RunResult:
         started = time.monotonic()
         merged_env = {**self.server.env, **(env or {})}
@@ -271,7 +290,7 @@ class Executor(abc.ABC):
 
         try:
             async with asyncio.timeout(timeout):
-                proc = await self._spawn(command, cwd or self.server.cwd, merged_env, data)
+                proc = await self._start(command, cwd or self.server.cwd, merged_env, data, become)
         except TimeoutError:
             raise CommandTimeoutError(
                 f"{self.name}: the command could not start within {timeout:g}s",
@@ -302,6 +321,31 @@ class Executor(abc.ABC):
             stdout_bytes=out.total,
             stderr_bytes=err.total,
         )
+
+    def become_as(self, requested: bool = False) -> Become | None:
+        """Who a command runs as when not the login user: the server's become, or the request's."""
+        if not (self.server.become or requested):
+            return None
+        from gtp_remote.executors.become import Become
+
+        return Become(self.server.become_user, self.server.become_method)
+
+    def login_user(self) -> str | None:
+        """The user commands start as (named in a become error's advice), when known here."""
+        return self.server.username
+
+    async def _start(
+        self, command: str, cwd: str | None, env: dict[str, str], stdin: bytes | None, become: bool
+    ) -> Process:
+        """Spawn the command, wrapped to run as the become user when there is one."""
+        who = self.become_as(become)
+        if who is None:
+            return await self._spawn(command, cwd, env, stdin)
+        from gtp_remote.executors.become import BecomeProcess, new_nonce, wrap  # it builds on Process
+
+        nonce = new_nonce()
+        proc = await self._spawn(wrap(who, command, cwd, env, nonce), None, {}, stdin)
+        return BecomeProcess(proc, who, self.name, self.login_user(), nonce)
 
     @abc.abstractmethod
     async def _spawn(
@@ -337,12 +381,22 @@ class Executor(abc.ABC):
         return (await self.read_file_stat(path, offset=offset, limit=limit, expect=expect))[1]
 
     async def read_file_stat(
-        self, path: str, *, offset: int = 0, limit: int | None = None, expect: str | None = None
+        self,
+        path: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        expect: str | None = None,
+        sha256: Literal["always", "eof"] | None = None,
     ) -> tuple[FileStat, bytes]:
         """The file's stat (``path`` is where the file read is) and ``limit`` bytes of it from
         ``offset``, from one open. A pipe, socket or device is refused without being opened:
-        reading one can block forever, or never end."""
-        reply, data = await self._file_call("read", path, offset=offset, limit=limit, expect=expect)
+        reading one can block forever, or never end. With ``sha256`` the stat carries the whole
+        file's, computed on the host from the same open: ``always``, or ``eof`` when this read
+        reaches the end."""
+        reply, data = await self._file_call(
+            "read", path, offset=offset, limit=limit, expect=expect, sha256=sha256
+        )
         return self._file_stat(reply), data
 
     async def write_file(
@@ -353,16 +407,64 @@ class Executor(abc.ABC):
         mode: Literal["create", "overwrite", "append"] = "overwrite",
         expect: str | None = None,
         if_version: str | None = None,
+        file_mode: int | None = None,
+        sha256: str | None = None,
     ) -> FileStat:
         """Write ``data`` to ``path``; create/overwrite go through a temp file renamed over the
         name in the same directory, so a reader sees the old file or the new one, never half of
-        it (overwrite keeps the old file's mode). With ``if_version`` (a ``FileStat.version``
-        from a read) it is written only if the file is still the one read."""
+        it (overwrite keeps the old file's mode unless ``file_mode`` says another). With
+        ``if_version`` (a ``FileStat.version`` from a read) it is written only if the file is
+        still the one read. The answer's ``sha256`` is the temp file's as the host wrote it (read
+        back after fsync); given ``sha256``, a temp file that differs is removed, nothing is
+        replaced, and ``ChecksumMismatchError`` says so."""
         payload = data.encode() if isinstance(data, str) else data
         reply, _ = await self._file_call(
-            "write", path, payload, mode=mode, expect=expect, if_version=if_version
+            "write",
+            path,
+            payload,
+            mode=mode,
+            expect=expect,
+            if_version=if_version,
+            file_mode=file_mode,
+            sha256=sha256,
         )
         return self._file_stat(reply)
+
+    async def stage_file(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        offset: int,
+        final: bool,
+        staging: str,
+        mode: Literal["create", "overwrite"] = "overwrite",
+        expect: str | None = None,
+        file_mode: int | None = None,
+        sha256: str | None = None,
+    ) -> Staged:
+        """One chunk of a large write: ``data`` at ``offset`` of a staging file beside ``path``
+        (hidden, 0600, named by ``staging``; offset 0 starts over). ``offset`` must be the size
+        staged so far, else ``UploadOffsetError`` names the one to send. The ``final`` chunk
+        commits it as ``write_file`` does (``file_mode``, ``sha256`` checked on the host, an
+        atomic rename). Returns the bytes staged and, once final, the file's stat."""
+        reply, _ = await self._file_call(
+            "stage",
+            path,
+            data,
+            offset=offset,
+            final=final,
+            staging=staging,
+            mode=mode,
+            expect=expect,
+            file_mode=file_mode,
+            sha256=sha256,
+        )
+        try:
+            staged = int(reply["staged"])
+        except (KeyError, TypeError, ValueError):
+            raise self._malformed() from None
+        return staged, self._file_stat(reply) if final else None
 
     async def list_dir(
         self, path: str = ".", *, limit: int | None = None, expect: str | None = None
@@ -396,7 +498,7 @@ class Executor(abc.ABC):
             raise InvalidRequestError(f"path {path!r}: is not valid UTF-8 text (a lone surrogate)") from None
         request = {"op": op, "path": path, "root": self.server.root, "cwd": self.server.cwd}
         request.update((k, v) for k, v in args.items() if v is not None)
-        if payload or op == "write":
+        if payload or op in ("write", "stage"):
             request["payload"] = True
         reply, data = await self._files(request, payload)
         if "error" in reply:
@@ -411,8 +513,14 @@ class Executor(abc.ABC):
     def _file_stat(self, reply: dict[str, Any]) -> FileStat:
         try:
             st = reply["stat"]
+            sha = reply.get("sha256")
             stat = FileStat(
-                path=st["path"], type=st["type"], size=st["size"], mode=oct(st["mode"]), mtime=st["mtime"]
+                path=st["path"],
+                type=st["type"],
+                size=st["size"],
+                mode=oct(st["mode"]),
+                mtime=st["mtime"],
+                sha256=sha if isinstance(sha, str) else None,
             )
             stat._version = str(st["version"])
         except (KeyError, TypeError, ValueError):
@@ -429,6 +537,14 @@ class Executor(abc.ABC):
     def _file_error(self, reply: dict[str, Any], path: str) -> GtpError:
         """One typed error per kind of failure, naming the server and saying what to do."""
         kind, message = str(reply.get("error")), str(reply.get("message") or "failed")
+        if kind == "offset" and isinstance(reply.get("expected"), int):
+            expected = reply["expected"]
+            return UploadOffsetError(
+                f"{path} on {self.name}: {message}",
+                expected_offset=expected,
+                server=self.name,
+                hint=f"resume the upload at offset {expected} (offset 0 starts it over)",
+            )
         error, text, hint = FILE_ERRORS.get(kind, (RemoteFileError, "{name}: {path}: {message}", None))
         detail = "" if kind != "outside" or message == "leads outside its root" else f" ({message})"
         values = {"path": path, "name": self.name, "root": self.server.root, "message": message}

@@ -43,6 +43,7 @@ inside root for that one file, which a caller may then read or write like any ot
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import platform
@@ -59,6 +60,10 @@ MAX_HOPS = 40  # what Linux allows before ELOOP
 CHUNK = 1 << 20  # data moves in pieces of at most this, on the host and on the wire
 READ_MAX = 64 << 20  # one read returns at most this
 LIST_MAX = 100000  # a listing without a limit refuses a directory holding more entries
+#: Permission bits a write may set (``file_mode``): no setuid, setgid or sticky bit, since a
+#: file an agent wrote must never become a privilege; a file rewritten loses them too, as a
+#: write by anyone but root makes the kernel drop them.
+MODE_MAX = 0o777
 REQUEST_MAX = 1 << 20  # a request header (JSON) from the gateway
 O_PATH = getattr(os, "O_PATH", 0)  # Linux; elsewhere directories are opened for reading
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -96,6 +101,17 @@ class FsError(Exception):
 
     def reply(self) -> "dict":
         return {"error": self.kind, "message": self.message, "path": self.path}
+
+
+class OffsetError(FsError):
+    """A chunk sent at another offset than the size staged; ``expected`` is where to resume."""
+
+    def __init__(self, expected: "int", path: "str") -> None:
+        super().__init__("offset", f"{expected} bytes are staged: send the chunk at offset {expected}", path)
+        self.expected = expected
+
+    def reply(self) -> "dict":
+        return {**super().reply(), "expected": self.expected}
 
 
 OS_KINDS = {
@@ -529,10 +545,27 @@ def op_read(tree: "Tree", req: "dict") -> "tuple":
             raise FsError(
                 "too_large", f"is {st.st_size} bytes, more than one read returns ({READ_MAX})", path
             )
+        reply = {"stat": stat_reply(real, st)}
+        wanted = req.get("sha256")  # "always", or "eof": when this read reaches the end
+        size = READ_MAX if limit is None else int(limit)
+        if wanted == "always" or (wanted == "eof" and offset + size >= st.st_size):
+            reply["sha256"] = digest(fd)
     except BaseException:
         os.close(fd)
         raise
-    return {"stat": stat_reply(real, st)}, chunks_of(fd, offset, READ_MAX if limit is None else int(limit))
+    return reply, chunks_of(fd, offset, size)
+
+
+def digest(fd: "int") -> "str":
+    """The sha256 of the whole file ``fd`` holds, read through that descriptor (not by name)."""
+    h = hashlib.sha256()
+    position = 0
+    while True:
+        data = os.pread(fd, CHUNK, position)
+        if not data:
+            return h.hexdigest()
+        h.update(data)
+        position += len(data)
 
 
 def chunks_of(fd: "int", offset: "int", limit: "int") -> "Iterator[bytes]":
@@ -553,10 +586,15 @@ def chunks_of(fd: "int", offset: "int", limit: "int") -> "Iterator[bytes]":
 def op_write(tree: "Tree", req: "dict", source: "Iterable[bytes]") -> "dict":
     """Create, overwrite (a temp file renamed over the name, in the confined directory) or
     append; ``source`` yields the data. A conditional write (``if_version``) goes ahead only if
-    the file is still the one that was read."""
+    the file is still the one that was read. Create and overwrite answer the sha256 of the temp
+    file as written (read back through its descriptor after fsync) and, given ``sha256``, rename
+    it over the name only when the two match (see ``commit``)."""
     path, mode = req["path"], req.get("mode", "overwrite")
     if mode not in ("create", "overwrite", "append"):
         raise FsError("invalid", "mode must be create, overwrite or append", path)
+    check_commit_args(req, path)
+    if mode == "append" and (req.get("sha256") is not None or req.get("file_mode") is not None):
+        raise FsError("invalid", "sha256 and file_mode apply to create and overwrite, not append", path)
     for _ in range(3):  # a link swapped in for the name between the walk and the open: walk again
         node = tree.slot(path)
         try:
@@ -568,13 +606,27 @@ def op_write(tree: "Tree", req: "dict", source: "Iterable[bytes]") -> "dict":
                 raise FsError("version", "changed since it was read", path)
             if mode == "append":
                 done = append(node, st, source, path)
+                if done is not None:
+                    return {"stat": stat_reply(real, done)}
             else:
-                done = replace(node, st, source, mode, path)
-            if done is not None:
-                return {"stat": stat_reply(real, done)}
+                written, sha = replace(node, st, source, mode, path, req)
+                return {"stat": stat_reply(real, written), "sha256": sha}
         finally:
             node.close()
     raise FsError("changed", "kept changing while it was written; retry", path)
+
+
+def check_commit_args(req: "dict", path: "str") -> None:
+    """``file_mode`` (permission bits) and ``sha256`` (64 hex digits), when given."""
+    file_mode, sha = req.get("file_mode"), req.get("sha256")
+    if file_mode is not None and (type(file_mode) is not int or not 0 <= file_mode <= MODE_MAX):
+        raise FsError(
+            "invalid", "file_mode must be permission bits, 0 to 0o777 (no setuid/setgid/sticky)", path
+        )
+    if sha is not None and (
+        not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)
+    ):
+        raise FsError("invalid", "sha256 must be 64 lowercase hex digits", path)
 
 
 def append(
@@ -601,37 +653,131 @@ def append(
 
 
 def replace(
-    node: "Node", st: "os.stat_result | None", source: "Iterable[bytes]", mode: "str", path: "str"
-) -> "os.stat_result":
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise FsError("is_dir", "is a directory", path)
-    if st is not None and mode == "create":
-        raise FsError("exists", "file exists (mode 'create' never overwrites)", path)
+    node: "Node",
+    st: "os.stat_result | None",
+    source: "Iterable[bytes]",
+    mode: "str",
+    path: "str",
+    req: "dict",
+) -> "tuple":
+    """Write a temp file beside the name and ``commit`` it: (the new file's stat, its sha256)."""
+    refuse_target(st, mode, path)
     tmp = f".{node.name[:40]}.{os.urandom(4).hex()}.gtp-tmp"  # 40 characters: at most 160 bytes
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | O_CLOEXEC
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | O_CLOEXEC  # read back: the sha256
     fd = os.open(tmp, flags, 0o600, dir_fd=node.parent)
     try:
         for data in source:
             write_all(fd, data)
-        os.fchmod(fd, stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else 0o644)
-        os.fsync(fd)
-        if mode == "create":
-            try:  # a hard link fails if the name appeared meanwhile, where a rename would replace it
-                os.link(tmp, node.name, src_dir_fd=node.parent, dst_dir_fd=node.parent, follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno == errno.EEXIST:
-                    raise FsError("exists", "file exists (mode 'create' never overwrites)", path) from None
-                raise
-            os.unlink(tmp, dir_fd=node.parent)
-        else:
-            os.rename(tmp, node.name, src_dir_fd=node.parent, dst_dir_fd=node.parent)
-        return os.fstat(fd)
+        return commit(fd, tmp, node, st, mode, path, req)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=node.parent)
         raise
     finally:
         os.close(fd)
+
+
+def refuse_target(st: "os.stat_result | None", mode: "str", path: "str") -> None:
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise FsError("is_dir", "is a directory", path)
+    if st is not None and mode == "create":
+        raise FsError("exists", "file exists (mode 'create' never overwrites)", path)
+
+
+def commit(
+    fd: "int", tmp: "str", node: "Node", st: "os.stat_result | None", mode: "str", path: "str", req: "dict"
+) -> "tuple":
+    """Put the temp file ``tmp`` (open as ``fd``, read-write, in ``node``'s directory) in place
+    of the name: its mode set (``file_mode``, else the old file's, else 0644), synced, and its
+    sha256 computed from what is now on the disk, read back through the same descriptor. Given
+    ``sha256``, a temp file that differs is removed and nothing is replaced: the bytes that
+    arrived are not the ones the caller sent. (The caller removes ``tmp`` on any error.)"""
+    wanted = req.get("file_mode")
+    if wanted is None:
+        wanted = st.st_mode & MODE_MAX if st is not None and stat.S_ISREG(st.st_mode) else 0o644
+    os.fsync(fd)
+    sha = digest(fd)
+    expected = req.get("sha256")
+    if expected is not None and sha != expected:  # checked first: a failed upload changes no mode
+        raise FsError("checksum", f"arrived with sha256 {sha}, not {expected}: not written", path)
+    os.fchmod(fd, wanted)
+    if mode == "create":
+        try:  # a hard link fails if the name appeared meanwhile, where a rename would replace it
+            os.link(tmp, node.name, src_dir_fd=node.parent, dst_dir_fd=node.parent, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                raise FsError("exists", "file exists (mode 'create' never overwrites)", path) from None
+            raise
+        os.unlink(tmp, dir_fd=node.parent)
+    else:
+        os.rename(tmp, node.name, src_dir_fd=node.parent, dst_dir_fd=node.parent)
+    return os.fstat(fd), sha
+
+
+def staging_name(name: "str", key: "str", path: "str") -> "str":
+    """Where a chunked upload of ``name`` is staged: beside it, hidden, named by ``key`` (the
+    gateway's hash of who uploads and where, so a resumed upload finds its own staged bytes)."""
+    if not (isinstance(key, str) and 8 <= len(key) <= 64 and all(c in "0123456789abcdef" for c in key)):
+        raise FsError("invalid", "staging must be 8-64 lowercase hex digits", path)
+    return f".{name[:40]}.gtp-upload-{key}"
+
+
+def op_stage(tree: "Tree", req: "dict", source: "Iterable[bytes]") -> "dict":
+    """One chunk of a chunked upload, written at ``offset`` into the staging file beside the
+    name (created 0600 by the first chunk, offset 0, which starts over). ``offset`` must be the
+    size staged so far, or the answer is an ``offset`` error naming it (a client resumes there).
+    The ``final`` chunk commits the staging file over the name as a write does (``commit``:
+    ``file_mode``, the sha256 checked on the host, the rename); a failed check removes it."""
+    path, mode = req["path"], req.get("mode", "overwrite")
+    offset, final = req.get("offset", 0), req.get("final") is True
+    if mode not in ("create", "overwrite"):
+        raise FsError("invalid", "mode must be create or overwrite", path)
+    if type(offset) is not int or offset < 0:
+        raise FsError("invalid", "offset must be an integer >= 0", path)
+    check_commit_args(req, path)
+    node = tree.slot(path)
+    try:
+        real = tree.where(node, path)
+        check_expected(real, req.get("expect"), path)
+        refuse_target(node.st, mode, path)
+        name = staging_name(node.name, req.get("staging"), path)
+        flags = os.O_RDWR | os.O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
+        if offset == 0:  # a fresh start: whatever was staged before goes
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=node.parent)
+            flags |= os.O_CREAT | os.O_EXCL
+        try:
+            fd = os.open(name, flags, 0o600, dir_fd=node.parent)
+        except FileNotFoundError:
+            raise OffsetError(0, path) from None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO):
+                raise FsError("not_regular", "its staging file is not a regular file", path) from None
+            raise
+        try:
+            here = os.fstat(fd)
+            if not stat.S_ISREG(here.st_mode):
+                raise FsError("not_regular", "its staging file is not a regular file", path)
+            if here.st_nlink != 1 or here.st_uid != os.geteuid():  # made by us, 0600, never linked
+                raise FsError("not_regular", "its staging file was replaced (a link, or not ours)", path)
+            if here.st_size != offset:
+                raise OffsetError(here.st_size, path)
+            os.lseek(fd, offset, os.SEEK_SET)
+            for data in source:
+                write_all(fd, data)
+            if not final:
+                return {"staged": os.fstat(fd).st_size}
+            try:
+                done, sha = commit(fd, name, node, node.st, mode, path, req)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=node.parent)
+                raise
+            return {"stat": stat_reply(real, done), "sha256": sha, "staged": done.st_size}
+        finally:
+            os.close(fd)
+    finally:
+        node.close()
 
 
 def write_all(fd: "int", data: "bytes | memoryview") -> None:
@@ -695,6 +841,8 @@ def handle(req: "dict", source: "Iterable[bytes]") -> "tuple":
             return op_read(tree, req)
         if op == "write":
             return op_write(tree, req, source), None
+        if op == "stage":
+            return op_stage(tree, req, source), None
         if op == "list":
             return op_list(tree, req), None
         if op == "stat":

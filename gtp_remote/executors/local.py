@@ -15,6 +15,7 @@ server (the README says so).
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import platform
 import signal
@@ -63,6 +64,9 @@ class LocalExecutor(Executor):
     def __init__(self, server: Server, hidden_env: Collection[str] = ()):
         super().__init__(server)
         self.hidden_env = hidden_env  # the gateway's set, shared: names added later count too
+
+    def login_user(self) -> str | None:
+        return getpass.getuser()
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         """What a command starts with: the gateway's environment less its secrets, then ``env``."""

@@ -8,11 +8,18 @@ process on the host that can change files under the path can race them (swap a f
 symlink in between) and make a call act outside ``root``, or on another file than the one whose
 real path was reported. The README's section on roots says so; ``files: auto`` never uses this
 for a server with a root.
+
+What a checksum verifies here: SFTP cannot run anything on the host, so the sha256 a write
+answers (and checks against an expected one before the rename) is computed on the gateway from
+the temp file read back over SFTP after it was written and closed: the bytes the host's disk
+gives back, not the ones we sent. A read's sha256 is likewise the whole file read over SFTP and
+hashed here. The rename happens only after that check, as in ``confined.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import posixpath
 import secrets
 import stat as stat_mod
@@ -23,7 +30,17 @@ from typing import Any
 import asyncssh
 
 from gtp_remote.config import Server
-from gtp_remote.executors.confined import LIST_MAX, MAX_HOPS, READ_MAX, FsError, file_type
+from gtp_remote.executors.confined import (
+    CHUNK,
+    LIST_MAX,
+    MAX_HOPS,
+    READ_MAX,
+    FsError,
+    OffsetError,
+    check_commit_args,
+    file_type,
+    staging_name,
+)
 
 SftpFor = Callable[[str], AbstractAsyncContextManager[asyncssh.SFTPClient]]
 
@@ -70,9 +87,12 @@ class SftpFiles:
         op, path, expect = request["op"], request["path"], request.get("expect")
         if op == "resolve":
             return {"real": await self.confine(path, must_exist=request.get("must_exist", True))}, b""
-        if op == "write":
+        if op in ("write", "stage"):
+            check_commit_args(request, path)
             real = await self.confine(path, must_exist=False)
             _check_expected(real, expect, path)
+            if op == "stage":
+                return await self._stage(path, real, payload, request), b""
             return await self._write(path, real, payload, request.get("mode", "overwrite"), request), b""
         real = await self.confine(path)
         _check_expected(real, expect, path)
@@ -95,9 +115,14 @@ class SftpFiles:
             raise FsError(
                 "too_large", f"is {attrs.size} bytes, more than one read returns ({READ_MAX})", path
             )
+        size = READ_MAX if limit is None else int(limit)
         async with sftp.open(real, "rb") as f:
-            data = await f.read(READ_MAX if limit is None else int(limit), offset)
-        return {"stat": _stat_reply(real, attrs)}, data
+            data = await f.read(size, offset)
+            reply = {"stat": _stat_reply(real, attrs)}
+            wanted = request.get("sha256")
+            if wanted == "always" or (wanted == "eof" and offset + size >= (attrs.size or 0)):
+                reply["sha256"] = await _digest(f)
+        return reply, data
 
     async def _list(
         self, sftp: asyncssh.SFTPClient, real: str, path: str, limit: int | None
@@ -128,6 +153,10 @@ class SftpFiles:
             if wanted is not None and (existing is None or _version(existing) != wanted):
                 raise FsError("version", "changed since it was read", path)
             if mode == "append":
+                if request.get("sha256") is not None or request.get("file_mode") is not None:
+                    raise FsError(
+                        "invalid", "sha256 and file_mode apply to create and overwrite, not append", path
+                    )
                 if existing is not None:
                     _require_file(existing, path)
                 async with sftp.open(real, "ab") as f:
@@ -142,23 +171,91 @@ class SftpFiles:
             try:
                 async with sftp.open(tmp, "wb") as f:
                     await f.write(data)
-                perms = existing.permissions if existing is not None else None
-                await sftp.chmod(tmp, stat_mod.S_IMODE(perms) if perms else 0o644)
-                if mode == "create":
-                    try:  # a hard link fails if the name appeared meanwhile
-                        await sftp.link(tmp, real)
-                    except asyncssh.SFTPFailure:
-                        raise FsError(
-                            "exists", "file exists (mode 'create' never overwrites)", path
-                        ) from None
-                    await sftp.remove(tmp)
-                else:
-                    await sftp.posix_rename(tmp, real)
+                sha = await self._commit(sftp, tmp, real, existing, mode, path, request)
             except BaseException:
                 with contextlib.suppress(Exception):
                     await sftp.remove(tmp)
                 raise
-            return {"stat": _stat_reply(real, await sftp.stat(real))}
+            return {"stat": _stat_reply(real, await sftp.stat(real)), "sha256": sha}
+
+    async def _commit(
+        self,
+        sftp: asyncssh.SFTPClient,
+        tmp: str,
+        real: str,
+        existing: asyncssh.SFTPAttrs | None,
+        mode: str,
+        path: str,
+        request: dict[str, Any],
+    ) -> str:
+        """``confined.commit`` by name: the mode set, the temp file read back and hashed (see
+        the module's docstring), checked against ``sha256``, then renamed (or linked) in place.
+        The caller removes ``tmp`` on any error."""
+        wanted = request.get("file_mode")
+        if wanted is None:
+            perms = existing.permissions if existing is not None else None
+            wanted = perms & 0o777 if perms and stat_mod.S_ISREG(perms) else 0o644  # no setuid kept
+        await sftp.chmod(tmp, wanted)
+        async with sftp.open(tmp, "rb") as f:
+            sha = await _digest(f)
+        expected = request.get("sha256")
+        if expected is not None and sha != expected:
+            raise FsError("checksum", f"arrived with sha256 {sha}, not {expected}: not written", path)
+        if mode == "create":
+            try:  # a hard link fails if the name appeared meanwhile
+                await sftp.link(tmp, real)
+            except asyncssh.SFTPFailure:
+                raise FsError("exists", "file exists (mode 'create' never overwrites)", path) from None
+            await sftp.remove(tmp)
+        else:
+            await sftp.posix_rename(tmp, real)
+        return sha
+
+    async def _stage(self, path: str, real: str, data: bytes, request: dict[str, Any]) -> dict[str, Any]:
+        """``confined.op_stage`` by name: a chunk at ``offset`` of the staging file beside the
+        name (0600), the final one committed by ``_commit``."""
+        mode, offset, final = request.get("mode", "overwrite"), request.get("offset", 0), request.get("final")
+        if mode not in ("create", "overwrite"):
+            raise FsError("invalid", "mode must be create or overwrite", path)
+        if type(offset) is not int or offset < 0:
+            raise FsError("invalid", "offset must be an integer >= 0", path)
+        directory, name = posixpath.split(real)
+        staged = posixpath.join(directory, staging_name(name, request.get("staging"), path))
+        async with self._sftp(real) as sftp:
+            existing = None
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                existing = await sftp.stat(real)
+            if existing is not None and stat_mod.S_ISDIR(existing.permissions or 0):
+                raise FsError("is_dir", "is a directory", path)
+            if existing is not None and mode == "create":
+                raise FsError("exists", "file exists (mode 'create' never overwrites)", path)
+            if offset == 0:
+                with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                    await sftp.remove(staged)
+                flags = "xb"
+            else:
+                try:
+                    here = await sftp.lstat(staged)
+                except asyncssh.SFTPNoSuchFile:
+                    raise OffsetError(0, path) from None
+                if not stat_mod.S_ISREG(here.permissions or 0):
+                    raise FsError("not_regular", "its staging file is not a regular file", path)
+                if (here.size or 0) != offset:
+                    raise OffsetError(here.size or 0, path)
+                flags = "r+b"
+            attrs = asyncssh.SFTPAttrs(permissions=0o600)
+            async with sftp.open(staged, flags, attrs) as f:
+                await f.write(data, offset)
+            size = (await sftp.stat(staged)).size or 0
+            if not final:
+                return {"staged": size}
+            try:
+                sha = await self._commit(sftp, staged, real, existing, mode, path, request)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await sftp.remove(staged)
+                raise
+            return {"stat": _stat_reply(real, await sftp.stat(real)), "sha256": sha, "staged": size}
 
     # -- confinement by name --------------------------------------------------------------------
 
@@ -226,6 +323,16 @@ class SftpFiles:
             except asyncssh.SFTPError:  # not a link, or not there
                 return None
         return target if isinstance(target, str) else target.decode()
+
+
+async def _digest(f: asyncssh.SFTPClientFile) -> str:
+    """The sha256 of a whole file open over SFTP, read in pieces."""
+    h = hashlib.sha256()
+    position = 0
+    while data := await f.read(CHUNK, position):
+        h.update(data)
+        position += len(data)
+    return h.hexdigest()
 
 
 def _refuse_outside(path: str, resolved: str, root: str) -> None:

@@ -605,7 +605,7 @@ class SSHExecutor(Executor):
                 except HelperGone:
                     # It ended under us. An operation that only looks is safely asked again of
                     # a new one; a write may have happened, and is reported instead.
-                    if attempt or request["op"] == "write" or link.closed or link.conn.is_closed():
+                    if attempt or request["op"] in ("write", "stage") or link.closed or link.conn.is_closed():
                         raise
                     if transient:
                         helper.close()

@@ -151,8 +151,9 @@ GATEWAY_TOOLS = (
     ToolSpec(
         "execute_shell",
         "Run a shell command",
-        "Run a shell command on a server, or on many at once with target ('all', 'group:NAME', a "
-        "comma list). Long runs return a job_id for get_job.",
+        "Run a shell command on a server, or on many at once with target, an Ansible host pattern "
+        "('all', 'web*', 'group:NAME', 'a,b', 'web:!db1', limit to narrow it). Long runs return a job_id "
+        "for get_job.",
         m.ExecuteShell,
         (m.ShellResult, m.MultiShellResult, ACCEPTED),
         RUNS,
@@ -199,6 +200,24 @@ GATEWAY_TOOLS = (
         m.FilePatch,
         (m.PatchResult, ACCEPTED),
         WRITES,
+    ),
+    ToolSpec(
+        "upload_file",
+        "Upload a file",
+        "Write bytes (base64) to a file on a server, atomically. Larger than 750000 bytes: send "
+        "chunks by offset, the final one with the whole file's sha256 (checked on the server).",
+        m.FileUpload,
+        (m.FileUploaded, ACCEPTED),
+        WRITES,
+    ),
+    ToolSpec(
+        "download_file",
+        "Download a file",
+        "Read any file's bytes (base64), 60000 per call (offset, limit); at eof the answer has the "
+        "whole file's sha256, computed on the server.",
+        m.FileDownload,
+        (m.FileDownloaded, ACCEPTED),
+        READS,
     ),
 )
 

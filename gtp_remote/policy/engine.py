@@ -33,6 +33,12 @@ from gtp_remote.policy.config import Action, Operation, PolicyConfig
 from gtp_remote.policy.rules import MANY, ONE, CommandRule, PathRule, Subject, normalise_path
 from gtp_remote.policy.shell import Analysis, Part, PathUse
 
+#: The files the gateway writes beside a target before renaming them over it
+#: (``executors/confined.py``: ``.NAME.RANDOM.gtp-tmp``, a chunked upload's
+#: ``.NAME.gtp-upload-KEY``). Their names are cut short and carry no suffix, so a rule written for
+#: the target (``read:**/*.key``, ``**/.env``) would not see them: they are never allowed by name.
+GATEWAY_TEMP = re.compile(r"\..*\.(?:gtp-upload-[0-9a-f]{8,64}|[0-9a-f]{8}\.gtp-tmp)", re.S)
+
 PRECEDENCE: tuple[Action, ...] = ("deny", "confirm", "allow")
 _RANK = {"allow": 0, "confirm": 1, "deny": 2}
 _VERBS = {"deny": "denied by", "confirm": "needs approval by", "allow": "allowed by"}
@@ -499,6 +505,8 @@ class Policy:
             return self._dynamic(f"{path} is a magic link that reaches around the file system", path)
         if tree and (path == "/proc" or path == "/"):
             return self._dynamic(f"everything below {path}, magic links included", path)
+        if self._has_path_rules and GATEWAY_TEMP.fullmatch(posixpath.basename(path)):
+            return self._dynamic(f"{path} is a gateway's upload in progress, judged only as its target", path)
         applicable = {a: [r for r in self._paths[a] if operation in r.operations] for a in PRECEDENCE}
         what = f"{operation}: {path}{'/**' if tree else ''}"
         for action in ("deny", "confirm"):
