@@ -9,9 +9,10 @@ command's, and 255 means gtp-remote itself could not run it.
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,8 +21,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
-from gtp_remote import __version__
+from gtp_remote import __version__, completion, hostfiles
 from gtp_remote.access import Principal
 from gtp_remote.config import Inventory, load_inventory
 from gtp_remote.errors import (
@@ -35,6 +37,7 @@ from gtp_remote.errors import (
 )
 from gtp_remote.executors.base import Output, RunResult
 from gtp_remote.fanout import DEFAULT_FORKS, FanOutResult, HostResult
+from gtp_remote.filescli import register as register_files_commands
 from gtp_remote.gateway import Command, Gateway
 from gtp_remote.jobscli import register as register_jobs_commands
 from gtp_remote.settings import Settings
@@ -45,11 +48,34 @@ EXIT_REFUSED = 3  # a policy refused the action, or its approval was rejected
 EXIT_TIMEOUT = 124
 EXIT_TRANSPORT = 255
 
+#: Commands whose last argument is a remote command line, which belongs after ``--``.
+COMMAND_LINE_COMMANDS = ("exec",)
+
+
+class _Commands(TyperGroup):
+    """Typer's group, with one hint added: ``exec web uname -a`` fails on ``-a`` (click reads it
+    as an option of ``exec``), and the fix, writing ``--`` before the command, is not obvious.
+
+    Typer vendors its own click (``typer._click``): its exceptions are the ones raised here."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer._click.exceptions.NoSuchOption as exc:
+            if exc.ctx is not None and exc.ctx.command.name in COMMAND_LINE_COMMANDS:
+                name = exc.ctx.command.name
+                exc.message += (
+                    f"\nhint: write -- before the remote command, so its options are not read as "
+                    f"{name}'s: gtp-remote {name} TARGET -- COMMAND {exc.option_name} ..."
+                )
+            raise
+
+
 app = typer.Typer(
     name="gtp-remote",
+    cls=_Commands,
     help="Run work on the machines that hold the data: commands, files and tunnels over pooled SSH.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 hosts_app = typer.Typer(help="List the inventory's servers, or check them (hosts check).")
@@ -184,19 +210,30 @@ def _run(coro: Coroutine[Any, Any, int]) -> None:
 def hosts(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    pattern: Annotated[
+        str | None, typer.Option("--pattern", "-p", help="Only the servers this host pattern selects")
+    ] = None,
 ) -> None:
     """The inventory as a table: name, protocol, address, groups, model."""
     if ctx.invoked_subcommand is not None:
         return
     inv = _inventory(ctx.parent)  # type: ignore[arg-type]
+    try:
+        servers = inv.resolve(pattern) if pattern is not None else list(inv.servers.values())
+    except GtpError as exc:
+        raise _fail(exc) from None
     if as_json:
+        # Where each server is, always: the defaults left out would hide an unset port or user.
         rows = [
-            s.model_dump(mode="json", exclude_defaults=True) | {"name": s.name} for s in inv.servers.values()
+            s.model_dump(mode="json", exclude_defaults=True)
+            | {"name": s.name, "host": s.host, "port": s.port, "username": s.username}
+            | {"groups": list(s.groups)}
+            for s in servers
         ]
         out.print_json(json.dumps(rows))
         return
     table = Table("name", "protocol", "address", "groups", "model", title=None, box=None, header_style="bold")
-    for s in inv.servers.values():
+    for s in servers:
         model = f"{s.llm.provider}:{s.llm.model or 'default'}" if s.llm else ""
         table.add_row(s.name, s.protocol, s.address, ", ".join(s.groups), model)
     out.print(table)
@@ -205,8 +242,17 @@ def hosts(
 @hosts_app.command("check")
 def hosts_check(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="Server, group:NAME, a comma list, or all")] = "all",
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="An Ansible host pattern: a server, a group, all, web*, a:!b, a:&b, ~regex, group:NAME",
+            autocompletion=completion.targets,
+        ),
+    ] = "all",
     forks: Annotated[int, typer.Option(help="Servers checked at once")] = DEFAULT_FORKS,
+    limit: Annotated[
+        str | None, typer.Option("--limit", "-l", help="Only the servers this pattern selects too")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Reachability, latency, hostname, OS and host-key status; exit 1 if any server fails."""
@@ -214,7 +260,7 @@ def hosts_check(
 
     async def go() -> int:
         async with _gateway(inv) as gw:
-            results = await gw.check(gw.resolve_target(_owner(), target), forks=forks)
+            results = await gw.check(gw.resolve_target(_owner(), target, limit), forks=forks)
         if as_json:
             out.print_json(json.dumps([r.model_dump(mode="json") for r in results]))
         else:
@@ -251,16 +297,34 @@ def hosts_check(
 @app.command("exec")
 def exec_(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="Server, group:NAME, a comma list, or all")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="An Ansible host pattern: a server, a group, all, web*, a:!b, a:&b, ~regex, group:NAME",
+            autocompletion=completion.targets,
+        ),
+    ],
     command: Annotated[list[str], typer.Argument(help="The command (after --), run by the remote shell")],
     timeout: Annotated[
         float | None, typer.Option(help="Seconds per host; the command is killed after")
     ] = None,
     forks: Annotated[int, typer.Option(help="Hosts run at once")] = DEFAULT_FORKS,
     cwd: Annotated[str | None, typer.Option(help="Working directory on the host")] = None,
+    limit: Annotated[
+        str | None, typer.Option("--limit", "-l", help="Only the servers this pattern selects too")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (no streaming)")] = False,
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="One JSON line per host, printed as each finishes")
+    ] = False,
+    tree: Annotated[
+        Path | None, typer.Option(help="Write DIR/HOST.out, HOST.err and HOST.json for each host")
+    ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Approve what a policy wants confirmed, without asking")
+    ] = False,
+    become: Annotated[
+        bool, typer.Option("--become", "-b", help="Run as the server's become_user (root) via sudo -n")
     ] = False,
 ) -> None:
     """Run COMMAND on TARGET. One host: output streams live. Several: progress, then a table.
@@ -270,29 +334,46 @@ def exec_(
     """
     inv = _inventory(ctx.parent)  # type: ignore[arg-type]
     line = " ".join(command)
+    if as_json and jsonl:
+        raise _fail(InvalidRequestError("--json and --jsonl: choose one"))
+    try:
+        folder = hostfiles.prepare_tree(tree) if tree is not None else None
+    except GtpError as exc:
+        raise _fail(exc) from None
+
+    def finished(result: HostResult) -> None:
+        if folder is not None:
+            hostfiles.write_tree(folder, result)
+        if jsonl:
+            hostfiles.print_line(result)
 
     async def go() -> int:
         async with _gateway(inv) as gw:
             principal = _owner()
-            servers = gw.resolve_target(principal, target)
-            single = len(servers) == 1 and not as_json  # streams live; several (or --json): a table
+            servers = gw.resolve_target(principal, target, limit)
+            # One host streams live; several, or output for scripts, go through the fan-out.
+            single = len(servers) == 1 and not (as_json or jsonl or folder)
             action = Command(
                 line,
                 server=servers[0] if single else None,
                 target=None if single else target,
+                limit=None if single else limit,
                 timeout=timeout,
                 cwd=cwd,
                 forks=forks,
+                become=become,
             )
             plan = await gw.plan(principal, action, context={"client": "cli"})
             approver = _terminal_approver(yes, principal.name)
             if single:
                 return await _stream_one(gw, plan, approver, timeout)
-            if as_json:
-                result = await gw.perform(plan, approver=approver, context={"client": "cli"})
-                out.print_json(result.model_dump_json())
+            if as_json or jsonl:
+                context = {"client": "cli"}
+                result = await gw.perform(plan, approver=approver, on_done=finished, context=context)
+                if as_json:
+                    out.print_json(result.model_dump_json())
                 return 0 if result.ok else EXIT_FAILED
-            result = await _fan_out(gw, plan, approver, len(servers))
+            result = await _fan_out(gw, plan, approver, len(servers), finished)
             _print_fan_out(result)
             return 0 if result.ok else EXIT_FAILED
 
@@ -312,7 +393,9 @@ async def _stream_one(gw: Gateway, plan: Any, approver: Any, timeout: float | No
     return result.exit_code if result.exit_code is not None else EXIT_FAILED
 
 
-async def _fan_out(gw: Gateway, plan: Any, approver: Any, hosts: int) -> FanOutResult:
+async def _fan_out(
+    gw: Gateway, plan: Any, approver: Any, hosts: int, finished: Callable[[HostResult], None]
+) -> FanOutResult:
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -324,7 +407,8 @@ async def _fan_out(gw: Gateway, plan: Any, approver: Any, hosts: int) -> FanOutR
     with bar:
         task = bar.add_task(plan.action.command[:40], total=hosts)
 
-        def done(_: HostResult) -> None:
+        def done(result: HostResult) -> None:
+            finished(result)
             bar.advance(task)
 
         return await gw.perform(plan, approver=approver, on_done=done, context={"client": "cli"})
@@ -356,7 +440,12 @@ def _ms(value: float | None) -> str:
 @app.command()
 def ask(
     ctx: typer.Context,
-    specialist: Annotated[str, typer.Argument(help="A specialist, a server with a model, or a provider")],
+    specialist: Annotated[
+        str,
+        typer.Argument(
+            help="A specialist, a server with a model, or a provider", autocompletion=completion.specialists
+        ),
+    ],
     instructions: Annotated[str, typer.Argument(help="The task, in plain words")],
     server: Annotated[str | None, typer.Option(help="With a provider name: the server to work on")] = None,
     model: Annotated[str | None, typer.Option(help="Use this model instead of the configured one")] = None,
@@ -562,6 +651,30 @@ def _quiet_protocol_errors() -> None:
 
 
 @app.command()
+def check(ctx: typer.Context) -> None:
+    """Validate the whole set-up: inventory, tokens, policies, templates. Lists every problem
+    (not only the first) and exits 1 if there is an error. Contacts no host (see hosts check)."""
+    from gtp_remote.setupcheck import check_setup
+
+    inventory, problems = check_setup(ctx.obj, _get_settings())
+    for problem in problems:
+        colour = "bold red" if problem.level == "error" else "yellow"
+        err.print(f"[{colour}]{problem.level}:[/] {escape(problem.message)}", highlight=False, soft_wrap=True)
+    errors = sum(p.level == "error" for p in problems)
+    warnings = len(problems) - errors
+    if inventory is not None:
+        groups = len(set(inventory.groups()) | set(inventory.group_settings))
+        summary = (
+            f"{len(inventory.servers)} servers, {groups} groups, {len(inventory.specialists)} specialists"
+        )
+    else:
+        summary = "the inventory did not load"
+    out.print(f"{summary}: {errors} errors, {warnings} warnings", highlight=False)
+    if errors:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
 def token() -> None:
     """Print the API token kept in the state folder (generated on first use, mode 0600).
 
@@ -583,15 +696,20 @@ def token() -> None:
     sys.stdout.write(stored_token(settings.state_dir)[0] + "\n")
 
 
+class OpenApiVersion(enum.StrEnum):
+    v31 = "3.1"
+    v30 = "3.0"
+
+
 @app.command()
 def openapi(
-    version: Annotated[str, typer.Option(help="3.1 (default) or 3.0")] = "3.1",
+    version: Annotated[OpenApiVersion, typer.Option(help="The OpenAPI version")] = OpenApiVersion.v31,
     yaml_out: Annotated[bool, typer.Option("--yaml", help="YAML instead of JSON")] = False,
 ) -> None:
     """Print the OpenAPI document a Custom GPT imports (servers[0].url from GTP_PUBLIC_URL)."""
     from gtp_remote.api.openapi import build
 
-    spec = build(_get_settings().public_url, version)
+    spec = build(_get_settings().public_url, version.value)
     if yaml_out:
         import yaml
 
@@ -618,6 +736,11 @@ def audit_verify(
     from gtp_remote.audit import verify
 
     target = _audit_path(path)
+    if not target.is_file():
+        what = "is not a file" if target.exists() else "does not exist"
+        err.print(f"[bold red]error:[/] {escape(str(target))}: {what}", highlight=False, soft_wrap=True)
+        err.print("hint: name the audit file, or set GTP_STATE_DIR to the server's state", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
     result = verify(target)
     if result.ok:
         out.print(f"ok: {result.lines} events, hash chain intact ({target})", highlight=False)
@@ -641,6 +764,7 @@ def audit_tail(
 
 
 register_jobs_commands(app)
+register_files_commands(app)
 
 oauth_app = typer.Typer(help="MCP's OAuth grants: which clients act as which token; revoke one.")
 app.add_typer(oauth_app, name="oauth")
