@@ -474,3 +474,31 @@ def test_copy_asks_once_for_every_host_a_policy_wants_confirmed(bed: Bed, tmp_pa
     events = [json.loads(line) for line in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
     done = [e for e in events if e.get("operation") == "upload:overwrite" and e["outcome"] == "ok"]
     assert len(done) == 2 and all(e["approved_by"].endswith("(--yes)") for e in done)
+
+
+def test_a_download_answer_fits_the_budget_whatever_its_path():
+    """Red-team regression: a full piece of a file whose path is thousands of escaped characters
+    went over 100,000 characters; the piece is cut shorter and says where to go on."""
+    from gtp_remote.api.operations import shape_download
+    from gtp_remote.budget import RESPONSE_BUDGET, json_size
+    from gtp_remote.gateway import Downloaded
+
+    path = "/srv/" + "\x01" * 3800
+    piece = Downloaded(
+        server="db", path=path, offset=0, bytes_read=60000, size=10**6, eof=False, data=b"a" * 60000
+    )
+    body = shape_download(piece)
+    assert json_size(body) < RESPONSE_BUDGET - 5000
+    assert 0 < body["bytes_read"] < 60000 and not body["eof"] and body["sha256"] is None
+    assert base64.b64decode(body["content_base64"]) == b"a" * body["bytes_read"]
+    whole = Downloaded(
+        server="db",
+        path="/srv/f",
+        offset=0,
+        bytes_read=60000,
+        size=60000,
+        eof=True,
+        sha256="0" * 64,
+        data=b"a" * 60000,
+    )
+    assert shape_download(whole)["bytes_read"] == 60000 and shape_download(whole)["eof"]

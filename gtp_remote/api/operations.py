@@ -23,7 +23,15 @@ from gtp_remote import gateway as g
 from gtp_remote.access import Principal
 from gtp_remote.api import models as m
 from gtp_remote.api.state import Api, Meta, Shape
-from gtp_remote.budget import OUTPUT_BUDGET, RUN_OUTPUT_LIMIT, clip_llm, clip_run, compact_fan_out
+from gtp_remote.budget import (
+    OUTPUT_BUDGET,
+    RESPONSE_BUDGET,
+    RUN_OUTPUT_LIMIT,
+    clip_llm,
+    clip_run,
+    compact_fan_out,
+    json_size,
+)
 from gtp_remote.errors import GtpError, InvalidRequestError
 from gtp_remote.executors.base import RunResult
 from gtp_remote.fanout import FanOutResult
@@ -46,7 +54,15 @@ def shape_model(result: Any) -> dict[str, Any]:
 
 
 def shape_download(result: g.Downloaded) -> dict[str, Any]:
-    return result.model_dump() | {"content_base64": base64.b64encode(result.data).decode()}
+    """The piece as base64, cut shorter when the answer would not fit the budget (a long path
+    of escaped characters takes room too): ``bytes_read`` and ``eof`` say where to go on."""
+    body = result.model_dump()
+    room = OUTPUT_BUDGET + (RESPONSE_BUDGET - OUTPUT_BUDGET) // 2 - json_size(body | {"content_base64": ""})
+    data = result.data
+    if len(data) * 4 // 3 + 4 > room:
+        data = data[: max(room, 0) * 3 // 4 // 3 * 3]
+        body.update(bytes_read=len(data), eof=False, sha256=None)
+    return body | {"content_base64": base64.b64encode(data).decode()}
 
 
 @dataclass(frozen=True)
