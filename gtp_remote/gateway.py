@@ -996,7 +996,12 @@ class Gateway:
         """Up to ``limit`` bytes from ``offset`` and, at eof (or asked), the whole file's sha256;
         with a ``sink``, every piece from ``offset`` to the end, each handed to it."""
         executor = self.executor(server)
-        wanted: Literal["always", "eof"] = "always" if action.sha256 else "eof"
+        # Hashing reads the whole file on the host: at eof it is answered unasked only to a
+        # download that read from the start (or streams to the end); a piece asked for at the end
+        # of a large file would otherwise cost a full read each time. Later pieces ask for it.
+        wanted: Literal["always", "eof"] | None = "always" if action.sha256 else "eof"
+        if not action.sha256 and action.sink is None and action.offset > 0:
+            wanted = None
         offset, total, end = action.offset, 0, None
         while True:
             stat, data = await executor.read_file_stat(

@@ -151,7 +151,11 @@ class FileDownload(Request):
     limit: int = Field(
         DOWNLOAD_MAX, ge=1, le=DOWNLOAD_MAX, description=f"Bytes at most ({DOWNLOAD_MAX} max per call)."
     )
-    sha256: bool = Field(False, description="Also answer the whole file's SHA-256 before eof.")
+    sha256: bool = Field(
+        False,
+        description="Answer the whole file's SHA-256 (computed on the host). Given unasked only at eof of "
+        "a download from offset 0: ask for it on the last piece of a chunked download.",
+    )
     server: str | None = SERVER_FIELD
 
 
