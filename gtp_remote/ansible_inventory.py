@@ -1052,7 +1052,6 @@ def _server_body(
     host: Host, variables: dict[str, Var], seen: set, warn: list[str]
 ) -> tuple[dict[str, Any], dict[str, tuple[str, Var]]]:
     """The server settings the host's variables give, and which variable gave each."""
-    from gtp_remote.config import Server
 
     body: dict[str, Any] = {"name": host.name}
     origin: dict[str, tuple[str, Var]] = {}
@@ -1078,9 +1077,6 @@ def _server_body(
             continue
         name = present[-1]  # Ansible: the last listed name with a value wins
         var = variables[name]
-        if key.startswith("become") and key not in Server.model_fields:
-            once(var, name, "become is not supported by this gtp-remote; ignored")
-            continue
         for other in present[:-1]:
             loser = variables[other]
             if (var.where, loser.where, name, other) not in seen:

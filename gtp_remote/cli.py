@@ -341,11 +341,21 @@ def exec_(
     except GtpError as exc:
         raise _fail(exc) from None
 
+    tree_errors: list[GtpError] = []  # a file that cannot be written: said at the end, nothing lost
+
     def finished(result: HostResult) -> None:
         if folder is not None:
-            hostfiles.write_tree(folder, result)
+            try:
+                hostfiles.write_tree(folder, result)
+            except GtpError as exc:
+                tree_errors.append(exc)
         if jsonl:
             hostfiles.print_line(result)
+
+    def told(code: int) -> int:
+        for exc in tree_errors[:3]:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return EXIT_FAILED if tree_errors and code == 0 else code
 
     async def go() -> int:
         async with _gateway(inv) as gw:
@@ -372,10 +382,10 @@ def exec_(
                 result = await gw.perform(plan, approver=approver, on_done=finished, context=context)
                 if as_json:
                     out.print_json(result.model_dump_json())
-                return 0 if result.ok else EXIT_FAILED
+                return told(0 if result.ok else EXIT_FAILED)
             result = await _fan_out(gw, plan, approver, len(servers), finished)
             _print_fan_out(result)
-            return 0 if result.ok else EXIT_FAILED
+            return told(0 if result.ok else EXIT_FAILED)
 
     _run(go())
 

@@ -316,15 +316,27 @@ class Inventory:
         for group in self.group_settings:
             out.setdefault(group, [])
         for group, order in self.group_order.items():
-            if group in out:
+            if group in out and group != "all":
                 members = set(out[group])
                 ranked = [n for n in order if n in members]
                 out[group] = ranked + [n for n in out[group] if n not in set(ranked)]
         return out
 
+    def ordered(self) -> list[str]:
+        """Server names in the order ``all`` lists them (what ``all[0]`` counts): Ansible's for
+        the hosts of an Ansible inventory, else the inventory's."""
+        order = self.group_order.get("all")
+        if not order:
+            return list(self.servers)
+        ranked = [n for n in order if n in self.servers]
+        seen = set(ranked)
+        return ranked + [n for n in self.servers if n not in seen]
+
     def universe(self) -> Universe:
         """Every server and group, as host patterns see them (see ``gtp_remote.patterns``)."""
-        return Universe.of(self.servers, self.groups(), servers_label="known servers", groups_label="groups")
+        return Universe.of(
+            self.ordered(), self.groups(), servers_label="known servers", groups_label="groups"
+        )
 
     def server_groups(self, name: str) -> list[str]:
         server = self.servers.get(name)

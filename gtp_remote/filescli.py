@@ -131,11 +131,22 @@ def copy(
         raise cli._fail(exc) from None
 
     async def go() -> int:
-        sha = await asyncio.to_thread(_sha256_of, src)
+        try:
+            sha = await asyncio.to_thread(_sha256_of, src)
+        except OSError as exc:  # removed or changed since it was checked
+            raise InvalidRequestError(
+                f"{src}: {exc.strerror or exc}", hint="name a file you can read"
+            ) from None
         async with cli._gateway(inv) as gw:
             principal = cli._owner()
             servers = gw.resolve_target(principal, target, limit)
-            paths = await asyncio.gather(*(_dest_on(gw, s, dest, src.name) for s in servers))
+            gate = asyncio.Semaphore(max(forks, 1))  # --forks hosts at a time, this look too
+
+            async def dest_on(server: str) -> str:
+                async with gate:
+                    return await _dest_on(gw, server, dest, src.name)
+
+            paths = await asyncio.gather(*(dest_on(s) for s in servers))
             rows = {s: Row(s, p) for s, p in zip(servers, paths, strict=True)}
             bar = _bar() if size > BAR_ABOVE and not as_json else None
             task = (
@@ -319,8 +330,11 @@ class _LocalFile:
             await self.write(b"")
         got = self.hash.hexdigest()
         if sha256 != got:
+            theirs = (
+                f"the host's file {sha256}" if sha256 else "the host gave none (the file grew as it was read)"
+            )
             raise InvalidRequestError(
-                f"{server}: what arrived has sha256 {got}, the host's file {sha256}: not kept",
+                f"{server}: what arrived has sha256 {got}, {theirs}: not kept",
                 server=server,
                 hint="the file changed on the host while it was read; fetch it again",
             )

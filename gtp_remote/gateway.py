@@ -380,10 +380,16 @@ class Plan:
         elif isinstance(action, FileList):
             out["recursive"] = action.recursive
         elif isinstance(action, FileUpload):  # what is written, by size and digest: not the bytes
-            out.update(mode=action.mode, offset=action.offset, final=action.final, size=action.total)
+            out.update(mode=action.mode, offset=action.offset, final=action.final)
+            whole = action.chunks is not None or (action.offset == 0 and action.final)
+            if whole:
+                out["size"] = action.total
+            else:  # one chunk of several: its bytes only, and the earlier ones were not shown here
+                out["chunk_bytes"] = len(action.data)
+                out["note"] = f"one chunk at offset {action.offset}; the file's other chunks are not shown"
             if action.chunks is None:
                 out["chunk_sha256"] = hashlib.sha256(action.data).hexdigest()
-                text = _readable(action.data)
+                text = _readable(action.data) if whole else None
                 if text is not None:  # a person decides on what they can read, as for a write
                     out["content"] = text
             if action.sha256:
@@ -506,9 +512,9 @@ class Gateway:
         """The servers and groups ``principal`` may see, as host patterns see them: a group
         with none of its servers in scope is not there at all (its name is not the caller's to
         learn); the owner sees groups that have no server yet too."""
-        visible = self.visible(principal)
-        groups = self.inventory.groups()
-        return Universe.of(visible, groups, hide_empty=principal.servers is not None)
+        visible = set(self.visible(principal))
+        ordered = [n for n in self.inventory.ordered() if n in visible]  # what all[0] counts
+        return Universe.of(ordered, self.inventory.groups(), hide_empty=principal.servers is not None)
 
     def resolve_target(self, principal: Principal, target: str, limit: str | None = None) -> list[str]:
         """The principal's servers an Ansible host pattern selects (``web*:!web3``,

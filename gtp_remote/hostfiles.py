@@ -13,6 +13,7 @@ results as they come instead of waiting for the slowest host.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -43,8 +44,16 @@ def write_tree(folder: Path, result: HostResult) -> None:
     for name, text in files.items():
         final = folder / name
         temp = folder / f".{name}.{os.getpid()}.tmp"
-        temp.write_text(text, encoding="utf-8", errors="surrogateescape")
-        temp.replace(final)
+        try:
+            temp.write_text(text, encoding="utf-8", errors="surrogateescape")
+            temp.replace(final)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise InvalidRequestError(
+                f"--tree: cannot write {final}: {exc.strerror or exc}",
+                hint="free space, or choose another DIR",
+            ) from None
 
 
 def print_line(result: HostResult, stream: TextIO = sys.stdout) -> None:

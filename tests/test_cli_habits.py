@@ -191,3 +191,25 @@ def test_audit_verify_of_a_missing_file_is_an_error(tmp_path: Path) -> None:
     assert "does not exist" in run.stderr and "ok:" not in run.stdout
     run = gtp("audit", "verify", env={"GTP_STATE_DIR": str(tmp_path / "fresh")})
     assert run.returncode == 2 and "audit.jsonl: does not exist" in run.stderr
+
+
+@pytest.mark.bed
+def test_a_tree_file_that_cannot_be_written_is_an_error_and_loses_nothing(bed: Bed, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "db.out").mkdir(parents=True)  # a folder where db's file goes
+    run = gtp(
+        "-i",
+        str(bed.inventory),
+        "exec",
+        "all",
+        "--tree",
+        str(tree),
+        "--",
+        "hostname",
+        env={"GTP_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "cannot write" in run.stderr and "db.out" in run.stderr
+    assert "3 ok, 0 failed" in run.stdout  # every host's result still shown
+    assert (tree / "code.out").read_text() == "code\n" and (tree / "k8s-master.json").is_file()
+    assert not [p for p in tree.iterdir() if p.name.endswith(".tmp")]

@@ -562,3 +562,22 @@ def test_subscripts_count_a_groups_hosts_in_ansibles_order(tmp_path: Path) -> No
     (home / "tmp").mkdir(parents=True)
     for pattern, expected in [("web[0]", "web1"), ("web[-1]", "db2"), ("k8s[0]", "lb1"), ("k8s[-1]", "km1")]:
         assert [s.name for s in inventory.resolve(pattern)] == [expected] == ansible_list(ini, pattern, home)
+
+
+def test_subscripts_of_all_count_in_ansibles_order(tmp_path: Path) -> None:
+    """Held-out-run regression: all[0] took the first host read, Ansible the first of all's
+    children a generation at a time (webapps' code comes before infra's children's hosts)."""
+    from gtp_remote.config import load_inventory
+
+    folder = tmp_path / "inv"
+    folder.mkdir()
+    (folder / "01-infra.ini").write_text(
+        "[dbservers]\ndb\n\n[k8s]\nk8s-master\n\n[infra:children]\ndbservers\nk8s\n"
+    )
+    (folder / "02-apps.ini").write_text("[webapps]\ncode\n\n[staging]\ncode\ndb\n")
+    inventory = load_inventory(folder)
+    home = tmp_path / "home"
+    (home / "tmp").mkdir(parents=True)
+    for pattern in ("all[0]", "all[1]", "all[-1]", "all[1:2]", "*[0]"):
+        ours = [s.name for s in inventory.resolve(pattern)]
+        assert sorted(ours) == sorted(ansible_list(folder, pattern, home) or []), pattern

@@ -507,3 +507,24 @@ def test_a_download_answer_fits_the_budget_whatever_its_path():
         data=b"a" * 60000,
     )
     assert shape_download(whole)["bytes_read"] == 60000 and shape_download(whole)["eof"]
+
+
+async def test_an_approver_of_one_chunk_is_not_shown_it_as_the_whole_file(bed: Bed, settings: Settings):
+    """Review regression: the final chunk of a chunked upload showed its few bytes as the file's
+    content and size, so an approver read 14 harmless bytes and committed a 5 MB file."""
+    from gtp_remote.policy import PolicyConfig
+
+    inventory = load_inventory(bed.inventory)
+    inventory.servers["db"] = bed.server(
+        "db", policy=PolicyConfig.model_validate({"paths": {"confirm": ["write:**"]}})
+    )
+    async with Gateway(inventory, settings) as gw:
+        one = await gw.plan(OWNER, FileUpload(f"{BOX}/w.sh", b"echo harmless\n", server="db"))
+        assert one.pending()["content"] == "echo harmless\n" and one.pending()["size"] == 14
+        last = await gw.plan(
+            OWNER,
+            FileUpload(f"{BOX}/w.sh", b"echo harmless\n", server="db", offset=5_000_000, sha256="0" * 64),
+        )
+        shown = last.pending()
+        assert "content" not in shown and "size" not in shown
+        assert shown["chunk_bytes"] == 14 and "other chunks are not shown" in shown["note"]
