@@ -673,7 +673,7 @@ def check(ctx: typer.Context) -> None:
     errors = sum(p.level == "error" for p in problems)
     warnings = len(problems) - errors
     if inventory is not None:
-        groups = len(set(inventory.groups()) | set(inventory.group_settings))
+        groups = len(inventory.groups())  # group settings without members included
         summary = (
             f"{len(inventory.servers)} servers, {groups} groups, {len(inventory.specialists)} specialists"
         )

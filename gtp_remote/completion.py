@@ -39,7 +39,7 @@ def targets(ctx: Any, incomplete: str) -> list[str]:
         return []
     match = _LAST_PART.match(incomplete)
     head, tail = (match["head"], match["tail"]) if match else ("", incomplete)
-    groups = sorted(set(inventory.groups()) | set(inventory.group_settings))
+    groups = sorted(inventory.groups())  # group settings without members included
     if head.endswith("group:"):
         words = groups
     else:

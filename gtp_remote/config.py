@@ -319,7 +319,8 @@ class Inventory:
             if group in out and group != "all":
                 members = set(out[group])
                 ranked = [n for n in order if n in members]
-                out[group] = ranked + [n for n in out[group] if n not in set(ranked)]
+                placed = set(ranked)
+                out[group] = ranked + [n for n in out[group] if n not in placed]
         return out
 
     def ordered(self) -> list[str]:

@@ -223,6 +223,13 @@ class NotFoundError(GtpError):
     code = "not_found"
 
 
+class LocalWriteError(GtpError):
+    """The CLI could not write a file on this machine (a fetched copy, an ``exec --tree`` file):
+    that host's result is still reported, the others go on."""
+
+    code = "local_write_failed"
+
+
 class ConflictError(GtpError):
     """The request does not fit the current state (e.g. cancelling a finished job)."""
 

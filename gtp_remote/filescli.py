@@ -53,7 +53,7 @@ from rich.table import Table
 
 from gtp_remote import completion
 from gtp_remote.access import Principal
-from gtp_remote.errors import GtpError, InvalidRequestError
+from gtp_remote.errors import GtpError, InvalidRequestError, LocalWriteError
 from gtp_remote.fanout import DEFAULT_FORKS
 from gtp_remote.gateway import UPLOAD_CHUNK, FileDownload, FileUpload, Gateway, Plan
 
@@ -73,12 +73,6 @@ Json = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Approve what a policy wants confirmed, without asking")
 ]
-
-
-class LocalWriteError(GtpError):
-    """This machine could not write a fetched file (that host's row fails, the others go on)."""
-
-    code = "local_write_failed"
 
 
 @dataclass

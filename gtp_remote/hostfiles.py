@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from gtp_remote.errors import InvalidRequestError
+from gtp_remote.errors import InvalidRequestError, LocalWriteError
 from gtp_remote.fanout import HostResult
 
 
@@ -50,7 +50,7 @@ def write_tree(folder: Path, result: HostResult) -> None:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temp.unlink()
-            raise InvalidRequestError(
+            raise LocalWriteError(
                 f"--tree: cannot write {final}: {exc.strerror or exc}",
                 hint="free space, or choose another DIR",
             ) from None

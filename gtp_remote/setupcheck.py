@@ -129,7 +129,7 @@ def _tokens(settings: Settings, inventory: Inventory | None) -> list[Problem]:
 
 
 def _token_servers(where: str, servers: list[str], inventory: Inventory) -> list[Problem]:
-    groups = set(inventory.groups()) | set(inventory.group_settings)
+    groups = inventory.groups()  # group settings without members included
     problems = []
     for name in servers:
         group = name.removeprefix("group:") if name.startswith("group:") else None

@@ -114,6 +114,7 @@ class BecomeProcess(Process):
             if not chunk:
                 self._ended = True
                 self._before = (self._before + self._tail)[:SUDO_MESSAGE_MAX]
+                self._tail = b""  # kept once: a read after the end adds nothing
                 return b""
             # Only the new bytes and a header's length before them are searched, and at most
             # SUDO_MESSAGE_MAX are kept: a host that floods stderr before the nonce costs
