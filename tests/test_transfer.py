@@ -28,7 +28,7 @@ from gtp_remote.api.routes import create_app
 from gtp_remote.api.state import Api
 from gtp_remote.config import load_inventory
 from gtp_remote.errors import ChecksumMismatchError, UploadOffsetError
-from gtp_remote.gateway import FileDownload, FileUpload, Gateway
+from gtp_remote.gateway import Command, FileDownload, FileUpload, Gateway
 from gtp_remote.settings import Settings
 from gtp_remote.tokens import Authenticator, load_tokens
 from tests.conftest import OWNER, ROOT, Bed, fan_out, make_inventory
@@ -528,3 +528,42 @@ async def test_an_approver_of_one_chunk_is_not_shown_it_as_the_whole_file(bed: B
         shown = last.pending()
         assert "content" not in shown and "size" not in shown
         assert shown["chunk_bytes"] == 14 and "other chunks are not shown" in shown["note"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["grep -r db_password conf", "grep -R . conf/", "find conf -type f -exec cat {} +", "egrep -r . ./conf"],
+)
+async def test_a_folder_holding_a_staged_upload_is_not_read_whole_unasked(
+    bed: Bed, settings: Settings, command: str
+):
+    """Red-team regression (bash and dash): a recursive read of a folder holding only a staged
+    upload of a denied name was judged clean, since no rule for the target matches the staged
+    name; listing the names stays allowed."""
+    from gtp_remote.errors import PolicyDeniedError
+    from gtp_remote.policy import PolicyConfig
+
+    home = bed.hosts["db"].home
+    conf = f"{home}/{BOX}/conf"
+    bed.hosts["db"].sh(
+        f"rm -rf {conf} && mkdir -p {conf}"
+        f" && echo db_password=x > {conf}/.secret.txt.gtp-upload-0123456789abcdef"
+        f" && chown -R {bed.user} {home}/{BOX}"
+    )
+    policy = PolicyConfig.model_validate(
+        {
+            "commands": {"allow": ["grep *", "egrep *", "find *", "cat *", "ls *"]},
+            "paths": {"allow": ["**"], "deny": ["**/secret*"]},
+            "default": "deny",
+        }
+    )
+    inventory = load_inventory(bed.inventory)
+    inventory.servers["db"] = bed.server("db", policy=policy)
+    async with Gateway(inventory, settings) as gw:
+        try:
+            plan = await gw.plan(OWNER, Command(command, server="db", cwd=f"{home}/{BOX}"))
+            assert plan.decision.action != "allow", plan.decision
+        except PolicyDeniedError:
+            pass
+        listed = await gw.plan(OWNER, Command("ls -a conf", server="db", cwd=f"{home}/{BOX}"))
+        assert listed.decision.action == "allow", listed.decision

@@ -505,7 +505,7 @@ class Policy:
             return self._dynamic(f"{path} is a magic link that reaches around the file system", path)
         if tree and (path == "/proc" or path == "/"):
             return self._dynamic(f"everything below {path}, magic links included", path)
-        if self._has_path_rules and GATEWAY_TEMP.fullmatch(posixpath.basename(path)):
+        if self._has_path_rules and operation != "list" and GATEWAY_TEMP.fullmatch(posixpath.basename(path)):
             return self._dynamic(f"{path} is a gateway's upload in progress, judged only as its target", path)
         applicable = {a: [r for r in self._paths[a] if operation in r.operations] for a in PRECEDENCE}
         what = f"{operation}: {path}{'/**' if tree else ''}"

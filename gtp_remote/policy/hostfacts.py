@@ -207,8 +207,11 @@ def _tree_question(n: int, tree: str, found: list[str]) -> str:
     names = " -o ".join(f"-path {shlex.quote(p)}" for p in found)
     targets = "|".join(_pattern(p) for p in found)
     control = "\"$(printf '*[\\001-\\037\\177]*')\""
+    # A gateway's staged upload or temp file carries no name a rule for its target would match
+    # (engine.GATEWAY_TEMP): a folder holding one is never clean.
+    staged = "-name '.*.gtp-upload-*' -o -name '.*.gtp-tmp'"
     return (
-        f"if [ -d {folder} ] && {{ find -L {folder} \\( {names} -o -name {control} \\) "
+        f"if [ -d {folder} ] && {{ find -L {folder} \\( {names} -o -name {control} -o {staged} \\) "
         f"-print 2>/dev/null | head -n 1; find -L {folder} -xtype l -exec realpath -m -- {{}} + 2>/dev/null "
         f'| while IFS= read -r r; do case $r in {targets}) echo "$r"; break;; esac; done; }} | grep -q .; '
         f"then printf 'H\\0%s\\0' {n}; else printf 'C\\0%s\\0' {n}; fi"
